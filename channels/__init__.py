@@ -1,0 +1,1 @@
+"""Channel connectors: the thin edge that verifies, parses and acknowledges."""

@@ -1,0 +1,35 @@
+"""The explicit list of channel connectors; the application factory builds the enabled ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from channels.base import Connector
+from channels.web.connector import WebConnector
+from intake.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Factory = Callable[[Runtime], Connector | None]
+
+
+def _web(runtime: Runtime) -> Connector:
+    return WebConnector(runtime)
+
+
+REGISTRY: dict[str, Factory] = {
+    "web": _web,
+}
+
+
+def build_connectors(runtime: Runtime) -> dict[str, Connector]:
+    """Every connector whose settings are present; the others say so once at start-up."""
+    built: dict[str, Connector] = {}
+    for name, factory in REGISTRY.items():
+        connector = factory(runtime)
+        if connector is None:
+            log.info("channel %s is disabled (no settings)", name)
+            continue
+        built[name] = connector
+    return built

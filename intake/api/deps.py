@@ -1,0 +1,36 @@
+"""Request-scoped access to the runtime and to the authenticated staff member."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from intake.errors import Forbidden
+from intake.models import Staff
+from intake.runtime import Runtime
+from intake.staff import staff_for_token
+
+_bearer = HTTPBearer(auto_error=False, description="token printed by `intake staff add`")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def current_staff(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Staff:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Forbidden("a staff bearer token is required")
+    async with runtime.db.read() as session:
+        return await staff_for_token(session, credentials.credentials)
+
+
+StaffDep = Annotated[Staff, Depends(current_staff)]

@@ -1,0 +1,204 @@
+"""Staff API: list and read tickets within one's reach, and act on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from intake.api.deps import RuntimeDep, StaffDep
+from intake.enums import Role, TicketStatus
+from intake.errors import InvalidInput
+from intake.lifecycle import Action, available_actions
+from intake.models import Staff, Ticket, TicketEvent
+from intake.phones import mask_phone
+from intake.tickets import ActionRequest, TicketFilter, get_ticket, list_tickets, perform
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["staff"])
+
+
+class ActionBody(BaseModel):
+    text: str | None = Field(None, max_length=5000, description="reply, note or answer text")
+    reason: str | None = Field(None, max_length=2000, description="for return and extend")
+    department: str | None = Field(None, description="department code, for dispatch")
+    co_departments: list[str] = Field(default_factory=list, description="co-handling units")
+    days: int | None = Field(None, description="working days, for extend")
+
+
+class TicketSummary(BaseModel):
+    number: str
+    status: str
+    request_type: str
+    category: str | None
+    department: str | None
+    channel: str
+    title: str
+    urgent: bool
+    contact_phone: str | None
+    created_at: datetime
+    due_at: datetime | None
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: str
+    at: datetime
+    actor: str
+    actor_name: str | None
+    public: bool
+    text: str | None
+    data: dict[str, Any]
+
+
+class TicketDetail(TicketSummary):
+    query_code: str
+    content: str
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    contact_name: str | None
+    co_departments: list[str]
+    supervision: bool
+    extension_pending: dict[str, Any] | None
+    closed_at: datetime | None
+    attachments: list[dict[str, Any]]
+    events: list[EventOut]
+    actions: list[str]
+
+
+def _summary(ticket: Ticket, *, full_phone: bool) -> dict[str, Any]:
+    phone = ticket.contact_phone if full_phone else mask_phone(ticket.contact_phone)
+    return {
+        "number": ticket.number,
+        "status": ticket.status,
+        "request_type": ticket.request_type,
+        "category": ticket.category,
+        "department": ticket.department,
+        "channel": ticket.channel,
+        "title": ticket.title,
+        "urgent": ticket.urgent,
+        "contact_phone": phone or None,
+        "created_at": ticket.created_at,
+        "due_at": ticket.due_at,
+    }
+
+
+def _event(event: TicketEvent) -> EventOut:
+    return EventOut(
+        id=event.id,
+        kind=event.kind,
+        at=event.created_at,
+        actor=event.actor_kind,
+        actor_name=event.actor_name,
+        public=event.public,
+        text=event.text,
+        data=event.data,
+    )
+
+
+def _detail(ticket: Ticket, staff: Staff) -> TicketDetail:
+    anonymous_hidden = ticket.anonymous and Role(staff.role) is Role.HANDLER
+    return TicketDetail(
+        **_summary(ticket, full_phone=not anonymous_hidden),
+        query_code=ticket.query_code,
+        content=ticket.content,
+        address=ticket.address,
+        latitude=ticket.latitude,
+        longitude=ticket.longitude,
+        contact_name=None if anonymous_hidden else ticket.contact_name,
+        co_departments=list(ticket.co_departments or []),
+        supervision=ticket.supervision,
+        extension_pending=ticket.extension_pending,
+        closed_at=ticket.closed_at,
+        attachments=[
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "url": a.url,
+            }
+            for a in ticket.attachments
+        ],
+        events=[_event(e) for e in ticket.events],
+        actions=available_actions(TicketStatus(ticket.status), Role(staff.role)),
+    )
+
+
+@router.get("", response_model=list[TicketSummary], summary="List and filter tickets")
+async def list_endpoint(
+    runtime: RuntimeDep,
+    staff: StaffDep,
+    status: str | None = None,
+    department: str | None = None,
+    request_type: Annotated[str | None, Query(alias="type")] = None,
+    channel: str | None = None,
+    urgent: bool | None = None,
+    overdue: bool | None = None,
+    q: str | None = None,
+    before_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[dict[str, Any]]:
+    filters = TicketFilter(
+        status=status,
+        department=department,
+        request_type=request_type,
+        channel=channel,
+        urgent=urgent,
+        overdue=overdue,
+        search=q,
+        before_id=before_id,
+        limit=limit,
+    )
+    async with runtime.db.read() as session:
+        tickets = await list_tickets(session, staff=staff, filters=filters, now=runtime.clock())
+    return [_summary(t, full_phone=False) for t in tickets]
+
+
+@router.get("/{number}", response_model=TicketDetail, summary="One ticket with its events")
+async def get_endpoint(number: str, runtime: RuntimeDep, staff: StaffDep) -> TicketDetail:
+    async with runtime.db.read() as session:
+        ticket = await get_ticket(session, number=number, staff=staff)
+    return _detail(ticket, staff)
+
+
+@router.post(
+    "/{number}/actions/{action}",
+    response_model=TicketDetail,
+    summary="accept, dispatch, note, reply, close, return, reopen, extend, "
+    "approve_extension, reject_extension",
+)
+async def act_endpoint(
+    number: str,
+    action: str,
+    runtime: RuntimeDep,
+    staff: StaffDep,
+    body: ActionBody | None = None,
+) -> TicketDetail:
+    body = body or ActionBody()
+    try:
+        chosen = Action(action)
+    except ValueError as exc:
+        raise InvalidInput(f"unknown action '{action}'", field="action") from exc
+    request = ActionRequest(
+        action=chosen,
+        text=body.text or body.reason,
+        department=body.department,
+        co_departments=tuple(body.co_departments),
+        days=body.days,
+    )
+    async with runtime.db.write() as session, session.begin():
+        await perform(
+            session,
+            number=number,
+            request=request,
+            staff=staff,
+            catalog=runtime.catalog,
+            clock=runtime.clock,
+        )
+    await runtime.relay.flush()
+    async with runtime.db.read() as session:  # unscoped: a return takes it out of reach
+        ticket = await get_ticket(session, number=number, staff=None)
+    return _detail(ticket, staff)

@@ -1,0 +1,41 @@
+"""Files citizens send, stored once by content (sha256) under the data folder.
+
+In a scaled deployment the data folder is a volume shared by API and worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from intake.messages import Attachment
+
+
+class AttachmentStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def path_of(self, storage_key: str) -> Path:
+        return self._root / storage_key
+
+    async def save(self, data: bytes, *, filename: str, content_type: str) -> Attachment:
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{digest[:2]}/{digest[2:4]}/{digest}"
+        await asyncio.to_thread(self._write, key, data)
+        return Attachment(
+            filename=filename,
+            content_type=content_type,
+            size=len(data),
+            sha256=digest,
+            storage_key=key,
+        )
+
+    def _write(self, key: str, data: bytes) -> None:
+        path = self._root / key
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a reader never sees half a file

@@ -1,0 +1,121 @@
+"""One settings object, read from `INTAKE_*` variables and an optional TOML/YAML file.
+
+Settings are built once at start-up and passed in; nothing reads the environment at import
+time. Channel sections stay loosely typed here (dicts) because each connector validates its
+own section with its own model: the core must not import channels.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from intake.errors import ConfigurationError
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class PipelineSettings(BaseModel):
+    batch_size: int = 100
+    block_ms: int = 1000
+    max_attempts: int = 5
+    claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker
+
+
+class WebSettings(BaseModel):
+    max_attachments: int = 5
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    receipt_ttl_days: int = 30
+
+
+class CatalogSettings(BaseModel):
+    departments_file: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="INTAKE_", env_nested_delimiter="__", extra="ignore", case_sensitive=False
+    )
+
+    environment: str = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "intake:"
+    redis_fsync: str = "always"  # embedded Redis appendfsync: always | everysec
+    secret_key: str = DEV_SECRET
+    public_url: str = "http://127.0.0.1:8000"
+    config_file: Path | None = None
+    timezone: str = "Asia/Shanghai"
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    wechat: dict[str, Any] = Field(default_factory=dict)
+    email: dict[str, Any] = Field(default_factory=dict)
+    sms: dict[str, Any] = Field(default_factory=dict)
+    telegram: dict[str, Any] = Field(default_factory=dict)
+    notify: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _FileSource(settings_cls, env_settings)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment != "development" and self.secret_key == DEV_SECRET:
+            raise ValueError("INTAKE_SECRET_KEY must be set outside development")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'intake.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Reads `INTAKE_CONFIG_FILE` (TOML or YAML), below the environment in priority."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = self._env().get("config_file")
+        return load_config_file(Path(path)) if path else {}
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigurationError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"config file must hold a mapping: {path}")
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc

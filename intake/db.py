@@ -1,0 +1,74 @@
+"""Engines and sessions for SQLite (default, WAL) and PostgreSQL (production).
+
+SQLite allows one writer: write transactions take the lock up front (BEGIN IMMEDIATE) so that
+they wait for it instead of failing half-way, while reads use a second engine with deferred
+transactions so that status lookups never queue behind the pipeline's writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create
+
+from intake.config import Settings
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+    read_engine: AsyncEngine
+    write: async_sessionmaker[AsyncSession]
+    read: async_sessionmaker[AsyncSession]
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
+        reader = _sqlite_engine(url, begin="BEGIN")
+    else:
+        writer = _create(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        reader = writer
+    return Database(
+        engine=writer,
+        read_engine=reader,
+        write=async_sessionmaker(writer, expire_on_commit=False),
+        read=async_sessionmaker(reader, expire_on_commit=False),
+    )
+
+
+def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
+    engine = _create(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy's recipe: we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine

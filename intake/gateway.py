@@ -1,0 +1,156 @@
+"""The core's front door: make an inbound message durable once, and say so.
+
+One Lua script does, atomically and in one round trip: delivery dedupe on the idempotency
+key, the ticket number (`INCR` on the day's sequence) when the channel opens a ticket, the
+`XADD` onto the intake stream, and a pending record so that a status lookup finds the ticket
+before the pipeline has written it. Retries and concurrent duplicates get the first receipt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+import redis.asyncio as aioredis
+
+from channels.base import Receipt
+from intake.clock import Clock, intake_day, utcnow
+from intake.keys import Keys
+from intake.messages import InboundMessage
+
+log = logging.getLogger(__name__)
+
+QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out over the phone
+QUERY_CODE_LENGTH = 8
+SEQUENCE_DIGITS = 5
+
+_ACCEPT = """
+local existing = redis.call('HGETALL', KEYS[1])
+if #existing > 0 then return existing end
+local number = ''
+local code = ''
+if ARGV[2] == '1' then
+  local seq = redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], 259200)
+  number = ARGV[3] .. string.format('%0' .. ARGV[4] .. 'd', seq)
+  code = ARGV[5]
+end
+local entry = redis.call('XADD', KEYS[2], '*', 'msg', ARGV[1], 'number', number, 'code', code)
+redis.call('HSET', KEYS[1], 'entry', entry, 'number', number, 'code', code,
+           'fingerprint', ARGV[6], 'contact', ARGV[8], 'at', ARGV[9])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+if number ~= '' then
+  local pending = ARGV[10] .. number
+  redis.call('HSET', pending, 'code', code, 'contact', ARGV[8], 'at', ARGV[9],
+             'channel', ARGV[11])
+  redis.call('EXPIRE', pending, 86400)
+end
+return {'entry', entry, 'number', number, 'code', code, 'fingerprint', ARGV[6], 'new', '1'}
+"""
+
+_RAISE_FLOOR = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', 259200)
+  return tonumber(ARGV[1])
+end
+return current
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedReceipt(Receipt):
+    fingerprint: str = ""
+
+
+def new_query_code() -> str:
+    return "".join(secrets.choice(QUERY_CODE_ALPHABET) for _ in range(QUERY_CODE_LENGTH))
+
+
+def fingerprint(message: InboundMessage) -> str:
+    """What a retry must repeat: the same idempotency key with other content is a conflict."""
+    body = orjson.dumps(
+        {"text": message.text, "fields": message.fields, "sender": message.sender.value},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+class Gateway:
+    """Implements `channels.base.IntakeGateway` on Redis."""
+
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        keys: Keys,
+        receipt_ttl_days: int = 30,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl = receipt_ttl_days * 86400
+        self._clock = clock
+        self._accept = redis.register_script(_ACCEPT)
+        self._raise_floor = redis.register_script(_RAISE_FLOOR)
+
+    async def submit(self, message: InboundMessage, *, open_ticket: bool = False) -> Receipt:
+        now = self._clock()
+        reply = await self._accept(
+            keys=[
+                self._keys.receipt(message.idempotency_key),
+                self._keys.inbound,
+                self._keys.sequence(intake_day(now)),
+            ],
+            args=[
+                orjson.dumps(message.to_dict()),
+                "1" if open_ticket else "0",
+                intake_day(now),
+                SEQUENCE_DIGITS,
+                new_query_code(),
+                fingerprint(message),
+                self._ttl,
+                str(message.fields.get("contact_phone") or ""),
+                now.isoformat(),
+                self._keys.pending_prefix,
+                message.channel,
+            ],
+        )
+        fields = dict(zip(reply[::2], reply[1::2], strict=True))
+        receipt = AcceptedReceipt(
+            entry_id=fields["entry"],
+            duplicate="new" not in fields,
+            number=fields.get("number") or None,
+            query_code=fields.get("code") or None,
+            fingerprint=fields.get("fingerprint", ""),
+        )
+        log.info(
+            "accepted channel=%s external_id=%s ticket=%s duplicate=%s",
+            message.channel,
+            message.external_id,
+            receipt.number,
+            receipt.duplicate,
+        )
+        return receipt
+
+    async def pending_ticket(self, number: str) -> dict[str, str] | None:
+        """A ticket acknowledged to the citizen that the pipeline has not written yet."""
+        data = await self._redis.hgetall(self._keys.pending_ticket(number))
+        return data or None
+
+    async def allocate_number(self, at: datetime | None = None) -> tuple[str, str]:
+        """A fresh ticket number and query code, for tickets the pipeline opens itself."""
+        day = intake_day(at or self._clock())
+        key = self._keys.sequence(day)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key).expire(key, 259200)
+            seq, _ = await pipe.execute()
+        return f"{day}{seq:0{SEQUENCE_DIGITS}d}", new_query_code()
+
+    async def raise_sequence_floor(self, *, day: str, floor: int) -> int:
+        """Never hand out a number the database already has (a Redis without persistence)."""
+        return int(await self._raise_floor(keys=[self._keys.sequence(day)], args=[floor]))

@@ -1,0 +1,101 @@
+"""The closed loop as an explicit state machine: 受理→派单→办理→答复→办结, plus 退单 and 重办.
+
+Each staff action maps the current status to the next one; anything else is refused with
+`InvalidTransition` (HTTP 409). The same table answers "what can be done now?" for the UI.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from intake.enums import EventKind, Role, TicketStatus
+from intake.errors import Forbidden, InvalidTransition
+
+S = TicketStatus
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    DISPATCH = "dispatch"
+    NOTE = "note"
+    REPLY = "reply"
+    CLOSE = "close"
+    RETURN = "return"
+    REOPEN = "reopen"
+    EXTEND = "extend"
+    APPROVE_EXTENSION = "approve_extension"
+    REJECT_EXTENSION = "reject_extension"
+
+
+# action -> {from status: to status}; None as a target keeps the status unchanged.
+TRANSITIONS: dict[Action, dict[TicketStatus, TicketStatus | None]] = {
+    # the hotline accepts a new or reopened ticket; a department signs for a dispatched one
+    Action.ACCEPT: {S.RECEIVED: S.ACCEPTED, S.REOPENED: S.ACCEPTED, S.DISPATCHED: S.IN_PROGRESS},
+    Action.DISPATCH: {
+        S.RECEIVED: S.DISPATCHED,
+        S.ACCEPTED: S.DISPATCHED,
+        S.RETURNED: S.DISPATCHED,
+        S.REOPENED: S.DISPATCHED,
+    },
+    Action.NOTE: dict.fromkeys(S),
+    Action.REPLY: {
+        S.ACCEPTED: S.REPLIED,
+        S.DISPATCHED: S.REPLIED,
+        S.IN_PROGRESS: S.REPLIED,
+        S.REPLIED: S.REPLIED,
+        S.REOPENED: S.REPLIED,
+    },
+    # closing from accepted is the direct answer (直接答复) given by the hotline itself
+    Action.CLOSE: {S.REPLIED: S.CLOSED, S.ACCEPTED: S.CLOSED},
+    Action.RETURN: {S.DISPATCHED: S.RETURNED, S.IN_PROGRESS: S.RETURNED},
+    Action.REOPEN: {S.CLOSED: S.REOPENED, S.REPLIED: S.REOPENED},
+    Action.EXTEND: {S.DISPATCHED: None, S.IN_PROGRESS: None},
+    Action.APPROVE_EXTENSION: {S.DISPATCHED: None, S.IN_PROGRESS: None},
+    Action.REJECT_EXTENSION: {S.DISPATCHED: None, S.IN_PROGRESS: None},
+}
+
+EVENT_OF: dict[Action, EventKind] = {
+    Action.ACCEPT: EventKind.ACCEPTED,
+    Action.DISPATCH: EventKind.DISPATCHED,
+    Action.NOTE: EventKind.NOTE,
+    Action.REPLY: EventKind.REPLIED,
+    Action.CLOSE: EventKind.CLOSED,
+    Action.RETURN: EventKind.RETURNED,
+    Action.REOPEN: EventKind.REOPENED,
+    Action.EXTEND: EventKind.EXTENSION_REQUESTED,
+    Action.APPROVE_EXTENSION: EventKind.EXTENSION_GRANTED,
+    Action.REJECT_EXTENSION: EventKind.EXTENSION_REJECTED,
+}
+
+_HOTLINE = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
+_EVERYONE = frozenset(Role)
+ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
+    Action.ACCEPT: _EVERYONE,
+    Action.DISPATCH: _HOTLINE,
+    Action.NOTE: _EVERYONE,
+    Action.REPLY: _EVERYONE,
+    Action.CLOSE: _HOTLINE,
+    Action.RETURN: frozenset({Role.HANDLER, Role.SUPERVISOR, Role.ADMIN}),
+    Action.REOPEN: _HOTLINE,
+    Action.EXTEND: frozenset({Role.HANDLER, Role.SUPERVISOR, Role.ADMIN}),
+    Action.APPROVE_EXTENSION: frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    Action.REJECT_EXTENSION: frozenset({Role.SUPERVISOR, Role.ADMIN}),
+}
+
+
+def next_status(action: Action, current: TicketStatus) -> TicketStatus:
+    """The status after `action`, or `InvalidTransition` when the loop does not allow it."""
+    targets = TRANSITIONS[action]
+    if current not in targets:
+        raise InvalidTransition(action=action.value, status=current.value)
+    target = targets[current]
+    return current if target is None else target
+
+
+def check_role(action: Action, role: Role) -> None:
+    if role not in ALLOWED_ROLES[action]:
+        raise Forbidden(f"role '{role.value}' may not '{action.value}'")
+
+
+def available_actions(current: TicketStatus, role: Role) -> list[str]:
+    return [a.value for a, t in TRANSITIONS.items() if current in t and role in ALLOWED_ROLES[a]]

@@ -1,0 +1,124 @@
+"""A citizen's view of their own ticket: status and public timeline, nothing internal.
+
+The same `NotFound` answers a wrong number and a wrong phone or code, so that the lookup
+cannot be used to learn which numbers exist. A ticket acknowledged but not yet written by
+the pipeline is found through its pending record in Redis.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from intake.enums import PUBLIC_EVENTS, EventKind, RequestType, TicketStatus
+from intake.errors import NotFound
+from intake.models import Ticket
+from intake.phones import normalize_phone
+from intake.runtime import Runtime
+
+_EVENT_ZH = {
+    EventKind.RECEIVED: "诉求已提交",
+    EventKind.FOLLOW_UP: "补充了诉求内容",
+    EventKind.ACCEPTED: "已受理",
+    EventKind.DISPATCHED: "已转交承办单位",
+    EventKind.REPLIED: "承办单位已答复",
+    EventKind.CLOSED: "已办结",
+    EventKind.REOPENED: "重新办理",
+    EventKind.EXTENSION_GRANTED: "办理期限已延长",
+    EventKind.RATED: "已评价",
+}
+_TEXT_SHOWN = frozenset({EventKind.REPLIED, EventKind.CLOSED, EventKind.FOLLOW_UP})
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str
+    label: str
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class PublicStatus:
+    number: str
+    status: str
+    status_label: str
+    request_type: str | None
+    title: str | None
+    created_at: datetime
+    department: str | None = None
+    due_at: datetime | None = None
+    timeline: list[TimelineItem] = field(default_factory=list)
+
+
+def _matches(
+    *, ticket_phone: str | None, ticket_code: str | None, phone: str | None, code: str | None
+) -> bool:
+    if code and ticket_code:
+        return hmac.compare_digest(code.strip().upper(), ticket_code)
+    if phone and ticket_phone:
+        try:
+            return hmac.compare_digest(normalize_phone(phone), ticket_phone)
+        except ValueError:
+            return False
+    return False
+
+
+async def public_status(
+    runtime: Runtime, *, number: str, phone: str | None, code: str | None
+) -> PublicStatus:
+    async with runtime.db.read() as session:
+        ticket = await session.scalar(
+            select(Ticket).where(Ticket.number == number).options(selectinload(Ticket.events))
+        )
+    if ticket is not None:
+        if not _matches(
+            ticket_phone=ticket.contact_phone, ticket_code=ticket.query_code, phone=phone, code=code
+        ):
+            raise NotFound("no such request")
+        return _from_ticket(ticket, runtime)
+    pending = await runtime.gateway.pending_ticket(number)
+    if pending and _matches(
+        ticket_phone=pending.get("contact"), ticket_code=pending.get("code"), phone=phone, code=code
+    ):
+        at = datetime.fromisoformat(pending["at"])
+        return PublicStatus(
+            number=number,
+            status=TicketStatus.RECEIVED.value,
+            status_label=TicketStatus.RECEIVED.label_zh,
+            request_type=None,
+            title=None,
+            created_at=at,
+            timeline=[TimelineItem(at=at, kind=EventKind.RECEIVED.value, label="诉求已提交")],
+        )
+    raise NotFound("no such request")
+
+
+def _from_ticket(ticket: Ticket, runtime: Runtime) -> PublicStatus:
+    status = TicketStatus(ticket.status)
+    department = runtime.catalog.departments.get(ticket.department or "")
+    timeline = [
+        TimelineItem(
+            at=e.created_at,
+            kind=e.kind,
+            label=_EVENT_ZH[EventKind(e.kind)],
+            text=e.text if EventKind(e.kind) in _TEXT_SHOWN else None,
+        )
+        for e in ticket.events
+        if e.public and EventKind(e.kind) in PUBLIC_EVENTS
+    ]
+    return PublicStatus(
+        number=ticket.number,
+        status=status.value,
+        status_label=status.label_zh,
+        request_type=RequestType(ticket.request_type).label_zh,
+        title=ticket.title,
+        created_at=ticket.created_at,
+        department=department.name if department else None,
+        due_at=ticket.due_at,
+        timeline=timeline,
+    )

@@ -1,0 +1,126 @@
+"""The one normalized form every channel turns its input into.
+
+Connectors build an `InboundMessage` with a pure function; the core never sees channel
+payloads. The raw payload is kept so that nothing a citizen sent is ever lost, and
+`(channel, external_id)` is the idempotency key used for delivery dedupe.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class MessageKind(StrEnum):
+    """What the citizen sent, as far as the edge can tell without business logic."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    VOICE = "voice"
+    VIDEO = "video"
+    LOCATION = "location"
+    LINK = "link"
+    FILE = "file"
+    FORM = "form"  # a structured request from the web form or the API
+    EVENT = "event"  # subscribe, menu click, delivery report ...
+    UNKNOWN = "unknown"  # kept, never dropped
+
+
+class IdentityKind(StrEnum):
+    PHONE = "phone"
+    WECHAT = "wechat"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+    WEB = "web"  # an anonymous web visitor without a phone (kept for completeness)
+
+
+@dataclass(frozen=True, slots=True)
+class SenderIdentity:
+    """Who sent it, in the channel's own terms (E.164 phone, openid, address, chat id).
+
+    `account` tells apart several accounts of one channel (a city's and a district's WeChat
+    official accounts); the account is part of the identity.
+    """
+
+    kind: IdentityKind
+    value: str
+    account: str = ""
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file the citizen sent: stored by the edge (`storage_key`) or only referenced (`url`)."""
+
+    filename: str
+    content_type: str
+    size: int = 0
+    sha256: str | None = None
+    storage_key: str | None = None
+    url: str | None = None
+    media_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float | None = None
+    longitude: float | None = None
+    label: str | None = None  # an address or place name, typed or given by the channel
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    channel: str
+    external_id: str
+    sender: SenderIdentity
+    kind: MessageKind
+    received_at: datetime
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    location: Location | None = None
+    thread_ref: str | None = None  # what this replies to (ticket number, Message-ID)
+    raw: bytes | str | dict[str, Any] | None = None
+    # structured fields a channel already knows (web form: request type, contact phone, name ...)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["received_at"] = self.received_at.isoformat()
+        data["kind"] = self.kind.value
+        data["sender"]["kind"] = self.sender.kind.value
+        if isinstance(self.raw, bytes):
+            data["raw"] = {"__bytes__": base64.b64encode(self.raw).decode("ascii")}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InboundMessage:
+        raw = data.get("raw")
+        if isinstance(raw, dict) and set(raw) == {"__bytes__"}:
+            raw = base64.b64decode(raw["__bytes__"])
+        sender = data["sender"]
+        location = data.get("location")
+        return cls(
+            channel=data["channel"],
+            external_id=data["external_id"],
+            sender=SenderIdentity(
+                kind=IdentityKind(sender["kind"]),
+                value=sender["value"],
+                account=sender.get("account") or "",
+                display_name=sender.get("display_name"),
+            ),
+            kind=MessageKind(data["kind"]),
+            received_at=datetime.fromisoformat(data["received_at"]),
+            text=data.get("text") or "",
+            attachments=tuple(Attachment(**a) for a in data.get("attachments") or ()),
+            location=Location(**location) if location else None,
+            thread_ref=data.get("thread_ref"),
+            raw=raw,
+            fields=dict(data.get("fields") or {}),
+        )

@@ -1,0 +1,96 @@
+"""The relay from the ticket-event table (the outbox) to the domain-event stream.
+
+Events are written in the same transaction as the change they describe, unpublished; the
+relay puts them on the stream and only then marks them published. A crash in between means
+an event is published twice, never lost; consumers dedupe on `event_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from sqlalchemy import select, update
+
+from intake.db import Database
+from intake.keys import Keys
+from intake.models import Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+
+EVENTS_MAXLEN = 1_000_000
+
+
+class OutboxRelay:
+    def __init__(self, *, db: Database, redis: aioredis.Redis, keys: Keys) -> None:
+        self._db = db
+        self._redis = redis
+        self._keys = keys
+
+    async def flush(self, *, limit: int = 1000) -> int:
+        """Publish up to `limit` unpublished events; returns how many were published."""
+        async with self._db.write() as session, session.begin():
+            query = (
+                select(TicketEvent, Ticket)
+                .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+                .where(TicketEvent.published.is_(False))
+                .order_by(TicketEvent.id)
+                .limit(limit)
+            )
+            if self._db.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=TicketEvent)
+            rows = (await session.execute(query)).all()
+            if not rows:
+                return 0
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event, ticket in rows:
+                    pipe.xadd(
+                        self._keys.events,
+                        domain_event(event, ticket),
+                        maxlen=EVENTS_MAXLEN,
+                        approximate=True,
+                    )
+                await pipe.execute()
+            ids = [event.id for event, _ in rows]
+            await session.execute(
+                update(TicketEvent).where(TicketEvent.id.in_(ids)).values(published=True)
+            )
+        log.debug("published %d domain events", len(rows))
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while published := await self.flush():
+            total += published
+        return total
+
+
+def domain_event(event: TicketEvent, ticket: Ticket) -> dict[str, Any]:
+    return {
+        "event_id": str(event.id),
+        "kind": event.kind,
+        "ticket": ticket.number,
+        "status": ticket.status,
+        "channel": ticket.channel,
+        "department": ticket.department or "",
+        "actor": event.actor_kind,
+        "at": event.created_at.isoformat(),
+        "data": orjson.dumps(
+            {"text": event.text, "public": event.public, "actor_id": event.actor_id, **event.data}
+        ),
+    }
+
+
+async def relay_loop(relay: OutboxRelay, stop: asyncio.Event, *, interval: float = 1.0) -> None:
+    """Publishes what an API process committed but could not publish (it crashed, Redis blinked)."""
+    while not stop.is_set():
+        try:
+            await relay.drain()
+        except Exception as exc:  # keep relaying; the next round retries
+            log.warning("outbox relay: %r", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,94 @@
+"""What the pipeline steps share: one message's context and the batch it is processed in.
+
+The worker processes messages in batches inside one transaction; lookups the steps need
+(already-seen messages, identities, tickets) are prefetched for the whole batch and kept in
+`Batch`, so that a batch of a hundred messages costs a handful of queries, not hundreds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from intake.clock import Clock
+from intake.enums import Intent
+from intake.gateway import Gateway
+from intake.messages import InboundMessage
+from intake.models import Citizen, CitizenIdentity, Message, Ticket
+
+IdentityKey = tuple[str, str, str]  # kind, account, value
+
+
+@dataclass
+class Batch:
+    session: AsyncSession
+    gateway: Gateway
+    clock: Clock
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    identities: dict[IdentityKey, CitizenIdentity] = field(default_factory=dict)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+
+    async def prefetch(self, messages: list[InboundMessage]) -> None:
+        keys = {(m.channel, m.external_id) for m in messages}
+        rows = await self.session.execute(
+            select(Message.channel, Message.external_id).where(
+                tuple_(Message.channel, Message.external_id).in_(keys)
+            )
+        )
+        self.seen.update((c, e) for c, e in rows)
+        wanted = {identity_key_of(m) for m in messages} | {
+            ("phone", "", p) for m in messages if (p := m.fields.get("contact_phone"))
+        }
+        found = await self.session.scalars(
+            select(CitizenIdentity)
+            .options(selectinload(CitizenIdentity.citizen))
+            .where(
+                tuple_(CitizenIdentity.kind, CitizenIdentity.account, CitizenIdentity.value).in_(
+                    wanted
+                )
+            )
+        )
+        for identity in found:
+            self.identities[(identity.kind, identity.account, identity.value)] = identity
+
+    async def ticket(self, number: str) -> Ticket | None:
+        if number not in self.tickets:
+            found = await self.session.scalar(select(Ticket).where(Ticket.number == number))
+            if found is None:
+                return None
+            self.tickets[number] = found
+        return self.tickets[number]
+
+    def add_identity(self, citizen: Citizen, key: IdentityKey) -> CitizenIdentity:
+        identity = CitizenIdentity(citizen=citizen, kind=key[0], account=key[1], value=key[2])
+        self.session.add(identity)
+        self.identities[key] = identity
+        return identity
+
+
+def identity_key_of(message: InboundMessage) -> IdentityKey:
+    sender = message.sender
+    return (sender.kind.value, sender.account, sender.value)
+
+
+@dataclass
+class Context:
+    entry_id: str
+    message: InboundMessage
+    batch: Batch
+    number: str | None = None  # assigned at the edge when the channel opens a ticket
+    query_code: str | None = None
+    citizen: Citizen | None = None
+    intent: Intent | None = None
+    ticket: Ticket | None = None
+    record: Message | None = None
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None
+
+    def decide(self, step: str, outcome: str, **why: Any) -> None:
+        """Record a decision with its reason; it is stored on the ticket's events."""
+        self.decisions.append({"step": step, "outcome": outcome, **why})

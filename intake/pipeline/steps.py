@@ -1,0 +1,247 @@
+"""The pipeline's steps, in order. Each does one thing and records why.
+
+A step returns nothing to continue, or sets `ctx.stopped` with a reason to end processing of
+the message (it is still recorded as a message, never dropped silently).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from intake.enums import EventKind, Intent, RequestType, TicketStatus
+from intake.events import add_event
+from intake.messages import IdentityKind, MessageKind
+from intake.models import AttachmentRecord, Citizen, Message, Ticket
+from intake.phones import mask_phone
+from intake.pipeline.context import Context, identity_key_of
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[Context], Awaitable[None]]
+
+TICKET_NUMBER = re.compile(r"(?<!\d)(\d{8}\d{5,7})(?!\d)")
+STATUS_WORDS = frozenset({"查询", "进度", "查询进度", "状态", "status", "/status"})
+_NO_TICKET_KINDS = frozenset({MessageKind.EVENT, MessageKind.UNKNOWN})
+
+
+async def dedupe_delivery(ctx: Context) -> None:
+    """The database is the final word on 'seen before' (the edge's Redis key may expire)."""
+    key = (ctx.message.channel, ctx.message.external_id)
+    if key in ctx.batch.seen:
+        ctx.stopped = "duplicate delivery"
+        return
+    ctx.batch.seen.add(key)
+
+
+async def identify_citizen(ctx: Context) -> None:
+    """One citizen, many identities: a phone given on any channel links them together."""
+    batch, message = ctx.batch, ctx.message
+    own_key = identity_key_of(message)
+    phone = message.fields.get("contact_phone")
+    phone_key = ("phone", "", phone) if phone else None
+    known = batch.identities.get(own_key) or (phone_key and batch.identities.get(phone_key))
+    citizen = known.citizen if known else Citizen(name=message.fields.get("contact_name"))
+    if not known:
+        batch.session.add(citizen)
+    for key in (own_key, phone_key):
+        if key and key not in batch.identities:
+            batch.add_identity(citizen, key)
+    ctx.citizen = citizen
+
+
+async def decide_intent(ctx: Context) -> None:
+    message = ctx.message
+    if message.kind in _NO_TICKET_KINDS:
+        ctx.intent = Intent.IGNORED
+        ctx.decide("intent", Intent.IGNORED, reason=f"kind {message.kind.value}")
+        return
+    if ctx.number:
+        ctx.intent = Intent.NEW_REQUEST
+        ctx.decide("intent", Intent.NEW_REQUEST, reason="submitted as a new request")
+        return
+    if await _follow_up_target(ctx):
+        return
+    text = message.text.strip()
+    if text.lower() in STATUS_WORDS or TICKET_NUMBER.fullmatch(text):
+        ctx.intent = Intent.STATUS_QUERY
+        ctx.decide("intent", Intent.STATUS_QUERY, reason="status words or a ticket number alone")
+        if TICKET_NUMBER.fullmatch(text):
+            ctx.ticket = await _own_ticket(ctx, text)
+        return
+    ctx.intent = Intent.NEW_REQUEST
+    ctx.decide("intent", Intent.NEW_REQUEST, reason="no ticket referenced")
+
+
+async def _follow_up_target(ctx: Context) -> bool:
+    ref = ctx.message.thread_ref
+    if not ref or not TICKET_NUMBER.fullmatch(ref):
+        return False
+    ticket = await _own_ticket(ctx, ref)
+    if ticket is None:
+        ctx.decide(
+            "intent", "not_follow_up", reason="referenced ticket is not the sender's", ticket=ref
+        )
+        return False
+    ctx.ticket = ticket
+    ctx.intent = Intent.FOLLOW_UP
+    ctx.decide("intent", Intent.FOLLOW_UP, reason="thread reference", ticket=ref)
+    return True
+
+
+async def _own_ticket(ctx: Context, number: str) -> Ticket | None:
+    ticket = await ctx.batch.ticket(number)
+    citizen = ctx.citizen
+    if ticket is None or citizen is None or ticket.citizen_id != citizen.id:
+        return None
+    return ticket
+
+
+async def record_message(ctx: Context) -> None:
+    message = ctx.message
+    ctx.record = Message(
+        channel=message.channel,
+        external_id=message.external_id,
+        citizen=ctx.citizen,
+        kind=message.kind.value,
+        intent=(ctx.intent or Intent.IGNORED).value,
+        text=message.text,
+        payload=message.to_dict(),
+        received_at=message.received_at,
+        processed_at=ctx.batch.clock(),
+    )
+    ctx.batch.session.add(ctx.record)
+
+
+async def open_ticket(ctx: Context) -> None:
+    if ctx.intent is not Intent.NEW_REQUEST:
+        return
+    if not ctx.number:
+        ctx.number, ctx.query_code = await ctx.batch.gateway.allocate_number(
+            ctx.message.received_at
+        )
+    ctx.ticket = _new_ticket(ctx)
+    ctx.batch.session.add(ctx.ticket)
+    ctx.batch.tickets[ctx.ticket.number] = ctx.ticket
+    add_event(
+        ctx.batch.session,
+        ctx.ticket,
+        EventKind.RECEIVED,
+        at=ctx.batch.clock(),
+        actor_kind="citizen",
+        text=ctx.message.text,
+        message=ctx.record,
+        data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+    )
+    _attach_files(ctx)
+
+
+def _new_ticket(ctx: Context) -> Ticket:
+    message, fields = ctx.message, ctx.message.fields
+    location = message.location
+    text = message.text.strip()
+    phone = fields.get("contact_phone")
+    if phone is None and message.sender.kind is IdentityKind.PHONE:
+        phone = message.sender.value
+    assert ctx.number and ctx.query_code and ctx.citizen is not None
+    return Ticket(
+        number=ctx.number,
+        query_code=ctx.query_code,
+        citizen=ctx.citizen,
+        channel=message.channel,
+        request_type=fields.get("request_type") or RequestType.CONSULTATION.value,
+        status=TicketStatus.RECEIVED.value,
+        title=fields.get("title") or (text.splitlines()[0][:60] if text else "（无文字内容）"),
+        content=text,
+        address=location.label if location else None,
+        latitude=location.latitude if location else None,
+        longitude=location.longitude if location else None,
+        contact_phone=phone,
+        contact_name=fields.get("contact_name"),
+        anonymous=bool(fields.get("anonymous")),
+        co_departments=[],
+        created_at=message.received_at,
+        updated_at=ctx.batch.clock(),
+    )
+
+
+async def add_follow_up(ctx: Context) -> None:
+    if ctx.intent is not Intent.FOLLOW_UP or ctx.ticket is None:
+        return
+    ctx.ticket.updated_at = ctx.batch.clock()
+    add_event(
+        ctx.batch.session,
+        ctx.ticket,
+        EventKind.FOLLOW_UP,
+        at=ctx.batch.clock(),
+        actor_kind="citizen",
+        text=ctx.message.text,
+        message=ctx.record,
+        data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+    )
+    _attach_files(ctx)
+
+
+async def note_status_query(ctx: Context) -> None:
+    """Record the question on the ticket so that the answer can be sent and counted."""
+    if ctx.intent is not Intent.STATUS_QUERY or ctx.ticket is None:
+        return
+    add_event(
+        ctx.batch.session,
+        ctx.ticket,
+        EventKind.STATUS_QUERY,
+        at=ctx.batch.clock(),
+        actor_kind="citizen",
+        message=ctx.record,
+        public=False,
+        data={"channel": ctx.message.channel, "status": ctx.ticket.status},
+    )
+
+
+def _attach_files(ctx: Context) -> None:
+    assert ctx.ticket is not None
+    for item in ctx.message.attachments:
+        ctx.batch.session.add(
+            AttachmentRecord(
+                ticket=ctx.ticket,
+                message=ctx.record,
+                filename=item.filename,
+                content_type=item.content_type,
+                size=item.size,
+                sha256=item.sha256,
+                storage_key=item.storage_key,
+                url=item.url,
+                media_id=item.media_id,
+            )
+        )
+
+
+async def link_message(ctx: Context) -> None:
+    if ctx.record is not None:
+        ctx.record.ticket = ctx.ticket
+    log.info(
+        "processed channel=%s external_id=%s sender=%s intent=%s ticket=%s",
+        ctx.message.channel,
+        ctx.message.external_id,
+        _masked_sender(ctx),
+        ctx.intent,
+        ctx.ticket.number if ctx.ticket else None,
+    )
+
+
+def _masked_sender(ctx: Context) -> str:
+    sender = ctx.message.sender
+    return mask_phone(sender.value) if sender.kind is IdentityKind.PHONE else sender.kind.value
+
+
+DEFAULT_STEPS: tuple[Step, ...] = (
+    dedupe_delivery,
+    identify_citizen,
+    decide_intent,
+    record_message,
+    open_ticket,
+    add_follow_up,
+    note_status_query,
+    link_message,
+)

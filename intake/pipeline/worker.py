@@ -1,0 +1,228 @@
+"""The pipeline worker: intake stream → steps → one commit per batch → ack → publish.
+
+At-least-once with idempotent processing: an entry is acknowledged only after its database
+commit; entries left pending by a dead worker are claimed after `claim_idle_ms`; an entry
+that keeps failing is moved to the dead-letter stream with its reason after `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+import orjson
+from redis.exceptions import ResponseError
+
+from intake.clock import Clock, utcnow
+from intake.config import PipelineSettings
+from intake.db import Database
+from intake.deadletter import bury
+from intake.gateway import Gateway
+from intake.keys import PIPELINE_GROUP, Keys
+from intake.messages import InboundMessage
+from intake.outbox import OutboxRelay
+from intake.pipeline.context import Batch, Context
+from intake.pipeline.steps import DEFAULT_STEPS, Step
+from intake.redis_conn import RedisHandle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Entry:
+    id: str
+    fields: dict[str, str]
+    message: InboundMessage
+
+
+class PipelineWorker:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        redis: RedisHandle,
+        gateway: Gateway,
+        relay: OutboxRelay,
+        settings: PipelineSettings,
+        steps: tuple[Step, ...] = DEFAULT_STEPS,
+        clock: Clock = utcnow,
+        consumer: str | None = None,
+    ) -> None:
+        self._db = db
+        self._redis = redis.client
+        self._keys: Keys = redis.keys
+        self._gateway = gateway
+        self._relay = relay
+        self._settings = settings
+        self._steps = steps
+        self._clock = clock
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+    async def ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(
+                self._keys.inbound, PIPELINE_GROUP, id="0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_group()
+        log.info("pipeline worker %s started", self.consumer)
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except (OSError, ConnectionError) as exc:
+                log.warning("pipeline worker: %s; retrying in 1 s", exc)
+                await asyncio.sleep(1)
+
+    async def run_once(self, *, block_ms: int | None = None) -> int:
+        """Process one batch (claimed stale entries first); returns how many entries."""
+        raw = await self._claim() or await self._read(block_ms)
+        if not raw:
+            return 0
+        entries = await self._decode(raw)
+        if entries:
+            await self._process(entries)
+        return len(raw)
+
+    async def drain(self, *, limit_s: float = 60.0) -> None:
+        """Process until the intake stream is empty: for tests, the CLI and the benchmark."""
+        await self.ensure_group()
+        async with asyncio.timeout(limit_s):
+            while True:
+                if await self.run_once(block_ms=1):
+                    continue
+                if not await self._redis.xlen(self._keys.inbound):
+                    return
+                await asyncio.sleep(0.01)  # failed entries wait until they may be claimed
+
+    async def _claim(self) -> list[tuple[str, dict[str, str]]]:
+        reply = await self._redis.xautoclaim(
+            self._keys.inbound,
+            PIPELINE_GROUP,
+            self.consumer,
+            min_idle_time=self._settings.claim_idle_ms,
+            start_id="0-0",
+            count=self._settings.batch_size,
+        )
+        claimed = [(i, f) for i, f in reply[1] if f]
+        if claimed:
+            log.info("claimed %d pending entries from dead or slow workers", len(claimed))
+        return claimed
+
+    async def _read(self, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
+        reply = await self._redis.xreadgroup(
+            PIPELINE_GROUP,
+            self.consumer,
+            {self._keys.inbound: ">"},
+            count=self._settings.batch_size,
+            block=self._settings.block_ms if block_ms is None else block_ms,
+        )
+        return list(reply[0][1]) if reply else []
+
+    async def _decode(self, raw: list[tuple[str, dict[str, str]]]) -> list[Entry]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id, _ in raw:
+                pipe.hincrby(self._keys.attempts, entry_id, 1)
+            attempts = await pipe.execute()
+        entries = []
+        for (entry_id, fields), tries in zip(raw, attempts, strict=True):
+            entry = await self._decode_one(entry_id, fields, int(tries))
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    async def _decode_one(self, entry_id: str, fields: dict[str, str], tries: int) -> Entry | None:
+        if tries > self._settings.max_attempts:
+            error = await self._redis.hget(self._keys.attempts, f"{entry_id}:error")
+            await bury(
+                self._redis,
+                self._keys,
+                entry_id=entry_id,
+                fields=fields,
+                attempts=tries - 1,
+                reason=f"failed {tries - 1} times: {error or 'worker died while processing'}",
+            )
+            return None
+        try:
+            message = InboundMessage.from_dict(orjson.loads(fields["msg"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            await bury(
+                self._redis,
+                self._keys,
+                entry_id=entry_id,
+                fields=fields,
+                attempts=tries,
+                reason=f"unreadable entry: {exc!r}",
+            )
+            return None
+        return Entry(id=entry_id, fields=fields, message=message)
+
+    async def _process(self, entries: list[Entry]) -> None:
+        try:
+            await self._commit(entries)
+        except Exception as exc:  # one bad message must not block the batch: retry one by one
+            log.warning("batch of %d failed (%r); retrying one by one", len(entries), exc)
+            for entry in entries:
+                await self._process_alone(entry)
+            return
+        await self._done(entries)
+
+    async def _process_alone(self, entry: Entry) -> None:
+        try:
+            await self._commit([entry])
+        except Exception as exc:
+            log.exception(
+                "entry=%s channel=%s external_id=%s failed",
+                entry.id,
+                entry.message.channel,
+                entry.message.external_id,
+            )
+            await self._redis.hset(self._keys.attempts, f"{entry.id}:error", repr(exc)[:2000])
+            return
+        await self._done([entry])
+
+    async def _commit(self, entries: list[Entry]) -> None:
+        async with self._db.write() as session, session.begin():
+            batch = Batch(session=session, gateway=self._gateway, clock=self._clock)
+            await batch.prefetch([e.message for e in entries])
+            for entry in entries:
+                await self._run_steps(
+                    Context(
+                        entry_id=entry.id,
+                        message=entry.message,
+                        batch=batch,
+                        number=entry.fields.get("number") or None,
+                        query_code=entry.fields.get("code") or None,
+                    )
+                )
+
+    async def _run_steps(self, ctx: Context) -> None:
+        for step in self._steps:
+            await step(ctx)
+            if ctx.stopped:
+                log.info(
+                    "entry=%s channel=%s external_id=%s stopped: %s",
+                    ctx.entry_id,
+                    ctx.message.channel,
+                    ctx.message.external_id,
+                    ctx.stopped,
+                )
+                return
+
+    async def _done(self, entries: list[Entry]) -> None:
+        ids = [e.id for e in entries]
+        pending = [self._keys.pending_ticket(n) for e in entries if (n := e.fields.get("number"))]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self._keys.inbound, PIPELINE_GROUP, *ids)
+            pipe.xdel(self._keys.inbound, *ids)
+            pipe.hdel(self._keys.attempts, *ids, *(f"{i}:error" for i in ids))
+            for key in pending:  # kept a little longer: a lookup may be between its two reads
+                pipe.expire(key, 60)
+            await pipe.execute()
+        await self._relay.flush()

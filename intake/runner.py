@@ -1,0 +1,79 @@
+"""Long-running processes: everything in one (`intake run`), HTTP only, or workers only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import uvicorn
+
+from intake.app import create_app
+from intake.config import Settings
+from intake.outbox import relay_loop
+from intake.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+WORKER_KINDS = ("pipeline", "notifier", "email")
+
+
+async def run_all(settings: Settings, *, host: str, port: int) -> None:
+    """HTTP, pipeline and every background task in one process: the quick start."""
+    runtime = await Runtime.open(settings)
+    app = create_app(settings, runtime=runtime)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+    stop = asyncio.Event()
+    tasks = _worker_tasks(runtime, stop, only=None)
+    log.info("intake run: http://%s:%d/ data=%s", host, port, settings.data_dir.resolve())
+    _quiet_after_uvicorn(stop)
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await _finish(tasks)
+        await runtime.close()
+
+
+def _quiet_after_uvicorn(stop: asyncio.Event) -> None:
+    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, into the handler that
+    was there before it; ours then lets the workers and the embedded Redis stop cleanly."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+
+async def run_workers(settings: Settings, *, only: str | None) -> None:
+    runtime = await Runtime.open(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = _worker_tasks(runtime, stop, only=only)
+    try:
+        await stop.wait()
+    finally:
+        await _finish(tasks)
+        await runtime.close()
+
+
+def _worker_tasks(
+    runtime: Runtime, stop: asyncio.Event, *, only: str | None
+) -> list[asyncio.Task[None]]:
+    tasks: list[asyncio.Task[None]] = []
+    if only in (None, "pipeline"):
+        worker = runtime.pipeline_worker()
+        tasks.append(asyncio.create_task(worker.run(stop), name="pipeline"))
+        tasks.append(asyncio.create_task(relay_loop(runtime.relay, stop), name="outbox-relay"))
+    return tasks
+
+
+async def _finish(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,97 @@
+"""The running service's shared parts, opened once per process and passed around.
+
+Nothing here is module-global: tests open as many runtimes as they like, each with its own
+data folder, database and Redis key prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from intake.attachments import AttachmentStore
+from intake.catalog import Catalog
+from intake.clock import Clock, intake_day, utcnow
+from intake.config import Settings
+from intake.db import Database, open_database
+from intake.gateway import SEQUENCE_DIGITS, Gateway
+from intake.migrate import upgrade
+from intake.models import Ticket
+from intake.outbox import OutboxRelay
+from intake.pipeline.worker import PipelineWorker
+from intake.redis_conn import RedisHandle, open_redis
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    redis: RedisHandle
+    gateway: Gateway
+    relay: OutboxRelay
+    catalog: Catalog
+    attachments: AttachmentStore
+    clock: Clock = field(default=utcnow)
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, migrate: bool = True, clock: Clock = utcnow
+    ) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog.load(settings.catalog.departments_file)
+        db = open_database(settings)
+        if migrate:
+            await upgrade(db.engine)
+        redis = await open_redis(settings)
+        gateway = Gateway(
+            redis=redis.client,
+            keys=redis.keys,
+            receipt_ttl_days=settings.web.receipt_ttl_days,
+            clock=clock,
+        )
+        relay = OutboxRelay(db=db, redis=redis.client, keys=redis.keys)
+        runtime = cls(
+            settings=settings,
+            db=db,
+            redis=redis,
+            gateway=gateway,
+            relay=relay,
+            catalog=catalog,
+            clock=clock,
+            attachments=AttachmentStore(settings.data_dir / "attachments"),
+        )
+        await runtime.seed_sequence()
+        return runtime
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        await self.redis.close()
+
+    def pipeline_worker(self, *, consumer: str | None = None) -> PipelineWorker:
+        return PipelineWorker(
+            db=self.db,
+            redis=self.redis,
+            gateway=self.gateway,
+            relay=self.relay,
+            settings=self.settings.pipeline,
+            clock=self.clock,
+            consumer=consumer,
+        )
+
+    async def seed_sequence(self) -> None:
+        """Continue today's numbers after the database's highest, whatever Redis remembers."""
+        day = intake_day(self.clock())
+        async with self.db.read() as session:
+            highest = await session.scalar(
+                select(Ticket.number)
+                .where(Ticket.number.like(f"{day}%"))
+                .order_by(func.length(Ticket.number).desc(), Ticket.number.desc())
+                .limit(1)
+            )
+        floor = int(highest[len(day) :]) if highest else 0
+        current = await self.gateway.raise_sequence_floor(day=day, floor=floor)
+        log.info("ticket sequence for %s continues after %0*d", day, SEQUENCE_DIGITS, current)

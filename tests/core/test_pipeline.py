@@ -1,0 +1,170 @@
+"""The pipeline: follow-ups, status queries, kept unknowns, retries, dead letters, claims."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from intake.deadletter import list_dead, replay
+from intake.keys import PIPELINE_GROUP
+from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.models import CitizenIdentity, Message, Ticket, TicketEvent
+from intake.pipeline.context import Context
+from intake.pipeline.steps import DEFAULT_STEPS
+from intake.pipeline.worker import PipelineWorker
+from intake.runtime import Runtime
+from tests.core.helpers import drain, ticket_count
+
+
+def sms(external_id: str, text: str, *, phone: str = "+8613912345678",
+        thread_ref: str | None = None, kind: MessageKind = MessageKind.TEXT) -> InboundMessage:
+    return InboundMessage(
+        channel="sms", external_id=external_id,
+        sender=SenderIdentity(kind=IdentityKind.PHONE, value=phone), kind=kind,
+        received_at=datetime.now(UTC), text=text, thread_ref=thread_ref, raw={"id": external_id},
+    )
+
+
+async def _tickets(runtime: Runtime) -> list[Ticket]:
+    async with runtime.db.read() as session:
+        return list(await session.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+async def _events(runtime: Runtime, number: str) -> list[str]:
+    async with runtime.db.read() as session:
+        rows = await session.scalars(
+            select(TicketEvent.kind).join(Ticket).where(Ticket.number == number)
+            .order_by(TicketEvent.id))
+        return list(rows)
+
+
+async def test_new_request_follow_up_and_status_query(runtime: Runtime) -> None:
+    await runtime.gateway.submit(sms("m1", "我家楼道的灯坏了，请尽快修理"))
+    await drain(runtime)
+    (ticket,) = await _tickets(runtime)
+    assert ticket.channel == "sms" and ticket.contact_phone == "+8613912345678"
+    await runtime.gateway.submit(sms("m2", "补充：是3单元", thread_ref=ticket.number))
+    await runtime.gateway.submit(sms("m3", ticket.number))
+    await drain(runtime)
+    assert await ticket_count(runtime) == 1
+    assert await _events(runtime, ticket.number) == ["received", "follow_up", "status_query"]
+    async with runtime.db.read() as session:
+        intents = dict((await session.execute(select(Message.external_id, Message.intent))).all())
+    assert intents == {"m1": "new_request", "m2": "follow_up", "m3": "status_query"}
+
+
+async def test_someone_elses_ticket_is_not_a_follow_up(runtime: Runtime) -> None:
+    await runtime.gateway.submit(sms("a1", "噪音扰民，晚上施工", phone="+8613912345678"))
+    await drain(runtime)
+    (theirs,) = await _tickets(runtime)
+    await runtime.gateway.submit(sms("b1", "我也要补充", phone="+8613700000001",
+                                     thread_ref=theirs.number))
+    await drain(runtime)
+    tickets = await _tickets(runtime)
+    assert len(tickets) == 2 and await _events(runtime, theirs.number) == ["received"]
+
+
+async def test_redelivery_never_makes_a_second_ticket(runtime: Runtime) -> None:
+    first = await runtime.gateway.submit(sms("dup", "路面塌陷，很危险"))
+    again = await runtime.gateway.submit(sms("dup", "路面塌陷，很危险"))
+    assert again.duplicate and again.entry_id == first.entry_id
+    await drain(runtime)
+    # the edge's key expired, the gateway sends it again: the database still knows it
+    await runtime.redis.client.delete(runtime.redis.keys.receipt("sms:dup"))
+    await runtime.gateway.submit(sms("dup", "路面塌陷，很危险"))
+    await drain(runtime)
+    assert await ticket_count(runtime) == 1
+
+
+async def test_unknown_and_events_are_kept_without_ticket(runtime: Runtime) -> None:
+    await runtime.gateway.submit(sms("u1", "", kind=MessageKind.UNKNOWN))
+    await drain(runtime)
+    assert await ticket_count(runtime) == 0
+    async with runtime.db.read() as session:
+        kept = await session.scalar(select(Message).where(Message.external_id == "u1"))
+    assert kept is not None and kept.intent == "ignored" and kept.payload["raw"] == {"id": "u1"}
+
+
+async def test_phone_links_identities_across_channels(runtime: Runtime) -> None:
+    await runtime.gateway.submit(sms("s1", "咨询公积金提取"))
+    wechat = InboundMessage(
+        channel="wechat", external_id="w1",
+        sender=SenderIdentity(kind=IdentityKind.WECHAT, value="oOPENID", account="wx1"),
+        kind=MessageKind.TEXT, received_at=datetime.now(UTC), text="小区停水了",
+        fields={"contact_phone": "+8613912345678"},
+    )
+    await runtime.gateway.submit(wechat)
+    await drain(runtime)
+    async with runtime.db.read() as session:
+        identities = (await session.execute(
+            select(CitizenIdentity.kind, CitizenIdentity.citizen_id))).all()
+    assert {kind for kind, _ in identities} == {"phone", "wechat"}
+    assert len({citizen for _, citizen in identities}) == 1
+
+
+async def _explode(ctx: Context) -> None:
+    if "boom" in ctx.message.text:
+        raise RuntimeError("step exploded")
+
+
+async def test_failing_message_is_dead_lettered_and_replayable(runtime: Runtime) -> None:
+    breaking = PipelineWorker(
+        db=runtime.db, redis=runtime.redis, gateway=runtime.gateway, relay=runtime.relay,
+        settings=runtime.settings.pipeline, steps=(_explode, *DEFAULT_STEPS), consumer="b")
+    await runtime.gateway.submit(sms("ok1", "正常的诉求内容一"))
+    await runtime.gateway.submit(sms("bad", "boom 这条会失败"))
+    await runtime.gateway.submit(sms("ok2", "正常的诉求内容二"))
+    await breaking.drain(limit_s=30)
+    assert await ticket_count(runtime) == 2  # the others were not held back
+    (dead,) = await list_dead(runtime.redis.client, runtime.redis.keys)
+    assert "step exploded" in dead.reason and dead.attempts == 3
+    assert await runtime.redis.client.xlen(runtime.redis.keys.inbound) == 0
+    await replay(runtime.redis.client, runtime.redis.keys, dead.id)
+    await drain(runtime)  # a fixed worker processes it
+    assert await ticket_count(runtime) == 3
+    assert await list_dead(runtime.redis.client, runtime.redis.keys) == []
+
+
+async def test_unreadable_entry_goes_to_dead_letter(runtime: Runtime) -> None:
+    await runtime.redis.client.xadd(runtime.redis.keys.inbound, {"msg": "{not json"})
+    await drain(runtime)
+    (dead,) = await list_dead(runtime.redis.client, runtime.redis.keys)
+    assert dead.reason.startswith("unreadable entry")
+
+
+async def test_entries_of_a_dead_consumer_are_claimed(runtime: Runtime) -> None:
+    worker = runtime.pipeline_worker(consumer="alive")
+    await worker.ensure_group()
+    await runtime.gateway.submit(sms("c1", "占道经营，请处理"))
+    # a consumer reads the entry and dies before processing it
+    read = await runtime.redis.client.xreadgroup(
+        PIPELINE_GROUP, "dead-one", {runtime.redis.keys.inbound: ">"}, count=10)
+    assert read and len(read[0][1]) == 1
+    assert await worker.run_once(block_ms=1) == 0  # nothing new, and not idle long enough
+    await drain(runtime)  # after claim_idle_ms the live worker claims it
+    assert await ticket_count(runtime) == 1
+
+
+async def test_commit_without_ack_is_not_duplicated(runtime: Runtime) -> None:
+    """A worker that dies after its commit but before XACK: the retry finds it done."""
+    await runtime.gateway.submit(sms("k1", "公交站牌损坏"))
+    worker = runtime.pipeline_worker(consumer="crashy")
+    await worker.ensure_group()
+    raw = await worker._read(1)
+    entries = await worker._decode(raw)
+    await worker._commit(entries)  # committed, never acknowledged
+    await drain(runtime)
+    assert await ticket_count(runtime) == 1
+    async with runtime.db.read() as session:
+        assert len(list(await session.scalars(select(Message)))) == 1
+
+
+@pytest.mark.parametrize("text", ["查询", "进度"])
+async def test_status_words_are_status_queries(runtime: Runtime, text: str) -> None:
+    await runtime.gateway.submit(sms("q1", text))
+    await drain(runtime)
+    assert await ticket_count(runtime) == 0
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(Message.intent)) == "status_query"
