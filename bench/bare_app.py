@@ -13,5 +13,7 @@ app = FastAPI()
 @app.post("/api/v1/requests", status_code=201)
 async def submit(request: Request) -> JSONResponse:
     parsed = WebRequest.model_validate_json(await request.body())
-    return JSONResponse({"number": "2026112100001", "query_code": "ABCDEFGH",
-                         "phone": parsed.phone}, status_code=201)
+    return JSONResponse(
+        {"number": "2026112100001", "query_code": "ABCDEFGH", "phone": parsed.phone},
+        status_code=201,
+    )

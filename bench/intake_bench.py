@@ -32,12 +32,16 @@ import orjson
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.loadgen import LoadResult, request_bytes, run_load  # noqa: E402
+from bench.loadgen import LoadResult, request_bytes, run_load
 
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-TEXTS = ["幸福路12号楼下烧烤店油烟扰民，晚上十点后还在营业", "请问社保卡丢了怎么补办，需要带什么材料",
-         "小区停水两天了，物业说不清楚什么时候恢复", "建议在学校门口增设红绿灯，早高峰很危险"]
+TEXTS = [
+    "幸福路12号楼下烧烤店油烟扰民，晚上十点后还在营业",
+    "请问社保卡丢了怎么补办，需要带什么材料",
+    "小区停水两天了，物业说不清楚什么时候恢复",
+    "建议在学校门口增设红绿灯，早高峰很危险",
+]
 
 
 def free_port() -> int:
@@ -47,8 +51,12 @@ def free_port() -> int:
 
 
 def body() -> dict[str, object]:
-    return {"phone": f"1380000{random.randint(0, 9999):04d}", "content": random.choice(TEXTS),
-            "request_type": "complaint", "address": "幸福路12号"}
+    return {
+        "phone": f"1380000{random.randint(0, 9999):04d}",
+        "content": random.choice(TEXTS),
+        "request_type": "complaint",
+        "address": "幸福路12号",
+    }
 
 
 async def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -75,13 +83,28 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def bench_bare(args: argparse.Namespace) -> LoadResult:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port",
-                             str(port), "--log-level", "warning", "--no-access-log"],
-                            cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     try:
         await wait_ready(f"http://127.0.0.1:{port}/docs", proc)
-        return await run_load(port=port, clients=args.clients, seconds=args.seconds,
-                              make=lambda: request_bytes(port, "/api/v1/requests", body()))
+        return await run_load(
+            port=port,
+            clients=args.clients,
+            seconds=args.seconds,
+            make=lambda: request_bytes(port, "/api/v1/requests", body()),
+        )
     finally:
         stop(proc)
 
@@ -103,14 +126,19 @@ async def count_tickets(env: dict[str, str]) -> int:
 
 async def bench_intake(name: str, env: dict[str, str], args: argparse.Namespace) -> LoadResult:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "run", "--port", str(port)],
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "intake.cli", "run", "--port", str(port)], env=env
+    )
     try:
         await wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
         started = time.perf_counter()
-        result = await run_load(port=port, clients=args.clients, seconds=args.seconds,
-                                keep_bodies=True,
-                                make=lambda: request_bytes(port, "/api/v1/requests", body()))
+        result = await run_load(
+            port=port,
+            clients=args.clients,
+            seconds=args.seconds,
+            keep_bodies=True,
+            make=lambda: request_bytes(port, "/api/v1/requests", body()),
+        )
         load_end = time.perf_counter()
         numbers = {orjson.loads(b)["number"] for b in result.bodies}
         while (tickets := await count_tickets(env)) < len(numbers):
@@ -119,9 +147,11 @@ async def bench_intake(name: str, env: dict[str, str], args: argparse.Namespace)
             await asyncio.sleep(0.05)
         done = time.perf_counter()
         print(result.summary(name))
-        print(f"{name}: {tickets} tickets in the database for {len(numbers)} accepted; "
-              f"all written {done - load_end:.2f} s after the load stopped; end to end "
-              f"{tickets / (done - started):,.0f} tickets/s")
+        print(
+            f"{name}: {tickets} tickets in the database for {len(numbers)} accepted; "
+            f"all written {done - load_end:.2f} s after the load stopped; end to end "
+            f"{tickets / (done - started):,.0f} tickets/s"
+        )
         return result
     finally:
         stop(proc)
@@ -139,8 +169,10 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
-    print(f"load: {args.clients} concurrent keep-alive clients for {args.seconds:.0f} s each; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"load: {args.clients} concurrent keep-alive clients for {args.seconds:.0f} s each; "
+        f"{os.cpu_count()} CPUs"
+    )
     bare = await bench_bare(args)
     print(bare.summary("bare FastAPI endpoint (baseline)"))
     bare_rate = bare.ok / bare.seconds
@@ -149,15 +181,23 @@ async def main() -> None:
     try:
         if not args.skip_sqlite:
             results["embedded (SQLite + embedded Redis)"] = await bench_intake(
-                "embedded", base_env(tmp / "embedded"), args)
+                "embedded", base_env(tmp / "embedded"), args
+            )
         db = f"intake_bench_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f'CREATE DATABASE "{db}"')
         prefix = f"bench:{uuid.uuid4().hex[:8]}:"
         env = base_env(tmp / "server")
-        env.update({"INTAKE_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0].replace(
-            "postgresql://", "postgresql+asyncpg://") + f"/{db}",
-            "INTAKE_REDIS_URL": REDIS_URL, "INTAKE_REDIS_PREFIX": prefix})
+        env.update(
+            {
+                "INTAKE_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0].replace(
+                    "postgresql://", "postgresql+asyncpg://"
+                )
+                + f"/{db}",
+                "INTAKE_REDIS_URL": REDIS_URL,
+                "INTAKE_REDIS_PREFIX": prefix,
+            }
+        )
         try:
             results["servers (PostgreSQL + Redis)"] = await bench_intake("servers", env, args)
         finally:
@@ -172,9 +212,11 @@ async def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     for name, result in results.items():
         rate = result.ok / result.seconds
-        print(f"{name}: {rate:,.0f} req/s = {rate / bare_rate:.2f}x the bare endpoint "
-              f"({bare_rate:,.0f} req/s); target 1,000 tickets/s and p99 < 50 ms: "
-              f"p99 {result.pct(0.99):.1f} ms")
+        print(
+            f"{name}: {rate:,.0f} req/s = {rate / bare_rate:.2f}x the bare endpoint "
+            f"({bare_rate:,.0f} req/s); target 1,000 tickets/s and p99 < 50 ms: "
+            f"p99 {result.pct(0.99):.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -28,21 +28,26 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
     def summary(self, name: str) -> str:
-        return (f"{name}: {self.ok / self.seconds:,.0f} req/s accepted ({self.ok} in "
-                f"{self.seconds:.1f} s), p50 {self.pct(0.5):.1f} ms, p99 {self.pct(0.99):.1f} ms, "
-                f"statuses {dict(sorted(self.statuses.items()))}")
+        return (
+            f"{name}: {self.ok / self.seconds:,.0f} req/s accepted ({self.ok} in "
+            f"{self.seconds:.1f} s), p50 {self.pct(0.5):.1f} ms, p99 {self.pct(0.99):.1f} ms, "
+            f"statuses {dict(sorted(self.statuses.items()))}"
+        )
 
 
 def request_bytes(port: int, path: str, body: dict[str, object]) -> bytes:
     payload = orjson.dumps(body)
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nIdempotency-Key: {uuid.uuid4().hex}\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nIdempotency-Key: {uuid.uuid4().hex}\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
     return head.encode() + payload
 
 
-async def _client(port: int, make: Callable[[], bytes], stop_at: float, result: LoadResult,
-                  keep_bodies: bool) -> None:
+async def _client(
+    port: int, make: Callable[[], bytes], stop_at: float, result: LoadResult, keep_bodies: bool
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.perf_counter() < stop_at:
@@ -63,10 +68,12 @@ async def _client(port: int, make: Callable[[], bytes], stop_at: float, result: 
         writer.close()
 
 
-async def run_load(*, port: int, make: Callable[[], bytes], clients: int, seconds: float,
-                   keep_bodies: bool = False) -> LoadResult:
+async def run_load(
+    *, port: int, make: Callable[[], bytes], clients: int, seconds: float, keep_bodies: bool = False
+) -> LoadResult:
     result = LoadResult(seconds=seconds)
     stop_at = time.perf_counter() + seconds
-    await asyncio.gather(*(_client(port, make, stop_at, result, keep_bodies)
-                           for _ in range(clients)))
+    await asyncio.gather(
+        *(_client(port, make, stop_at, result, keep_bodies) for _ in range(clients))
+    )
     return result

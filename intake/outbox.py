@@ -62,6 +62,26 @@ class OutboxRelay:
         log.debug("published %d domain events", len(rows))
         return len(rows)
 
+    async def publish(self, events: list[TicketEvent]) -> None:
+        """Publish events just committed by this process, without reading them back."""
+        if not events:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.xadd(
+                    self._keys.events,
+                    domain_event(event, event.ticket),
+                    maxlen=EVENTS_MAXLEN,
+                    approximate=True,
+                )
+            await pipe.execute()
+        async with self._db.write() as session, session.begin():
+            await session.execute(
+                update(TicketEvent)
+                .where(TicketEvent.id.in_([e.id for e in events]))
+                .values(published=True)
+            )
+
     async def drain(self) -> int:
         total = 0
         while published := await self.flush():

@@ -18,7 +18,7 @@ from intake.clock import Clock
 from intake.enums import Intent
 from intake.gateway import Gateway
 from intake.messages import InboundMessage
-from intake.models import Citizen, CitizenIdentity, Message, Ticket
+from intake.models import Citizen, CitizenIdentity, Message, Ticket, TicketEvent
 
 IdentityKey = tuple[str, str, str]  # kind, account, value
 
@@ -31,6 +31,7 @@ class Batch:
     seen: set[tuple[str, str]] = field(default_factory=set)
     identities: dict[IdentityKey, CitizenIdentity] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
+    events: list[TicketEvent] = field(default_factory=list)  # to publish after the commit
 
     async def prefetch(self, messages: list[InboundMessage]) -> None:
         keys = {(m.channel, m.external_id) for m in messages}
@@ -80,6 +81,7 @@ class Context:
     entry_id: str
     message: InboundMessage
     batch: Batch
+    payload: dict[str, Any] = field(default_factory=dict)  # the message as it was queued
     number: str | None = None  # assigned at the edge when the channel opens a ticket
     query_code: str | None = None
     citizen: Citizen | None = None

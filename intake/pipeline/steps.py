@@ -107,7 +107,7 @@ async def record_message(ctx: Context) -> None:
         kind=message.kind.value,
         intent=(ctx.intent or Intent.IGNORED).value,
         text=message.text,
-        payload=message.to_dict(),
+        payload=ctx.payload or message.to_dict(),
         received_at=message.received_at,
         processed_at=ctx.batch.clock(),
     )
@@ -124,15 +124,17 @@ async def open_ticket(ctx: Context) -> None:
     ctx.ticket = _new_ticket(ctx)
     ctx.batch.session.add(ctx.ticket)
     ctx.batch.tickets[ctx.ticket.number] = ctx.ticket
-    add_event(
-        ctx.batch.session,
-        ctx.ticket,
-        EventKind.RECEIVED,
-        at=ctx.batch.clock(),
-        actor_kind="citizen",
-        text=ctx.message.text,
-        message=ctx.record,
-        data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+    ctx.batch.events.append(
+        add_event(
+            ctx.batch.session,
+            ctx.ticket,
+            EventKind.RECEIVED,
+            at=ctx.batch.clock(),
+            actor_kind="citizen",
+            text=ctx.message.text,
+            message=ctx.record,
+            data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+        )
     )
     _attach_files(ctx)
 
@@ -170,15 +172,17 @@ async def add_follow_up(ctx: Context) -> None:
     if ctx.intent is not Intent.FOLLOW_UP or ctx.ticket is None:
         return
     ctx.ticket.updated_at = ctx.batch.clock()
-    add_event(
-        ctx.batch.session,
-        ctx.ticket,
-        EventKind.FOLLOW_UP,
-        at=ctx.batch.clock(),
-        actor_kind="citizen",
-        text=ctx.message.text,
-        message=ctx.record,
-        data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+    ctx.batch.events.append(
+        add_event(
+            ctx.batch.session,
+            ctx.ticket,
+            EventKind.FOLLOW_UP,
+            at=ctx.batch.clock(),
+            actor_kind="citizen",
+            text=ctx.message.text,
+            message=ctx.record,
+            data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+        )
     )
     _attach_files(ctx)
 
@@ -187,15 +191,17 @@ async def note_status_query(ctx: Context) -> None:
     """Record the question on the ticket so that the answer can be sent and counted."""
     if ctx.intent is not Intent.STATUS_QUERY or ctx.ticket is None:
         return
-    add_event(
-        ctx.batch.session,
-        ctx.ticket,
-        EventKind.STATUS_QUERY,
-        at=ctx.batch.clock(),
-        actor_kind="citizen",
-        message=ctx.record,
-        public=False,
-        data={"channel": ctx.message.channel, "status": ctx.ticket.status},
+    ctx.batch.events.append(
+        add_event(
+            ctx.batch.session,
+            ctx.ticket,
+            EventKind.STATUS_QUERY,
+            at=ctx.batch.clock(),
+            actor_kind="citizen",
+            message=ctx.record,
+            public=False,
+            data={"channel": ctx.message.channel, "status": ctx.ticket.status},
+        )
     )
 
 

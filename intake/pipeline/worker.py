@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from redis.exceptions import ResponseError
@@ -23,6 +24,7 @@ from intake.deadletter import bury
 from intake.gateway import Gateway
 from intake.keys import PIPELINE_GROUP, Keys
 from intake.messages import InboundMessage
+from intake.models import TicketEvent
 from intake.outbox import OutboxRelay
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.steps import DEFAULT_STEPS, Step
@@ -36,6 +38,7 @@ class Entry:
     id: str
     fields: dict[str, str]
     message: InboundMessage
+    payload: dict[str, Any]
 
 
 class PipelineWorker:
@@ -150,7 +153,8 @@ class PipelineWorker:
             )
             return None
         try:
-            message = InboundMessage.from_dict(orjson.loads(fields["msg"]))
+            payload = orjson.loads(fields["msg"])
+            message = InboundMessage.from_dict(payload)
         except (KeyError, ValueError, TypeError) as exc:
             await bury(
                 self._redis,
@@ -161,21 +165,21 @@ class PipelineWorker:
                 reason=f"unreadable entry: {exc!r}",
             )
             return None
-        return Entry(id=entry_id, fields=fields, message=message)
+        return Entry(id=entry_id, fields=fields, message=message, payload=payload)
 
     async def _process(self, entries: list[Entry]) -> None:
         try:
-            await self._commit(entries)
+            events = await self._commit(entries)
         except Exception as exc:  # one bad message must not block the batch: retry one by one
             log.warning("batch of %d failed (%r); retrying one by one", len(entries), exc)
             for entry in entries:
                 await self._process_alone(entry)
             return
-        await self._done(entries)
+        await self._done(entries, events)
 
     async def _process_alone(self, entry: Entry) -> None:
         try:
-            await self._commit([entry])
+            events = await self._commit([entry])
         except Exception as exc:
             log.exception(
                 "entry=%s channel=%s external_id=%s failed",
@@ -185,9 +189,10 @@ class PipelineWorker:
             )
             await self._redis.hset(self._keys.attempts, f"{entry.id}:error", repr(exc)[:2000])
             return
-        await self._done([entry])
+        await self._done([entry], events)
 
-    async def _commit(self, entries: list[Entry]) -> None:
+    async def _commit(self, entries: list[Entry]) -> list[TicketEvent]:
+        """Run the steps for every entry in one transaction; returns the events it wrote."""
         async with self._db.write() as session, session.begin():
             batch = Batch(session=session, gateway=self._gateway, clock=self._clock)
             await batch.prefetch([e.message for e in entries])
@@ -199,8 +204,10 @@ class PipelineWorker:
                         batch=batch,
                         number=entry.fields.get("number") or None,
                         query_code=entry.fields.get("code") or None,
+                        payload=entry.payload,
                     )
                 )
+        return batch.events
 
     async def _run_steps(self, ctx: Context) -> None:
         for step in self._steps:
@@ -215,7 +222,7 @@ class PipelineWorker:
                 )
                 return
 
-    async def _done(self, entries: list[Entry]) -> None:
+    async def _done(self, entries: list[Entry], events: list[TicketEvent]) -> None:
         ids = [e.id for e in entries]
         pending = [self._keys.pending_ticket(n) for e in entries if (n := e.fields.get("number"))]
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -225,4 +232,4 @@ class PipelineWorker:
             for key in pending:  # kept a little longer: a lookup may be between its two reads
                 pipe.expire(key, 60)
             await pipe.execute()
-        await self._relay.flush()
+        await self._relay.publish(events)

@@ -18,19 +18,32 @@ from tests.core.helpers import drain
 
 def _cli(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
-    env.update({"INTAKE_DATA_DIR": str(settings.data_dir), "INTAKE_REDIS_URL": REDIS_URL,
-                "INTAKE_REDIS_PREFIX": settings.redis_prefix, "INTAKE_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "INTAKE_DATA_DIR": str(settings.data_dir),
+            "INTAKE_REDIS_URL": REDIS_URL,
+            "INTAKE_REDIS_PREFIX": settings.redis_prefix,
+            "INTAKE_LOG_LEVEL": "WARNING",
+        }
+    )
     if settings.database_url:
         env["INTAKE_DATABASE_URL"] = settings.database_url
-    return subprocess.run([sys.executable, "-m", "intake.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 async def test_staff_add_prints_a_working_token(
     settings: Settings, runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
-    done = _cli("staff", "add", "王五", "--role", "handler", "--department", "water",
-                settings=settings)
+    done = _cli(
+        "staff", "add", "王五", "--role", "handler", "--department", "water", settings=settings
+    )
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert token.startswith("itk_") and "王五" in done.stderr
@@ -40,8 +53,9 @@ async def test_staff_add_prints_a_working_token(
     assert refused.returncode != 0 and "department" in refused.stderr
 
 
-async def test_deadletter_list_and_replay(settings: Settings, runtime: Runtime,
-                                          tmp_path: Path) -> None:
+async def test_deadletter_list_and_replay(
+    settings: Settings, runtime: Runtime, tmp_path: Path
+) -> None:
     await runtime.redis.client.xadd(runtime.redis.keys.inbound, {"msg": "garbage"})
     await drain(runtime)
     listed = _cli("deadletter", "list", settings=settings)

@@ -18,12 +18,23 @@ from intake.runtime import Runtime
 from tests.core.helpers import drain, ticket_count
 
 
-def sms(external_id: str, text: str, *, phone: str = "+8613912345678",
-        thread_ref: str | None = None, kind: MessageKind = MessageKind.TEXT) -> InboundMessage:
+def sms(
+    external_id: str,
+    text: str,
+    *,
+    phone: str = "+8613912345678",
+    thread_ref: str | None = None,
+    kind: MessageKind = MessageKind.TEXT,
+) -> InboundMessage:
     return InboundMessage(
-        channel="sms", external_id=external_id,
-        sender=SenderIdentity(kind=IdentityKind.PHONE, value=phone), kind=kind,
-        received_at=datetime.now(UTC), text=text, thread_ref=thread_ref, raw={"id": external_id},
+        channel="sms",
+        external_id=external_id,
+        sender=SenderIdentity(kind=IdentityKind.PHONE, value=phone),
+        kind=kind,
+        received_at=datetime.now(UTC),
+        text=text,
+        thread_ref=thread_ref,
+        raw={"id": external_id},
     )
 
 
@@ -35,8 +46,11 @@ async def _tickets(runtime: Runtime) -> list[Ticket]:
 async def _events(runtime: Runtime, number: str) -> list[str]:
     async with runtime.db.read() as session:
         rows = await session.scalars(
-            select(TicketEvent.kind).join(Ticket).where(Ticket.number == number)
-            .order_by(TicketEvent.id))
+            select(TicketEvent.kind)
+            .join(Ticket)
+            .where(Ticket.number == number)
+            .order_by(TicketEvent.id)
+        )
         return list(rows)
 
 
@@ -59,8 +73,9 @@ async def test_someone_elses_ticket_is_not_a_follow_up(runtime: Runtime) -> None
     await runtime.gateway.submit(sms("a1", "噪音扰民，晚上施工", phone="+8613912345678"))
     await drain(runtime)
     (theirs,) = await _tickets(runtime)
-    await runtime.gateway.submit(sms("b1", "我也要补充", phone="+8613700000001",
-                                     thread_ref=theirs.number))
+    await runtime.gateway.submit(
+        sms("b1", "我也要补充", phone="+8613700000001", thread_ref=theirs.number)
+    )
     await drain(runtime)
     tickets = await _tickets(runtime)
     assert len(tickets) == 2 and await _events(runtime, theirs.number) == ["received"]
@@ -90,16 +105,20 @@ async def test_unknown_and_events_are_kept_without_ticket(runtime: Runtime) -> N
 async def test_phone_links_identities_across_channels(runtime: Runtime) -> None:
     await runtime.gateway.submit(sms("s1", "咨询公积金提取"))
     wechat = InboundMessage(
-        channel="wechat", external_id="w1",
+        channel="wechat",
+        external_id="w1",
         sender=SenderIdentity(kind=IdentityKind.WECHAT, value="oOPENID", account="wx1"),
-        kind=MessageKind.TEXT, received_at=datetime.now(UTC), text="小区停水了",
+        kind=MessageKind.TEXT,
+        received_at=datetime.now(UTC),
+        text="小区停水了",
         fields={"contact_phone": "+8613912345678"},
     )
     await runtime.gateway.submit(wechat)
     await drain(runtime)
     async with runtime.db.read() as session:
-        identities = (await session.execute(
-            select(CitizenIdentity.kind, CitizenIdentity.citizen_id))).all()
+        identities = (
+            await session.execute(select(CitizenIdentity.kind, CitizenIdentity.citizen_id))
+        ).all()
     assert {kind for kind, _ in identities} == {"phone", "wechat"}
     assert len({citizen for _, citizen in identities}) == 1
 
@@ -111,8 +130,14 @@ async def _explode(ctx: Context) -> None:
 
 async def test_failing_message_is_dead_lettered_and_replayable(runtime: Runtime) -> None:
     breaking = PipelineWorker(
-        db=runtime.db, redis=runtime.redis, gateway=runtime.gateway, relay=runtime.relay,
-        settings=runtime.settings.pipeline, steps=(_explode, *DEFAULT_STEPS), consumer="b")
+        db=runtime.db,
+        redis=runtime.redis,
+        gateway=runtime.gateway,
+        relay=runtime.relay,
+        settings=runtime.settings.pipeline,
+        steps=(_explode, *DEFAULT_STEPS),
+        consumer="b",
+    )
     await runtime.gateway.submit(sms("ok1", "正常的诉求内容一"))
     await runtime.gateway.submit(sms("bad", "boom 这条会失败"))
     await runtime.gateway.submit(sms("ok2", "正常的诉求内容二"))
@@ -140,7 +165,8 @@ async def test_entries_of_a_dead_consumer_are_claimed(runtime: Runtime) -> None:
     await runtime.gateway.submit(sms("c1", "占道经营，请处理"))
     # a consumer reads the entry and dies before processing it
     read = await runtime.redis.client.xreadgroup(
-        PIPELINE_GROUP, "dead-one", {runtime.redis.keys.inbound: ">"}, count=10)
+        PIPELINE_GROUP, "dead-one", {runtime.redis.keys.inbound: ">"}, count=10
+    )
     assert read and len(read[0][1]) == 1
     assert await worker.run_once(block_ms=1) == 0  # nothing new, and not idle long enough
     await drain(runtime)  # after claim_idle_ms the live worker claims it

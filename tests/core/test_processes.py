@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -28,24 +29,30 @@ pytestmark = pytest.mark.slow
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
-    env.update({
-        "INTAKE_DATA_DIR": str(settings.data_dir),
-        "INTAKE_REDIS_URL": REDIS_URL,
-        "INTAKE_REDIS_PREFIX": settings.redis_prefix,
-        "INTAKE_PIPELINE__CLAIM_IDLE_MS": "300",
-        "INTAKE_PIPELINE__BATCH_SIZE": "25",
-        "INTAKE_PIPELINE__BLOCK_MS": "50",
-        "INTAKE_LOG_LEVEL": "WARNING",
-        **extra,
-    })
+    env.update(
+        {
+            "INTAKE_DATA_DIR": str(settings.data_dir),
+            "INTAKE_REDIS_URL": REDIS_URL,
+            "INTAKE_REDIS_PREFIX": settings.redis_prefix,
+            "INTAKE_PIPELINE__CLAIM_IDLE_MS": "300",
+            "INTAKE_PIPELINE__BATCH_SIZE": "25",
+            "INTAKE_PIPELINE__BLOCK_MS": "50",
+            "INTAKE_LOG_LEVEL": "WARNING",
+            **extra,
+        }
+    )
     if settings.database_url:
         env["INTAKE_DATABASE_URL"] = settings.database_url
     return env
 
 
 def _intake(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "intake.cli", *args], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "intake.cli", *args],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 async def _counts(runtime: Runtime) -> tuple[int, int]:
@@ -64,8 +71,9 @@ async def test_kill_9_the_worker_loses_and_duplicates_nothing(
 
     async def submit() -> None:
         for i in range(total):
-            receipt = await runtime.gateway.submit(sms(f"k{i}", f"第{i}条诉求：路灯不亮"),
-                                                   open_ticket=True)
+            receipt = await runtime.gateway.submit(
+                sms(f"k{i}", f"第{i}条诉求：路灯不亮"), open_ticket=True
+            )
             numbers.append(receipt.number or "")
             if i % 20 == 0:
                 await asyncio.sleep(0.02)
@@ -83,7 +91,9 @@ async def test_kill_9_the_worker_loses_and_duplicates_nothing(
     try:
         deadline = time.monotonic() + 90
         while await _counts(runtime) != (total, total):
-            assert time.monotonic() < deadline, f"stuck at {await _counts(runtime)}: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, (
+                f"stuck at {await _counts(runtime)}: {log.read_text()[-2000:]}"
+            )
             await asyncio.sleep(0.2)
     finally:
         worker.send_signal(signal.SIGKILL)
@@ -110,10 +120,8 @@ def embedded_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
         pid_path = Path(json.loads(registry.read_text())["pidfile"])
         if pid_path.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_path.read_text().strip()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 async def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -132,12 +140,16 @@ async def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> 
 
 async def _submit_and_wait(base: str, text: str) -> dict[str, str]:
     async with httpx.AsyncClient() as http:
-        body = (await http.post(f"{base}/api/v1/requests", json={
-            "phone": "13800000000", "content": text})).json()
+        body = (
+            await http.post(
+                f"{base}/api/v1/requests", json={"phone": "13800000000", "content": text}
+            )
+        ).json()
         deadline = time.monotonic() + 20
         while True:  # the staff-side view needs the worker: wait until the ticket is real
-            found = await http.get(f"{base}/api/v1/requests/{body['number']}",
-                                   params={"code": body["query_code"]})
+            found = await http.get(
+                f"{base}/api/v1/requests/{body['number']}", params={"code": body["query_code"]}
+            )
             if found.status_code == 200 and found.json()["request_type"]:
                 return dict(body)
             assert time.monotonic() < deadline
@@ -167,8 +179,9 @@ async def test_restarting_intake_run_keeps_tickets_and_numbers(
         third = await _submit_and_wait(base, "强行终止后提交的诉求")
         async with httpx.AsyncClient() as http:
             for old in [*first, second]:
-                got = await http.get(f"{base}/api/v1/requests/{old['number']}",
-                                     params={"code": old["query_code"]})
+                got = await http.get(
+                    f"{base}/api/v1/requests/{old['number']}", params={"code": old["query_code"]}
+                )
                 assert got.status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)

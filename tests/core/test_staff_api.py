@@ -13,8 +13,13 @@ from tests.core.helpers import drain, request_body
 
 async def _staff(runtime: Runtime, role: Role, department: str | None = None) -> dict[str, str]:
     async with runtime.db.write() as session, session.begin():
-        _, token = await add_staff(session, name=f"{role.value}-{department}", role=role,
-                                   department=department, catalog=runtime.catalog)
+        _, token = await add_staff(
+            session,
+            name=f"{role.value}-{department}",
+            role=role,
+            department=department,
+            catalog=runtime.catalog,
+        )
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -24,10 +29,12 @@ async def _ticket(client: httpx.AsyncClient, runtime: Runtime, **body: str) -> s
     return str(response.json()["number"])
 
 
-async def _act(client: httpx.AsyncClient, number: str, action: str, headers: dict[str, str],
-               **body: object) -> httpx.Response:
-    return await client.post(f"/api/v1/tickets/{number}/actions/{action}", json=body,
-                             headers=headers)
+async def _act(
+    client: httpx.AsyncClient, number: str, action: str, headers: dict[str, str], **body: object
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/tickets/{number}/actions/{action}", json=body, headers=headers
+    )
 
 
 async def test_token_required(client: httpx.AsyncClient, runtime: Runtime) -> None:
@@ -57,8 +64,9 @@ async def test_closed_loop_with_events(client: httpx.AsyncClient, runtime: Runti
     assert kinds == ["received", "accepted", "dispatched", "accepted", "note", "replied", "closed"]
     assert detail["contact_phone"] == "+8613812345678"
     assert "reopen" in detail["actions"]
-    public = (await client.get(f"/api/v1/requests/{number}",
-                               params={"phone": "13812345678"})).json()
+    public = (
+        await client.get(f"/api/v1/requests/{number}", params={"phone": "13812345678"})
+    ).json()
     assert "note" not in [i["kind"] for i in public["timeline"]]
     assert "已联系店主" not in str(public)
     assert public["timeline"][-2]["text"] == "已责令商户安装油烟净化器。"
@@ -96,8 +104,9 @@ async def test_department_scope_and_roles(client: httpx.AsyncClient, runtime: Ru
     assert returned.json()["status"] == "returned" and returned.json()["department"] is None
     again = await _act(client, number, "dispatch", agent, department="nowhere")
     assert again.status_code == 422 and again.json()["field"] == "department"
-    assert (await _act(client, number, "dispatch", agent, department="urban-management")
-            ).json()["department"] == "urban-management"
+    assert (await _act(client, number, "dispatch", agent, department="urban-management")).json()[
+        "department"
+    ] == "urban-management"
 
 
 async def test_extension_needs_a_supervisor(client: httpx.AsyncClient, runtime: Runtime) -> None:
@@ -117,11 +126,19 @@ async def test_extension_needs_a_supervisor(client: httpx.AsyncClient, runtime: 
 
 async def test_filters(client: httpx.AsyncClient, runtime: Runtime) -> None:
     agent = await _staff(runtime, Role.AGENT)
-    first = await _ticket(client, runtime, request_type="consultation", content="请问社保卡怎么补办？")
+    first = await _ticket(
+        client, runtime, request_type="consultation", content="请问社保卡怎么补办？"
+    )
     await _ticket(client, runtime, request_type="complaint")
     by_type = await client.get("/api/v1/tickets", params={"type": "consultation"}, headers=agent)
     assert [t["number"] for t in by_type.json()] == [first]
     by_text = await client.get("/api/v1/tickets", params={"q": "社保卡"}, headers=agent)
     assert [t["number"] for t in by_text.json()] == [first]
-    assert len((await client.get("/api/v1/tickets", params={"status": "received"},
-                                 headers=agent)).json()) == 2
+    assert (
+        len(
+            (
+                await client.get("/api/v1/tickets", params={"status": "received"}, headers=agent)
+            ).json()
+        )
+        == 2
+    )

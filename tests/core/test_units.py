@@ -23,28 +23,38 @@ from intake.phones import mask_phone, normalize_mainland_mobile
 S = TicketStatus
 
 
-@pytest.mark.parametrize(("action", "current", "expected"), [
-    (Action.ACCEPT, S.RECEIVED, S.ACCEPTED),
-    (Action.ACCEPT, S.DISPATCHED, S.IN_PROGRESS),
-    (Action.DISPATCH, S.ACCEPTED, S.DISPATCHED),
-    (Action.DISPATCH, S.RETURNED, S.DISPATCHED),
-    (Action.RETURN, S.IN_PROGRESS, S.RETURNED),
-    (Action.REPLY, S.IN_PROGRESS, S.REPLIED),
-    (Action.CLOSE, S.REPLIED, S.CLOSED),
-    (Action.CLOSE, S.ACCEPTED, S.CLOSED),
-    (Action.REOPEN, S.CLOSED, S.REOPENED),
-    (Action.EXTEND, S.IN_PROGRESS, S.IN_PROGRESS),
-    (Action.NOTE, S.CLOSED, S.CLOSED),
-])
+@pytest.mark.parametrize(
+    ("action", "current", "expected"),
+    [
+        (Action.ACCEPT, S.RECEIVED, S.ACCEPTED),
+        (Action.ACCEPT, S.DISPATCHED, S.IN_PROGRESS),
+        (Action.DISPATCH, S.ACCEPTED, S.DISPATCHED),
+        (Action.DISPATCH, S.RETURNED, S.DISPATCHED),
+        (Action.RETURN, S.IN_PROGRESS, S.RETURNED),
+        (Action.REPLY, S.IN_PROGRESS, S.REPLIED),
+        (Action.CLOSE, S.REPLIED, S.CLOSED),
+        (Action.CLOSE, S.ACCEPTED, S.CLOSED),
+        (Action.REOPEN, S.CLOSED, S.REOPENED),
+        (Action.EXTEND, S.IN_PROGRESS, S.IN_PROGRESS),
+        (Action.NOTE, S.CLOSED, S.CLOSED),
+    ],
+)
 def test_transitions(action: Action, current: TicketStatus, expected: TicketStatus) -> None:
     assert next_status(action, current) is expected
 
 
-@pytest.mark.parametrize(("action", "current"), [
-    (Action.CLOSE, S.RECEIVED), (Action.CLOSE, S.DISPATCHED), (Action.REOPEN, S.RECEIVED),
-    (Action.RETURN, S.ACCEPTED), (Action.DISPATCH, S.CLOSED), (Action.ACCEPT, S.CLOSED),
-    (Action.EXTEND, S.RECEIVED),
-])
+@pytest.mark.parametrize(
+    ("action", "current"),
+    [
+        (Action.CLOSE, S.RECEIVED),
+        (Action.CLOSE, S.DISPATCHED),
+        (Action.REOPEN, S.RECEIVED),
+        (Action.RETURN, S.ACCEPTED),
+        (Action.DISPATCH, S.CLOSED),
+        (Action.ACCEPT, S.CLOSED),
+        (Action.EXTEND, S.RECEIVED),
+    ],
+)
 def test_refused_transitions(action: Action, current: TicketStatus) -> None:
     with pytest.raises(InvalidTransition, match=current.value):
         next_status(action, current)
@@ -62,13 +72,19 @@ def test_roles() -> None:
 
 def test_message_round_trip_keeps_everything() -> None:
     message = InboundMessage(
-        channel="email", external_id="<a@b>",
-        sender=SenderIdentity(kind=IdentityKind.EMAIL, value="a@b.cn", account="hotline",
-                              display_name="李四"),
-        kind=MessageKind.TEXT, received_at=datetime(2026, 11, 21, 8, 0, tzinfo=UTC),
-        text="你好", attachments=(Attachment(filename="图.png", content_type="image/png", size=3),),
-        location=Location(latitude=39.9, longitude=116.4, label="东城区"), thread_ref="x",
-        raw=b"\xff\x00raw bytes", fields={"contact_phone": "+8613800000000"},
+        channel="email",
+        external_id="<a@b>",
+        sender=SenderIdentity(
+            kind=IdentityKind.EMAIL, value="a@b.cn", account="hotline", display_name="李四"
+        ),
+        kind=MessageKind.TEXT,
+        received_at=datetime(2026, 11, 21, 8, 0, tzinfo=UTC),
+        text="你好",
+        attachments=(Attachment(filename="图.png", content_type="image/png", size=3),),
+        location=Location(latitude=39.9, longitude=116.4, label="东城区"),
+        thread_ref="x",
+        raw=b"\xff\x00raw bytes",
+        fields={"contact_phone": "+8613800000000"},
     )
     assert InboundMessage.from_dict(message.to_dict()) == message
     assert message.idempotency_key == "email:<a@b>"
@@ -95,8 +111,9 @@ def test_config_file_and_nested_env(monkeypatch: pytest.MonkeyPatch, tmp_path: o
     from pathlib import Path
 
     path = Path(str(tmp_path)) / "intake.toml"
-    path.write_text('public_url = "https://12345.example.cn"\n[pipeline]\nbatch_size = 7\n',
-                    encoding="utf-8")
+    path.write_text(
+        'public_url = "https://12345.example.cn"\n[pipeline]\nbatch_size = 7\n', encoding="utf-8"
+    )
     monkeypatch.setenv("INTAKE_CONFIG_FILE", str(path))
     monkeypatch.setenv("INTAKE_PIPELINE__MAX_ATTEMPTS", "9")
     settings = load_settings()

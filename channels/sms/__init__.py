@@ -1,0 +1,59 @@
+"""SMS channel edge: Kannel MO/DLR parsing, segmenting, and senders (Kannel, Aliyun).
+
+What an SMS *means* (follow-up, rating, opt-out) is decided in the core; this package only
+verifies, parses and delivers. Routes call `parse_mo_request` / `parse_dlr_request`; the
+notifier gets its `Sender` from `build_sender`.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from intake.errors import ConfigurationError
+
+from .cloud import AliyunSender
+from .dlr import DeliveryReport, DeliveryState, build_dlr_url, parse_dlr_request
+from .kannel_in import parse_mo_request
+from .kannel_out import KannelSender
+from .phones import is_mainland_mobile, mask, normalize
+from .ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
+from .segments import count_segments, fit
+from .settings import SmsSettings, TemplateSpec
+
+__all__ = [
+    "AliyunSender",
+    "DeliveryReport",
+    "DeliveryState",
+    "KannelSender",
+    "LocalTokenBucket",
+    "RateLimiter",
+    "RedisTokenBucket",
+    "SmsSettings",
+    "TemplateSpec",
+    "build_dlr_url",
+    "build_sender",
+    "count_segments",
+    "fit",
+    "is_mainland_mobile",
+    "mask",
+    "normalize",
+    "parse_dlr_request",
+    "parse_mo_request",
+]
+
+
+def build_sender(
+    settings: SmsSettings,
+    client: httpx.AsyncClient | None = None,
+    limiter: RateLimiter | None = None,
+) -> KannelSender | AliyunSender:
+    """The configured provider's sender; refuses settings that cannot work at start-up."""
+    if settings.provider == "kannel":
+        if not (settings.kannel_user and settings.public_url):
+            raise ConfigurationError("SMS via Kannel needs KANNEL_USER and PUBLIC_URL")
+        return KannelSender(settings, client, limiter)
+    if settings.provider == "aliyun":
+        if not (settings.access_key_id and settings.signature and settings.templates):
+            raise ConfigurationError("Aliyun SMS needs ACCESS_KEY_ID, SIGNATURE and TEMPLATES")
+        return AliyunSender(settings, client, limiter)
+    raise ConfigurationError(f"SMS provider {settings.provider!r} is not implemented")

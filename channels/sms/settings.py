@@ -1,0 +1,80 @@
+"""The `INTAKE_SMS__*` settings section.
+
+One model for both gateway kinds so that switching from a self-hosted Kannel to a cloud
+provider is a configuration change, not a code change. Secrets are `SecretStr` so that a
+settings dump or a validation error never prints them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+# Characters that survive Kannel's dlr-url escape translation untouched: anything with a '%'
+# could be mistaken for one of Kannel's own %-escape codes.
+URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]*$")
+
+
+class TemplateSpec(BaseModel):
+    """An approved provider template and how our message params fill it.
+
+    `params` maps the provider's variable name to the key in `OutboundMessage.params` (Aliyun's
+    `${name}`); for Tencent the order of `params` gives `{1}`, `{2}`, ... An empty mapping passes
+    the message params through unchanged.
+    """
+
+    code: str
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class SmsSettings(BaseModel):
+    provider: Literal["kannel", "aliyun", "tencent"] = "kannel"
+
+    # Kannel smsbox (sendsms) and the callbacks it makes to us
+    kannel_url: str = "http://127.0.0.1:13013"
+    kannel_user: str = ""
+    kannel_password: SecretStr = SecretStr("")
+    kannel_smsc: str = ""  # optional smsc-id to route through
+    inbound_secret: SecretStr = SecretStr("")  # carried by get-url and dlr-url
+    allowed_ips: list[str] = Field(default_factory=list)  # empty: any address
+    public_url: str = ""  # our externally reachable base URL, for the dlr-url
+    dlr_mask: int = 31
+
+    # What the citizen sees
+    sender: str = ""  # the hotline's number, e.g. "12345"
+    signature: str = ""  # 【…】 signature, with or without the brackets
+    max_segments: int = Field(default=3, ge=1, le=10)
+
+    # Cloud providers (Aliyun Dysmsapi or Tencent Cloud SMS)
+    api_base: str = ""  # empty: the provider's public endpoint
+    access_key_id: str = ""
+    access_key_secret: SecretStr = SecretStr("")
+    region: str = "cn-hangzhou"  # Aliyun RegionId; Tencent uses e.g. "ap-guangzhou"
+    sdk_app_id: str = ""  # Tencent SmsSdkAppId
+    templates: dict[str, TemplateSpec] = Field(default_factory=dict)
+    default_template: str = ""  # used when a message names no template (e.g. {content})
+
+    # Throughput
+    rate_per_second: float = Field(default=100.0, gt=0)
+    burst: int = Field(default=20, ge=1)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("inbound_secret")
+    @classmethod
+    def _secret_url_safe(cls, value: SecretStr) -> SecretStr:
+        if not URL_SAFE.match(value.get_secret_value()):
+            raise ValueError("inbound_secret must use only A-Z a-z 0-9 . _ ~ - (Kannel escapes %)")
+        return value
+
+    @field_validator("kannel_url", "public_url", "api_base")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def signature_text(self) -> str:
+        """The signature as printed in the SMS: always bracketed 【…】, or empty."""
+        sig = self.signature.strip().strip("【】").strip()
+        return f"【{sig}】" if sig else ""

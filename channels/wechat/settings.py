@@ -1,0 +1,109 @@
+"""Configuration of the WeChat official accounts the hotline answers on.
+
+Several accounts can be configured (a city's account and its districts'); each one has its own
+secrets and its own citizens, so the account's app id is part of every citizen identity. The
+models are plain pydantic models so that the core can nest them in its `INTAKE_WECHAT__…`
+settings without this package depending on how settings are loaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Mode = Literal["plaintext", "compatible", "safe"]
+TokenApi = Literal["token", "stable_token"]
+
+
+class WeChatTemplate(BaseModel):
+    """One approved template: its id and how `OutboundMessage` values fill its data keys.
+
+    `fields` maps a WeChat data key (e.g. "thing1") to a source name: a key of
+    `OutboundMessage.params`, or one of "text", "ticket_number", "subject".
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    template_id: str
+    fields: dict[str, str] = Field(default_factory=dict)
+    url: str | None = None
+
+
+class WeChatAccount(BaseModel):
+    """One official account (公众号) as configured in the WeChat admin console."""
+
+    model_config = ConfigDict(frozen=True)
+
+    app_id: str = Field(min_length=1)
+    app_secret: SecretStr
+    token: SecretStr
+    aes_key: SecretStr | None = None
+    aes_key_previous: SecretStr | None = None
+    original_id: str = ""  # gh_…, the ToUserName of inbound messages; checked when set
+    mode: Mode = "plaintext"
+    api_base: str = "https://api.weixin.qq.com"
+    token_api: TokenApi = "token"
+    templates: dict[str, WeChatTemplate] = Field(default_factory=dict)
+    default_template: str | None = None  # used when an OutboundMessage names no template
+    max_timestamp_age: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("aes_key", "aes_key_previous")
+    @classmethod
+    def _aes_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        """Refuse a malformed EncodingAESKey at start-up rather than on the first message."""
+        if value is None or not value.get_secret_value():
+            return None
+        raw = value.get_secret_value()
+        if len(raw) != 43:
+            raise ValueError("an EncodingAESKey has 43 characters")
+        try:
+            decoded = base64.b64decode(raw + "=", validate=True)
+        except binascii.Error as exc:
+            raise ValueError("an EncodingAESKey is base64 without padding") from exc
+        if len(decoded) != 32:
+            raise ValueError("an EncodingAESKey decodes to 32 bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _default_template_exists(self) -> WeChatAccount:
+        if self.default_template and self.default_template not in self.templates:
+            raise ValueError(f"default_template {self.default_template!r} is not configured")
+        return self
+
+    @field_validator("api_base")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _encrypted_modes_need_a_key(self) -> WeChatAccount:
+        if self.mode != "plaintext" and self.aes_key is None:
+            raise ValueError(f"mode {self.mode!r} needs aes_key (the EncodingAESKey)")
+        return self
+
+    def aes_keys(self) -> list[str]:
+        """The current key first, then the previous one, as WeChat's FAQ asks."""
+        keys = [k.get_secret_value() for k in (self.aes_key, self.aes_key_previous) if k]
+        return list(dict.fromkeys(keys))
+
+
+class WeChatSettings(BaseModel):
+    """All configured accounts; the core nests this under its own settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accounts: list[WeChatAccount] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_app_ids(self) -> WeChatSettings:
+        ids = [a.app_id for a in self.accounts]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two WeChat accounts share one app_id")
+        return self
+
+    def by_app_id(self, app_id: str) -> WeChatAccount | None:
+        return next((a for a in self.accounts if a.app_id == app_id), None)

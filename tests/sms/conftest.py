@@ -1,0 +1,34 @@
+"""Fixtures for the SMS channel tests: the real Kannel peer and a real Redis, isolated."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from .kannel_peer import kannel_peer, kannel_peer_norecode
+
+__all__ = ["kannel_peer", "kannel_peer_norecode"]
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[tuple[Redis, str]]:
+    """The real Redis server with a key prefix unique to the test, deleted afterwards."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:  # pragma: no cover - environment problem, not a test result
+        await client.aclose()
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    prefix = f"test:sms:{uuid.uuid4().hex}:"
+    try:
+        yield client, prefix
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
