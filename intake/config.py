@@ -37,6 +37,22 @@ class CatalogSettings(BaseModel):
     departments_file: Path | None = None
 
 
+class TriageSettings(BaseModel):
+    """Operator copies of the triage catalogues; unset means the shipped defaults."""
+
+    enabled: bool = True
+    emergency_file: Path | None = None
+    out_of_scope_file: Path | None = None
+    request_types_file: Path | None = None
+    categories_file: Path | None = None
+    kb_file: Path | None = None
+    gazetteer_file: Path | None = None
+    custom_dict_file: Path | None = None
+    deadlines_file: Path | None = None
+    special_service_file: Path | None = None
+    holidays_override_file: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="INTAKE_", env_nested_delimiter="__", extra="ignore", case_sensitive=False
@@ -55,6 +71,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    triage: TriageSettings = Field(default_factory=TriageSettings)
     wechat: dict[str, Any] = Field(default_factory=dict)
     email: dict[str, Any] = Field(default_factory=dict)
     sms: dict[str, Any] = Field(default_factory=dict)

@@ -6,8 +6,10 @@ data folder, database and Redis key prefix.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -22,6 +24,7 @@ from intake.models import Ticket
 from intake.outbox import OutboxRelay
 from intake.pipeline.worker import PipelineWorker
 from intake.redis_conn import RedisHandle, open_redis
+from intake.triage.kit import TriageFiles, TriageKit
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class Runtime:
     relay: OutboxRelay
     catalog: Catalog
     attachments: AttachmentStore
+    triage: TriageKit | None = None
     clock: Clock = field(default=utcnow)
 
     @classmethod
@@ -63,6 +67,7 @@ class Runtime:
             catalog=catalog,
             clock=clock,
             attachments=AttachmentStore(settings.data_dir / "attachments"),
+            triage=await asyncio.to_thread(load_triage, settings, clock()),
         )
         await runtime.seed_sequence()
         return runtime
@@ -80,6 +85,7 @@ class Runtime:
             settings=self.settings.pipeline,
             clock=self.clock,
             consumer=consumer,
+            triage=self.triage,
         )
 
     async def seed_sequence(self) -> None:
@@ -95,3 +101,24 @@ class Runtime:
         floor = int(highest[len(day) :]) if highest else 0
         current = await self.gateway.raise_sequence_floor(day=day, floor=floor)
         log.info("ticket sequence for %s continues after %0*d", day, SEQUENCE_DIGITS, current)
+
+
+def load_triage(settings: Settings, today: datetime) -> TriageKit | None:
+    config = settings.triage
+    if not config.enabled:
+        log.warning("triage is disabled: tickets wait for a human without classification")
+        return None
+    files = TriageFiles(
+        emergency=config.emergency_file,
+        out_of_scope=config.out_of_scope_file,
+        request_types=config.request_types_file,
+        categories=config.categories_file,
+        kb=config.kb_file,
+        gazetteer=config.gazetteer_file,
+        custom_dict=config.custom_dict_file,
+        departments=settings.catalog.departments_file,
+        deadlines=config.deadlines_file,
+        special_service=config.special_service_file,
+        holidays_override=config.holidays_override_file,
+    )
+    return TriageKit.load(files, today=today)

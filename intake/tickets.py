@@ -7,7 +7,7 @@ ticket event in the same transaction (the event is also the domain event's outbo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -21,6 +21,7 @@ from intake.errors import InvalidInput, NotFound
 from intake.events import add_event
 from intake.lifecycle import EVENT_OF, Action, check_role, next_status
 from intake.models import Staff, Ticket
+from intake.triage.workdays import add_working_days
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,7 @@ def _approve(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -
         raise InvalidInput("no extension request is waiting", field="action")
     t.extension_pending = None
     days = int(pending["days"])
-    base = t.due_at or now
-    t.due_at = base + timedelta(days=days)
+    t.due_at = add_working_days(t.due_at or now, days)
     return {"days": days, "due_at": t.due_at.isoformat()}
 
 

@@ -19,6 +19,8 @@ from intake.enums import Intent
 from intake.gateway import Gateway
 from intake.messages import InboundMessage
 from intake.models import Citizen, CitizenIdentity, Message, Ticket, TicketEvent
+from intake.triage.kit import TriageKit
+from intake.triage.models import TriageDecision
 
 IdentityKey = tuple[str, str, str]  # kind, account, value
 
@@ -28,6 +30,7 @@ class Batch:
     session: AsyncSession
     gateway: Gateway
     clock: Clock
+    triage: TriageKit | None = None
     seen: set[tuple[str, str]] = field(default_factory=set)
     identities: dict[IdentityKey, CitizenIdentity] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
@@ -89,6 +92,7 @@ class Context:
     ticket: Ticket | None = None
     record: Message | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    assessment: TriageDecision | None = None
     stopped: str | None = None
 
     def decide(self, step: str, outcome: str, **why: Any) -> None:

@@ -16,6 +16,7 @@ from intake.messages import IdentityKind, MessageKind
 from intake.models import AttachmentRecord, Citizen, Message, Ticket
 from intake.phones import mask_phone
 from intake.pipeline.context import Context, identity_key_of
+from intake.pipeline.triage_steps import apply_triage, assess_request
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +246,10 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     dedupe_delivery,
     identify_citizen,
     decide_intent,
+    assess_request,
     record_message,
     open_ticket,
+    apply_triage,
     add_follow_up,
     note_status_query,
     link_message,

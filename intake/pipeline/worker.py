@@ -29,6 +29,7 @@ from intake.outbox import OutboxRelay
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.steps import DEFAULT_STEPS, Step
 from intake.redis_conn import RedisHandle
+from intake.triage.kit import TriageKit
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class PipelineWorker:
         steps: tuple[Step, ...] = DEFAULT_STEPS,
         clock: Clock = utcnow,
         consumer: str | None = None,
+        triage: TriageKit | None = None,
     ) -> None:
         self._db = db
         self._redis = redis.client
@@ -61,6 +63,7 @@ class PipelineWorker:
         self._relay = relay
         self._settings = settings
         self._steps = steps
+        self._triage = triage
         self._clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -194,7 +197,9 @@ class PipelineWorker:
     async def _commit(self, entries: list[Entry]) -> list[TicketEvent]:
         """Run the steps for every entry in one transaction; returns the events it wrote."""
         async with self._db.write() as session, session.begin():
-            batch = Batch(session=session, gateway=self._gateway, clock=self._clock)
+            batch = Batch(
+                session=session, gateway=self._gateway, clock=self._clock, triage=self._triage
+            )
             await batch.prefetch([e.message for e in entries])
             for entry in entries:
                 await self._run_steps(

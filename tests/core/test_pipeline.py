@@ -63,7 +63,12 @@ async def test_new_request_follow_up_and_status_query(runtime: Runtime) -> None:
     await runtime.gateway.submit(sms("m3", ticket.number))
     await drain(runtime)
     assert await ticket_count(runtime) == 1
-    assert await _events(runtime, ticket.number) == ["received", "follow_up", "status_query"]
+    assert await _events(runtime, ticket.number) == [
+        "received",
+        "triaged",
+        "follow_up",
+        "status_query",
+    ]
     async with runtime.db.read() as session:
         intents = dict((await session.execute(select(Message.external_id, Message.intent))).all())
     assert intents == {"m1": "new_request", "m2": "follow_up", "m3": "status_query"}
@@ -78,7 +83,7 @@ async def test_someone_elses_ticket_is_not_a_follow_up(runtime: Runtime) -> None
     )
     await drain(runtime)
     tickets = await _tickets(runtime)
-    assert len(tickets) == 2 and await _events(runtime, theirs.number) == ["received"]
+    assert len(tickets) == 2 and await _events(runtime, theirs.number) == ["received", "triaged"]
 
 
 async def test_redelivery_never_makes_a_second_ticket(runtime: Runtime) -> None:

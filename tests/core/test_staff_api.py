@@ -61,7 +61,19 @@ async def test_closed_loop_with_events(client: httpx.AsyncClient, runtime: Runti
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
     detail = (await client.get(f"/api/v1/tickets/{number}", headers=agent)).json()
     kinds = [e["kind"] for e in detail["events"]]
-    assert kinds == ["received", "accepted", "dispatched", "accepted", "note", "replied", "closed"]
+    assert kinds == [
+        "received",
+        "triaged",
+        "accepted",
+        "dispatched",
+        "accepted",
+        "note",
+        "replied",
+        "closed",
+    ]
+    triaged = detail["events"][1]
+    assert triaged["public"] is False and triaged["data"]["category"] == "cooking-fumes"
+    assert detail["category"] == "cooking-fumes" and detail["due_at"] is not None
     assert detail["contact_phone"] == "+8613812345678"
     assert "reopen" in detail["actions"]
     public = (
@@ -127,7 +139,10 @@ async def test_extension_needs_a_supervisor(client: httpx.AsyncClient, runtime: 
 async def test_filters(client: httpx.AsyncClient, runtime: Runtime) -> None:
     agent = await _staff(runtime, Role.AGENT)
     first = await _ticket(
-        client, runtime, request_type="consultation", content="请问社保卡怎么补办？"
+        client,
+        runtime,
+        request_type="consultation",
+        content="请问社保卡的年度缴费基数什么时候调整？",
     )
     await _ticket(client, runtime, request_type="complaint")
     by_type = await client.get("/api/v1/tickets", params={"type": "consultation"}, headers=agent)

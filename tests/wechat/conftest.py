@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 import redis.asyncio as aioredis
+
 from tests.wechat.wechat_fake_api import FakeServer, FakeWeChat, Holder
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
-from tests.wechat.conftest import REDIS_URL
-from tests.wechat.wechat_fake_api import APP_ID, SECRET, FakeServer, FakeWeChat
 
 from channels.wechat.api import WeChatApiClient, WeChatApiError, WeChatUnavailable
 from channels.wechat.settings import WeChatAccount
+from tests.wechat.conftest import REDIS_URL
+from tests.wechat.wechat_fake_api import APP_ID, SECRET, FakeServer, FakeWeChat
 
 pytestmark = pytest.mark.integration
 SEND = "/cgi-bin/message/custom/send"

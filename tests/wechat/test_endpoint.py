@@ -6,6 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 import xmltodict
+
+from channels.wechat.crypto import EnvelopeCrypto
+from channels.wechat.endpoint import WeChatEndpoint, WeChatEndpoints
+from channels.wechat.replies import SUCCESS, ReplyContext
+from channels.wechat.verify import wechat_signature
+from intake.errors import Forbidden, InvalidInput
+from intake.messages import IdentityKind, MessageKind
 from tests.wechat.wechat_helpers import (
     APP_ID,
     KEY_CURRENT,
@@ -21,13 +28,6 @@ from tests.wechat.wechat_helpers import (
     sign,
     text_xml,
 )
-
-from channels.wechat.crypto import EnvelopeCrypto
-from channels.wechat.endpoint import WeChatEndpoint, WeChatEndpoints
-from channels.wechat.replies import SUCCESS, ReplyContext
-from channels.wechat.verify import wechat_signature
-from intake.errors import Forbidden, InvalidInput
-from intake.messages import IdentityKind, MessageKind
 
 
 def endpoint(**overrides: object) -> WeChatEndpoint:

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from tests.wechat.wechat_fake_api import APP_ID, SECRET, FakeServer, FakeWeChat
 
 from channels.base import OutboundMessage
 from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import WeChatAccount
 from intake.errors import PermanentSendError, TransientSendError, UnreachableError
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from tests.wechat.wechat_fake_api import APP_ID, SECRET, FakeServer, FakeWeChat
 
 pytestmark = pytest.mark.integration
 START = 1_800_000_000.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from tests.wechat.wechat_helpers import KEY_CURRENT, KEY_PREVIOUS, account
 
 from channels.wechat.settings import WeChatAccount, WeChatSettings
+from tests.wechat.wechat_helpers import KEY_CURRENT, KEY_PREVIOUS, account
 
 
 def test_keys_in_order_current_then_previous() -> None:

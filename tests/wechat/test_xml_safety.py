@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.wechat.wechat_helpers import NOW, account, plain_post
 
 from channels.wechat.endpoint import WeChatEndpoint
 from channels.wechat.xml import parse_xml
 from intake.errors import Forbidden, IntakeError, InvalidInput
+from tests.wechat.wechat_helpers import NOW, account, plain_post
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE xml [
