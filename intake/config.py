@@ -25,6 +25,8 @@ class PipelineSettings(BaseModel):
     block_ms: int = 1000
     max_attempts: int = 5
     claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker
+    flood_per_hour: int = 30  # messages from one sender per hour beyond which nothing is answered
+    single_open_follow_up: list[str] = Field(default_factory=lambda: ["sms"])
 
 
 class WebSettings(BaseModel):

@@ -109,5 +109,6 @@ class Intent(StrEnum):
     STATUS_QUERY = "status_query"
     RATING = "rating"
     OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
     EMERGENCY = "emergency"
     IGNORED = "ignored"  # events and unknown kinds: kept as messages, no ticket

@@ -93,6 +93,7 @@ class Gateway:
     ) -> None:
         self._redis = redis
         self._keys = keys
+        self.redis, self.keys = redis, keys
         self._ttl = receipt_ttl_days * 86400
         self._clock = clock
         self._accept = redis.register_script(_ACCEPT)

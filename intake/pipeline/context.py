@@ -31,6 +31,8 @@ class Batch:
     gateway: Gateway
     clock: Clock
     triage: TriageKit | None = None
+    flood_per_hour: int = 0
+    single_open_channels: frozenset[str] = frozenset()
     seen: set[tuple[str, str]] = field(default_factory=set)
     identities: dict[IdentityKey, CitizenIdentity] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
@@ -93,6 +95,7 @@ class Context:
     record: Message | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)
     assessment: TriageDecision | None = None
+    outcome_note: str | None = None
     stopped: str | None = None
 
     def decide(self, step: str, outcome: str, **why: Any) -> None:

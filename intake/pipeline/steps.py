@@ -7,24 +7,20 @@ the message (it is still recorded as a message, never dropped silently).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 
 from intake.enums import EventKind, Intent, RequestType, TicketStatus
 from intake.events import add_event
-from intake.messages import IdentityKind, MessageKind
+from intake.messages import IdentityKind
 from intake.models import AttachmentRecord, Citizen, Message, Ticket
 from intake.phones import mask_phone
 from intake.pipeline.context import Context, identity_key_of
+from intake.pipeline.intent import apply_opt_out, decide_intent
 from intake.pipeline.triage_steps import apply_triage, assess_request
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[Context], Awaitable[None]]
-
-TICKET_NUMBER = re.compile(r"(?<!\d)(\d{8}\d{5,7})(?!\d)")
-STATUS_WORDS = frozenset({"查询", "进度", "查询进度", "状态", "status", "/status"})
-_NO_TICKET_KINDS = frozenset({MessageKind.EVENT, MessageKind.UNKNOWN})
 
 
 async def dedupe_delivery(ctx: Context) -> None:
@@ -50,53 +46,6 @@ async def identify_citizen(ctx: Context) -> None:
         if key and key not in batch.identities:
             batch.add_identity(citizen, key)
     ctx.citizen = citizen
-
-
-async def decide_intent(ctx: Context) -> None:
-    message = ctx.message
-    if message.kind in _NO_TICKET_KINDS:
-        ctx.intent = Intent.IGNORED
-        ctx.decide("intent", Intent.IGNORED, reason=f"kind {message.kind.value}")
-        return
-    if ctx.number:
-        ctx.intent = Intent.NEW_REQUEST
-        ctx.decide("intent", Intent.NEW_REQUEST, reason="submitted as a new request")
-        return
-    if await _follow_up_target(ctx):
-        return
-    text = message.text.strip()
-    if text.lower() in STATUS_WORDS or TICKET_NUMBER.fullmatch(text):
-        ctx.intent = Intent.STATUS_QUERY
-        ctx.decide("intent", Intent.STATUS_QUERY, reason="status words or a ticket number alone")
-        if TICKET_NUMBER.fullmatch(text):
-            ctx.ticket = await _own_ticket(ctx, text)
-        return
-    ctx.intent = Intent.NEW_REQUEST
-    ctx.decide("intent", Intent.NEW_REQUEST, reason="no ticket referenced")
-
-
-async def _follow_up_target(ctx: Context) -> bool:
-    ref = ctx.message.thread_ref
-    if not ref or not TICKET_NUMBER.fullmatch(ref):
-        return False
-    ticket = await _own_ticket(ctx, ref)
-    if ticket is None:
-        ctx.decide(
-            "intent", "not_follow_up", reason="referenced ticket is not the sender's", ticket=ref
-        )
-        return False
-    ctx.ticket = ticket
-    ctx.intent = Intent.FOLLOW_UP
-    ctx.decide("intent", Intent.FOLLOW_UP, reason="thread reference", ticket=ref)
-    return True
-
-
-async def _own_ticket(ctx: Context, number: str) -> Ticket | None:
-    ticket = await ctx.batch.ticket(number)
-    citizen = ctx.citizen
-    if ticket is None or citizen is None or ticket.citizen_id != citizen.id:
-        return None
-    return ticket
 
 
 async def record_message(ctx: Context) -> None:
@@ -250,6 +199,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     record_message,
     open_ticket,
     apply_triage,
+    apply_opt_out,
     add_follow_up,
     note_status_query,
     link_message,

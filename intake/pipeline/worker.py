@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
+from intake import outcomes
 from intake.clock import Clock, utcnow
 from intake.config import PipelineSettings
 from intake.db import Database
@@ -172,17 +173,17 @@ class PipelineWorker:
 
     async def _process(self, entries: list[Entry]) -> None:
         try:
-            events = await self._commit(entries)
+            contexts, events = await self._commit(entries)
         except Exception as exc:  # one bad message must not block the batch: retry one by one
             log.warning("batch of %d failed (%r); retrying one by one", len(entries), exc)
             for entry in entries:
                 await self._process_alone(entry)
             return
-        await self._done(entries, events)
+        await self._done(entries, contexts, events)
 
     async def _process_alone(self, entry: Entry) -> None:
         try:
-            events = await self._commit([entry])
+            contexts, events = await self._commit([entry])
         except Exception as exc:
             log.exception(
                 "entry=%s channel=%s external_id=%s failed",
@@ -192,27 +193,33 @@ class PipelineWorker:
             )
             await self._redis.hset(self._keys.attempts, f"{entry.id}:error", repr(exc)[:2000])
             return
-        await self._done([entry], events)
+        await self._done([entry], contexts, events)
 
-    async def _commit(self, entries: list[Entry]) -> list[TicketEvent]:
-        """Run the steps for every entry in one transaction; returns the events it wrote."""
+    async def _commit(self, entries: list[Entry]) -> tuple[list[Context], list[TicketEvent]]:
+        """Run the steps for every entry in one transaction; returns them and their events."""
+        contexts = []
         async with self._db.write() as session, session.begin():
             batch = Batch(
-                session=session, gateway=self._gateway, clock=self._clock, triage=self._triage
+                session=session,
+                gateway=self._gateway,
+                clock=self._clock,
+                triage=self._triage,
+                flood_per_hour=self._settings.flood_per_hour,
+                single_open_channels=frozenset(self._settings.single_open_follow_up),
             )
             await batch.prefetch([e.message for e in entries])
             for entry in entries:
-                await self._run_steps(
-                    Context(
-                        entry_id=entry.id,
-                        message=entry.message,
-                        batch=batch,
-                        number=entry.fields.get("number") or None,
-                        query_code=entry.fields.get("code") or None,
-                        payload=entry.payload,
-                    )
+                ctx = Context(
+                    entry_id=entry.id,
+                    message=entry.message,
+                    batch=batch,
+                    number=entry.fields.get("number") or None,
+                    query_code=entry.fields.get("code") or None,
+                    payload=entry.payload,
                 )
-        return batch.events
+                await self._run_steps(ctx)
+                contexts.append(ctx)
+        return contexts, batch.events
 
     async def _run_steps(self, ctx: Context) -> None:
         for step in self._steps:
@@ -227,7 +234,9 @@ class PipelineWorker:
                 )
                 return
 
-    async def _done(self, entries: list[Entry], events: list[TicketEvent]) -> None:
+    async def _done(
+        self, entries: list[Entry], contexts: list[Context], events: list[TicketEvent]
+    ) -> None:
         ids = [e.id for e in entries]
         pending = [self._keys.pending_ticket(n) for e in entries if (n := e.fields.get("number"))]
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -236,5 +245,7 @@ class PipelineWorker:
             pipe.hdel(self._keys.attempts, *ids, *(f"{i}:error" for i in ids))
             for key in pending:  # kept a little longer: a lookup may be between its two reads
                 pipe.expire(key, 60)
+            for ctx in contexts:
+                outcomes.store(pipe, self._keys, ctx)
             await pipe.execute()
         await self._relay.publish(events)

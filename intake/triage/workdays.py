@@ -49,6 +49,7 @@ class WorkCalendar:
         self.holidays: set[date] = set()
         self.workdays: set[date] = set()
         self.override_years: set[int] = set()
+        self._memo: dict[date, bool] = {}
         if override_file is not None:
             self._load_overrides(Path(override_file))
 
@@ -71,6 +72,13 @@ class WorkCalendar:
         return year in self.override_years or _package_covers(year)
 
     def is_working_day(self, day: date) -> bool:
+        """Memoised: chinese_calendar re-validates its whole table on every call (~40 µs)."""
+        known = self._memo.get(day)
+        if known is None:
+            known = self._memo[day] = self._is_working_day(day)
+        return known
+
+    def _is_working_day(self, day: date) -> bool:
         if day in self.workdays:
             return True
         if day in self.holidays:

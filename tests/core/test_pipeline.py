@@ -143,9 +143,9 @@ async def test_failing_message_is_dead_lettered_and_replayable(runtime: Runtime)
         steps=(_explode, *DEFAULT_STEPS),
         consumer="b",
     )
-    await runtime.gateway.submit(sms("ok1", "正常的诉求内容一"))
-    await runtime.gateway.submit(sms("bad", "boom 这条会失败"))
-    await runtime.gateway.submit(sms("ok2", "正常的诉求内容二"))
+    await runtime.gateway.submit(sms("ok1", "正常的诉求内容一", phone="+8613900000001"))
+    await runtime.gateway.submit(sms("bad", "boom 这条会失败", phone="+8613900000002"))
+    await runtime.gateway.submit(sms("ok2", "正常的诉求内容二", phone="+8613900000003"))
     await breaking.drain(limit_s=30)
     assert await ticket_count(runtime) == 2  # the others were not held back
     (dead,) = await list_dead(runtime.redis.client, runtime.redis.keys)
@@ -199,3 +199,91 @@ async def test_status_words_are_status_queries(runtime: Runtime, text: str) -> N
     assert await ticket_count(runtime) == 0
     async with runtime.db.read() as session:
         assert await session.scalar(select(Message.intent)) == "status_query"
+
+
+async def _intent_of(runtime: Runtime, external_id: str) -> str:
+    async with runtime.db.read() as session:
+        found = await session.scalar(
+            select(Message.intent).where(Message.external_id == external_id)
+        )
+    return str(found)
+
+
+async def test_opt_out_and_back_in(runtime: Runtime) -> None:
+    await runtime.gateway.submit(sms("o1", "ＴＤ"))
+    await drain(runtime)
+    async with runtime.db.read() as session:
+        identity = await session.scalar(select(CitizenIdentity))
+    assert identity is not None and identity.opted_out_at is not None
+    assert await _intent_of(runtime, "o1") == "opt_out" and await ticket_count(runtime) == 0
+    await runtime.gateway.submit(sms("o2", "开通"))
+    await drain(runtime)
+    async with runtime.db.read() as session:
+        identity = await session.scalar(select(CitizenIdentity))
+    assert identity is not None and identity.opted_out_at is None
+    await runtime.gateway.submit(
+        sms("o3", "我想退订你们的垃圾短信，太烦了")
+    )  # not the whole message
+    await drain(runtime)
+    assert await _intent_of(runtime, "o3") == "new_request"
+
+
+async def test_sms_single_open_ticket_and_code_in_text(runtime: Runtime) -> None:
+    await runtime.gateway.submit(sms("s1", "小区门口井盖丢了，很危险"))
+    await drain(runtime)
+    await runtime.gateway.submit(sms("s2", "今天还没人来修"))  # the only open ticket
+    await drain(runtime)
+    assert await _intent_of(runtime, "s2") == "follow_up" and await ticket_count(runtime) == 1
+    web = InboundMessage(
+        channel="web",
+        external_id="w1",
+        sender=SenderIdentity(kind=IdentityKind.PHONE, value="+8613912345678"),
+        kind=MessageKind.FORM,
+        received_at=datetime.now(UTC),
+        text="另外一件事：路灯不亮",
+        fields={"contact_phone": "+8613912345678"},
+    )
+    second = await runtime.gateway.submit(web, open_ticket=True)
+    await drain(runtime)
+    await runtime.gateway.submit(sms("s3", "还有人管吗"))  # two open tickets: a new request
+    await runtime.gateway.submit(sms("s4", f"{second.query_code} 路灯还是不亮"))
+    await drain(runtime)
+    assert await _intent_of(runtime, "s3") == "new_request"
+    assert await _intent_of(runtime, "s4") == "follow_up"
+    assert second.number is not None
+    assert (await _events(runtime, second.number))[-1] == "follow_up"
+
+
+async def test_flood_guard(runtime: Runtime) -> None:
+    runtime.settings.pipeline.flood_per_hour = 3
+    worker = runtime.pipeline_worker(consumer="f")
+    for i in range(5):
+        await runtime.gateway.submit(sms(f"f{i}", f"骚扰测试第{i}条内容"))
+    await worker.drain()
+    intents = [await _intent_of(runtime, f"f{i}") for i in range(5)]
+    assert intents[3:] == ["ignored", "ignored"]
+    from intake.outcomes import wait_for_outcome
+
+    outcome = await wait_for_outcome(
+        runtime.redis.client, runtime.redis.keys, channel="sms", external_id="f4", within_s=1
+    )
+    assert outcome is not None and outcome.note == "flood"
+
+
+async def test_outcome_for_channels_that_answer_at_once(runtime: Runtime) -> None:
+    from intake.outcomes import wait_for_outcome
+
+    keys = runtime.redis.keys
+    assert (
+        await wait_for_outcome(
+            runtime.redis.client, keys, channel="sms", external_id="x1", within_s=0.05
+        )
+        is None
+    )
+    await runtime.gateway.submit(sms("x1", "我的社保卡丢了，怎么补办？"))
+    await drain(runtime)
+    outcome = await wait_for_outcome(
+        runtime.redis.client, keys, channel="sms", external_id="x1", within_s=1
+    )
+    assert outcome is not None and outcome.intent == "new_request" and outcome.ticket
+    assert outcome.status == "closed" and outcome.reply and "社保卡" in outcome.reply

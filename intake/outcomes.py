@@ -1,0 +1,83 @@
+"""What the core made of one inbound message, for channels that answer in the same breath.
+
+WeChat must answer within five seconds with a passive reply ("your ticket number is …"). The
+worker stores each message's outcome in Redis right after its commit; the channel waits for
+it a bounded time and otherwise answers later through the notifier. Every retry of the same
+message reads the same stored outcome, so retries get identical answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from intake.keys import Keys
+from intake.pipeline.context import Context
+
+OUTCOME_TTL_S = 86_400
+
+
+@dataclass(frozen=True)
+class Outcome:
+    intent: str
+    ticket: str | None = None
+    query_code: str | None = None
+    status: str | None = None
+    reply: str | None = None  # what triage says to tell the citizen at once (emergency, KB …)
+    note: str | None = None  # e.g. why nothing was opened
+
+    @classmethod
+    def of(cls, ctx: Context) -> Outcome:
+        ticket = ctx.ticket
+        assessment = ctx.assessment
+        reply = None
+        if assessment is not None and (
+            ticket is None or ticket.status == "closed" or assessment.emergency is not None
+        ):
+            reply = assessment.immediate_reply
+        return cls(
+            intent=(ctx.intent.value if ctx.intent else "ignored"),
+            ticket=ticket.number if ticket else None,
+            query_code=ticket.query_code if ticket else None,
+            status=ticket.status if ticket else None,
+            reply=reply,
+            note=ctx.outcome_note,
+        )
+
+
+def outcome_key(keys: Keys, channel: str, external_id: str) -> str:
+    return f"{keys.prefix}outcome:{channel}:{external_id}"
+
+
+def store(pipe: Any, keys: Keys, ctx: Context) -> None:
+    """Queue the outcome on a Redis pipeline; a duplicate delivery keeps the first outcome."""
+    if ctx.stopped == "duplicate delivery":
+        return
+    key = outcome_key(keys, ctx.message.channel, ctx.message.external_id)
+    pipe.set(key, orjson.dumps(asdict(Outcome.of(ctx))), ex=OUTCOME_TTL_S)
+
+
+async def wait_for_outcome(
+    redis: aioredis.Redis,
+    keys: Keys,
+    *,
+    channel: str,
+    external_id: str,
+    within_s: float,
+    poll_s: float = 0.02,
+) -> Outcome | None:
+    """The outcome once the pipeline has committed it, or None when it takes too long."""
+    key = outcome_key(keys, channel, external_id)
+    deadline = time.monotonic() + within_s
+    while True:
+        raw = await redis.get(key)
+        if raw is not None:
+            return Outcome(**orjson.loads(raw))
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(poll_s)

@@ -1,0 +1,170 @@
+"""What an inbound message means, decided once in the core for every channel.
+
+In order: kept-only kinds, new requests submitted as such, opt-out / opt-in words (the whole
+message), the flood guard, an explicit thread reference, status queries, a ticket number or
+query code of one's own open ticket inside the text, and, on channels configured for it
+(SMS), the citizen's single open ticket. Anything else is a new request.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlalchemy import select
+
+from intake.enums import TERMINAL_STATUSES, Intent
+from intake.messages import IdentityKind, MessageKind
+from intake.models import Ticket
+from intake.pipeline.context import Context
+
+TICKET_NUMBER = re.compile(r"(?<!\d)(\d{8}\d{5,7})(?!\d)")
+STATUS_WORDS = frozenset({"查询", "进度", "查询进度", "办理进度", "状态", "status", "/status"})
+OPT_OUT_WORDS = frozenset(
+    {
+        "td",
+        "t",
+        "n",
+        "退订",
+        "退定",
+        "取消",
+        "stop",
+        "stopall",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+    }
+)
+OPT_IN_WORDS = frozenset({"开通", "start", "unstop", "订阅"})
+_NO_TICKET_KINDS = frozenset({MessageKind.EVENT, MessageKind.UNKNOWN})
+_CLOSED = tuple(s.value for s in TERMINAL_STATUSES)
+
+
+def normalized(text: str) -> str:
+    """Full-width letters and digits folded (ＴＤ → td), spaces and end punctuation dropped."""
+    folded = unicodedata.normalize("NFKC", text).strip().lower()
+    return folded.strip("。.!！ ")
+
+
+async def decide_intent(ctx: Context) -> None:
+    message = ctx.message
+    if message.kind in _NO_TICKET_KINDS:
+        return _set(ctx, Intent.IGNORED, f"kind {message.kind.value}")
+    if ctx.number:
+        return _set(ctx, Intent.NEW_REQUEST, "submitted as a new request")
+    word = normalized(message.text)
+    if message.sender.kind is IdentityKind.PHONE and word in OPT_OUT_WORDS | OPT_IN_WORDS:
+        intent = Intent.OPT_OUT if word in OPT_OUT_WORDS else Intent.OPT_IN
+        return _set(ctx, intent, f"the whole message is '{word}'")
+    if await _flooding(ctx):
+        ctx.outcome_note = "flood"
+        return _set(ctx, Intent.IGNORED, "sender exceeded the flood limit")
+    if await _thread_reference(ctx):
+        return None
+    if word in STATUS_WORDS or TICKET_NUMBER.fullmatch(word):
+        if TICKET_NUMBER.fullmatch(word):
+            ctx.ticket = await _own_ticket(ctx, word)
+        return _set(ctx, Intent.STATUS_QUERY, "status words or a ticket number alone")
+    if await _reference_in_text(ctx) or await _single_open_ticket(ctx):
+        return None
+    return _set(ctx, Intent.NEW_REQUEST, "no ticket referenced")
+
+
+def _set(ctx: Context, intent: Intent, reason: str, **why: object) -> None:
+    ctx.intent = intent
+    ctx.decide("intent", intent, reason=reason, **why)
+
+
+async def _flooding(ctx: Context) -> bool:
+    limit = ctx.batch.flood_per_hour
+    if not limit:
+        return False
+    sender = ctx.message.sender
+    hour = int(ctx.message.received_at.timestamp() // 3600)
+    key = f"{ctx.batch.gateway.keys.prefix}flood:{sender.kind.value}:{sender.value}:{hour}"
+    redis = ctx.batch.gateway.redis
+    count = await redis.incr(key)
+    if count == 1:
+        await redis.expire(key, 7200)
+    return int(count) > limit
+
+
+async def _thread_reference(ctx: Context) -> bool:
+    ref = ctx.message.thread_ref
+    if not ref or not TICKET_NUMBER.fullmatch(ref):
+        return False
+    ticket = await _own_ticket(ctx, ref)
+    if ticket is None:
+        ctx.decide(
+            "intent", "not_follow_up", reason="referenced ticket is not the sender's", ticket=ref
+        )
+        return False
+    ctx.ticket = ticket
+    _set(ctx, Intent.FOLLOW_UP, "thread reference", ticket=ref)
+    return True
+
+
+async def _reference_in_text(ctx: Context) -> bool:
+    """A citizen quoting their ticket number or query code continues that ticket."""
+    tickets = await _open_tickets(ctx)
+    text = unicodedata.normalize("NFKC", ctx.message.text).upper()
+    for ticket in tickets:
+        if ticket.number in text or ticket.query_code in text:
+            ctx.ticket = ticket
+            _set(
+                ctx,
+                Intent.FOLLOW_UP,
+                "ticket number or query code in the text",
+                ticket=ticket.number,
+            )
+            return True
+    return False
+
+
+async def _single_open_ticket(ctx: Context) -> bool:
+    if ctx.message.channel not in ctx.batch.single_open_channels:
+        return False
+    tickets = await _open_tickets(ctx)
+    if len(tickets) != 1:
+        return False
+    ctx.ticket = tickets[0]
+    _set(ctx, Intent.FOLLOW_UP, "the sender's only open ticket", ticket=tickets[0].number)
+    return True
+
+
+async def _open_tickets(ctx: Context) -> list[Ticket]:
+    citizen = ctx.citizen
+    if citizen is None or citizen.id is None:
+        return []
+    found = await ctx.batch.session.scalars(
+        select(Ticket)
+        .where(Ticket.citizen_id == citizen.id, Ticket.status.not_in(_CLOSED))
+        .order_by(Ticket.id.desc())
+        .limit(20)
+    )
+    tickets = list(found)
+    for ticket in tickets:
+        ctx.batch.tickets.setdefault(ticket.number, ticket)
+    return [ctx.batch.tickets[t.number] for t in tickets]
+
+
+async def _own_ticket(ctx: Context, number: str) -> Ticket | None:
+    ticket = await ctx.batch.ticket(number)
+    citizen = ctx.citizen
+    if ticket is None or citizen is None or ticket.citizen_id != citizen.id:
+        return None
+    return ticket
+
+
+async def apply_opt_out(ctx: Context) -> None:
+    """TD stops non-essential SMS to that number until it says 开通/START."""
+    if ctx.intent not in (Intent.OPT_OUT, Intent.OPT_IN):
+        return
+    identity = ctx.batch.identities.get(
+        (ctx.message.sender.kind.value, ctx.message.sender.account, ctx.message.sender.value)
+    )
+    if identity is None:
+        return
+    identity.opted_out_at = ctx.batch.clock() if ctx.intent is Intent.OPT_OUT else None
+    ctx.outcome_note = ctx.intent.value
