@@ -18,8 +18,15 @@ def _web(runtime: Runtime) -> Connector:
     return WebConnector(runtime)
 
 
+def _wechat(runtime: Runtime) -> Connector | None:
+    from channels.wechat.connector import build
+
+    return build(runtime)
+
+
 REGISTRY: dict[str, Factory] = {
     "web": _web,
+    "wechat": _wechat,
 }
 
 

@@ -37,6 +37,7 @@ class WebSettings(BaseModel):
 
 class CatalogSettings(BaseModel):
     departments_file: Path | None = None
+    replies_file: Path | None = None
 
 
 class TriageSettings(BaseModel):

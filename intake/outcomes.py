@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ class Outcome:
     status: str | None = None
     reply: str | None = None  # what triage says to tell the citizen at once (emergency, KB …)
     note: str | None = None  # e.g. why nothing was opened
+    tickets: list[dict[str, str]] = field(default_factory=list)  # open ones, for status queries
 
     @classmethod
     def of(cls, ctx: Context) -> Outcome:
@@ -47,6 +48,7 @@ class Outcome:
             status=ticket.status if ticket else None,
             reply=reply,
             note=ctx.outcome_note,
+            tickets=ctx.open_tickets,
         )
 
 

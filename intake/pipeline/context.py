@@ -96,6 +96,7 @@ class Context:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     assessment: TriageDecision | None = None
     outcome_note: str | None = None
+    open_tickets: list[dict[str, str]] = field(default_factory=list)
     stopped: str | None = None
 
     def decide(self, step: str, outcome: str, **why: Any) -> None:

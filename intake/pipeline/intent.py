@@ -65,6 +65,10 @@ async def decide_intent(ctx: Context) -> None:
     if word in STATUS_WORDS or TICKET_NUMBER.fullmatch(word):
         if TICKET_NUMBER.fullmatch(word):
             ctx.ticket = await _own_ticket(ctx, word)
+        else:
+            ctx.open_tickets = [
+                {"number": t.number, "status": t.status} for t in await _open_tickets(ctx)
+            ]
         return _set(ctx, Intent.STATUS_QUERY, "status words or a ticket number alone")
     if await _reference_in_text(ctx) or await _single_open_ticket(ctx):
         return None

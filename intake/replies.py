@@ -1,0 +1,60 @@
+"""Instant replies from a message's outcome, with texts from an editable data file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from intake.enums import TicketStatus
+from intake.errors import ConfigurationError
+from intake.outcomes import Outcome
+
+DEFAULT_FILE = Path(__file__).parent / "data" / "replies.yaml"
+
+
+class Replies:
+    def __init__(self, texts: dict[str, str]) -> None:
+        self._texts = texts
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Replies:
+        source = path or DEFAULT_FILE
+        try:
+            texts = yaml.safe_load(source.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read replies from {source}: {exc}") from exc
+        return cls({str(k): str(v) for k, v in texts.items()})
+
+    def text(self, name: str, **values: object) -> str:
+        return self._texts[name].format(**values)
+
+    def for_outcome(self, outcome: Outcome) -> str | None:
+        """What to tell the citizen at once; None when nothing should be said (flood, events)."""
+        ticket = outcome.ticket
+        if outcome.intent == "new_request" and ticket:
+            if outcome.reply and outcome.status == TicketStatus.CLOSED.value:
+                return self.text("new_request_answered", ticket=ticket, reply=outcome.reply)
+            if outcome.reply:
+                return self.text("urgent", ticket=ticket, reply=outcome.reply)
+            return self.text("new_request", ticket=ticket, query_code=outcome.query_code)
+        if outcome.intent == "follow_up" and ticket:
+            return self.text("follow_up", ticket=ticket)
+        if outcome.intent == "status_query":
+            return self.status(outcome)
+        if outcome.intent in ("opt_out", "opt_in"):
+            return self.text(outcome.intent)
+        return None
+
+    def status(self, outcome: Outcome) -> str:
+        if outcome.ticket and outcome.status:
+            return self.text(
+                "status_one", ticket=outcome.ticket, status=TicketStatus(outcome.status).label_zh
+            )
+        if not outcome.tickets:
+            return self.text("status_none")
+        lines = "\n".join(
+            self.text("status_line", ticket=t["number"], status=TicketStatus(t["status"]).label_zh)
+            for t in outcome.tickets
+        )
+        return self.text("status_list", count=len(outcome.tickets), lines=lines)

@@ -1,0 +1,192 @@
+"""The WeChat server URL end to end inside the service: signed (and encrypted) pushes as
+WeChat's server sends them, the pipeline running, passive replies inside the window."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import xmltodict
+from sqlalchemy import func, select
+
+from intake.app import create_app
+from intake.config import Settings
+from intake.models import Ticket
+from intake.runtime import Runtime
+from tests.wechat.wechat_helpers import (
+    APP_ID,
+    KEY_CURRENT,
+    KEY_PREVIOUS,
+    ORIGINAL_ID,
+    TOKEN,
+    decrypt_reply,
+    encrypted_post,
+    plain_post,
+    sign,
+)
+
+
+@pytest.fixture
+async def wechat(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    settings.wechat = {
+        "app_id": APP_ID,
+        "app_secret": "city-secret",
+        "token": TOKEN,
+        "aes_key": KEY_CURRENT,
+        "aes_key_previous": KEY_PREVIOUS,
+        "original_id": ORIGINAL_ID,
+        "mode": "compatible",
+        "api_base": "http://127.0.0.1:9",
+    }
+    runtime = await Runtime.open(settings)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runtime.pipeline_worker(consumer="wx").run(stop))
+    app = create_app(settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client, runtime
+    stop.set()
+    await worker
+    await runtime.close()
+
+
+def _xml(
+    msg_type: str,
+    body: str,
+    *,
+    openid: str = "o_user1",
+    msg_id: str | None = None,
+    ts: int | None = None,
+) -> str:
+    tail = f"<MsgId>{msg_id}</MsgId>" if msg_id else ""
+    return (
+        f"<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{ts or int(time.time())}</CreateTime>"
+        f"<MsgType><![CDATA[{msg_type}]]></MsgType>{body}{tail}</xml>"
+    )
+
+
+def _text(content: str, msg_id: str, openid: str = "o_user1") -> str:
+    return _xml("text", f"<Content><![CDATA[{content}]]></Content>", msg_id=msg_id, openid=openid)
+
+
+async def _post(client: httpx.AsyncClient, xml: str) -> str:
+    params, body = plain_post(xml, timestamp=int(time.time()))
+    response = await client.post("/channels/wechat", params=params, content=body)
+    assert response.status_code == 200, response.text
+    if response.text == "success":
+        return ""
+    return str(xmltodict.parse(response.text)["xml"]["Content"])
+
+
+async def test_url_verification(wechat: tuple[httpx.AsyncClient, Runtime]) -> None:
+    client, _ = wechat
+    ts, nonce = str(int(time.time())), "1514711492"
+    ok = await client.get(
+        "/channels/wechat",
+        params={
+            "signature": sign(TOKEN, ts, nonce),
+            "timestamp": ts,
+            "nonce": nonce,
+            "echostr": "e42",
+        },
+    )
+    assert ok.status_code == 200 and ok.text == "e42"
+    forged = await client.get(
+        "/channels/wechat",
+        params={"signature": "0" * 40, "timestamp": ts, "nonce": nonce, "echostr": "e42"},
+    )
+    assert forged.status_code == 403
+
+
+async def test_text_gets_its_ticket_number_in_the_reply(
+    wechat: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    client, runtime = wechat
+    reply = await _post(client, _text("人民路和解放路路口的红绿灯坏了，很危险", "6001"))
+    async with runtime.db.read() as session:
+        ticket = await session.scalar(select(Ticket))
+    assert ticket is not None and ticket.channel == "wechat"
+    assert ticket.number in reply and ticket.query_code in reply
+    follow = await _post(
+        client,
+        _xml(
+            "text",
+            f"<Content><![CDATA[补充：{ticket.number} 早上八点开始坏的]]></Content>",
+            msg_id="6002",
+        ),
+    )
+    assert f"已将您补充的内容添加到工单 {ticket.number}" in follow
+    status = await _post(client, _text("查询", "6003"))
+    assert ticket.number in status and "待受理" in status
+
+
+async def test_retry_storm_gets_one_ticket_and_identical_replies(
+    wechat: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    client, runtime = wechat
+    xml = _text("小区垃圾三天没人清运了", "7001")
+    replies = await asyncio.gather(*(_post(client, xml) for _ in range(3)))
+    assert len(set(replies)) == 1 and "工单编号" in replies[0]
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Ticket)) == 1
+
+
+async def test_encrypted_push_gets_an_encrypted_reply(
+    wechat: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    client, _ = wechat
+    nonce = "99887766"
+    params, body = encrypted_post(
+        _text("我的社保卡丢了，怎么补办？", "8001"),
+        key=KEY_PREVIOUS,
+        timestamp=int(time.time()),
+        nonce=nonce,
+    )
+    response = await client.post("/channels/wechat", params=params, content=body)
+    assert response.status_code == 200
+    plain = decrypt_reply(response.content, key=KEY_PREVIOUS, nonce=nonce)
+    content = xmltodict.parse(plain)["xml"]["Content"]
+    assert "社保卡" in content and "工单编号" in content  # answered from the knowledge base
+
+
+async def test_events_and_menu(wechat: tuple[httpx.AsyncClient, Runtime]) -> None:
+    client, runtime = wechat
+    welcome = await _post(
+        client, _xml("event", "<Event><![CDATA[subscribe]]></Event>", openid="o_new")
+    )
+    assert "欢迎关注" in welcome
+    menu = await _post(
+        client,
+        _xml(
+            "event",
+            "<Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[MY_REQUESTS]]></EventKey>",
+            openid="o_new",
+        ),
+    )
+    assert "没有正在办理的诉求" in menu
+    gone = await _post(
+        client,
+        _xml(
+            "event",
+            "<Event><![CDATA[unsubscribe]]></Event>",
+            openid="o_new",
+            ts=int(time.time()) + 1,
+        ),
+    )
+    assert gone == ""
+    connector = client._transport.app.state.connectors["wechat"]  # type: ignore[attr-defined]
+    assert await connector.sender().is_unsubscribed("o_new", APP_ID)
+    async with runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
+async def test_forged_push_is_refused(wechat: tuple[httpx.AsyncClient, Runtime]) -> None:
+    client, _ = wechat
+    params, body = plain_post(_text("hi", "9001"), timestamp=int(time.time()))
+    params["signature"] = "f" * 40
+    assert (await client.post("/channels/wechat", params=params, content=body)).status_code == 403
