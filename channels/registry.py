@@ -24,9 +24,16 @@ def _wechat(runtime: Runtime) -> Connector | None:
     return build(runtime)
 
 
+def _sms(runtime: Runtime) -> Connector | None:
+    from channels.sms.connector import build
+
+    return build(runtime)
+
+
 REGISTRY: dict[str, Factory] = {
     "web": _web,
     "wechat": _wechat,
+    "sms": _sms,
 }
 
 

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from tests.conftest import unavailable
+
 from .kannel_peer import kannel_peer, kannel_peer_norecode
 
 __all__ = ["kannel_peer", "kannel_peer_norecode"]
@@ -16,14 +18,14 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-async def redis_prefix() -> AsyncIterator[tuple[Redis, str]]:
+async def sms_redis() -> AsyncIterator[tuple[Redis, str]]:
     """The real Redis server with a key prefix unique to the test, deleted afterwards."""
     client = Redis.from_url(REDIS_URL)
     try:
         await client.ping()
     except Exception as exc:  # pragma: no cover - environment problem, not a test result
         await client.aclose()
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+        unavailable(f"Redis at {REDIS_URL} ({exc})")
     prefix = f"test:sms:{uuid.uuid4().hex}:"
     try:
         yield client, prefix

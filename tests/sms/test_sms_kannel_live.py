@@ -157,9 +157,9 @@ async def test_segment_count_matches_kannel(
 
 
 async def test_rate_limited_sends_through_kannel(
-    kannel_peer: KannelRig, redis_prefix: tuple[Redis, str]
+    kannel_peer: KannelRig, sms_redis: tuple[Redis, str]
 ) -> None:
-    redis, prefix = redis_prefix
+    redis, prefix = sms_redis
     limiter = RedisTokenBucket(redis, f"{prefix}rate:kannel", rate=100, burst=5)
     async with httpx.AsyncClient() as client:
         sender = KannelSender(settings_for(kannel_peer), client, limiter)

@@ -36,8 +36,8 @@ async def test_local_bucket_paces_acquire() -> None:
     assert time.monotonic() - start >= (45 - 5) / 200 * 0.9
 
 
-async def test_redis_bucket_shared_by_two_limiters(redis_prefix: tuple[Redis, str]) -> None:
-    redis, prefix = redis_prefix
+async def test_redis_bucket_shared_by_two_limiters(sms_redis: tuple[Redis, str]) -> None:
+    redis, prefix = sms_redis
     key = f"{prefix}rate:kannel"
     a = RedisTokenBucket(redis, key, rate=100, burst=10)
     b = RedisTokenBucket(redis, key, rate=100, burst=10)  # another worker, same gateway
@@ -47,9 +47,9 @@ async def test_redis_bucket_shared_by_two_limiters(redis_prefix: tuple[Redis, st
 
 
 async def test_redis_bucket_respects_rate_under_concurrency(
-    redis_prefix: tuple[Redis, str],
+    sms_redis: tuple[Redis, str],
 ) -> None:
-    redis, prefix = redis_prefix
+    redis, prefix = sms_redis
     bucket = RedisTokenBucket(redis, f"{prefix}rate:x", rate=200, burst=10)
     start = time.monotonic()
     await asyncio.gather(*(bucket.acquire() for _ in range(110)))

@@ -1,0 +1,120 @@
+"""The SMS gateway's callbacks inside the service, and the SMS sender for the notifier.
+
+`GET /channels/sms/kannel` is Kannel's get-url: the message is made durable on the intake
+stream and Kannel gets an empty 200 at once (configure the sms-service with
+`max-messages = 0` so that Kannel itself sends nothing back); Kannel's retries carry the same
+gateway id and never make a second ticket. `GET /channels/sms/dlr` receives delivery reports,
+which are put on a stream for the notifier to record against its deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from channels.base import BackgroundTask, Sender
+from channels.sms import RedisTokenBucket, SmsSettings, build_sender, parse_dlr_request
+from channels.sms.kannel_in import parse_mo_request
+from channels.sms.phones import mask
+from intake.errors import ConfigurationError
+from intake.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def sms_settings(raw: dict[str, Any], *, public_url: str) -> SmsSettings | None:
+    if not raw:
+        return None
+    try:
+        return SmsSettings(**{"public_url": public_url, **raw})
+    except ValueError as exc:
+        raise ConfigurationError(f"SMS settings: {exc}") from exc
+
+
+def delivery_reports_stream(runtime: Runtime) -> str:
+    return f"{runtime.redis.keys.prefix}stream:delivery-reports"
+
+
+class SmsConnector:
+    name = "sms"
+
+    def __init__(self, runtime: Runtime, settings: SmsSettings) -> None:
+        self._runtime = runtime
+        self._settings = settings
+        limiter = RedisTokenBucket(
+            runtime.redis.client,
+            f"{runtime.redis.keys.prefix}rate:sms",
+            rate=settings.rate_per_second,
+            burst=settings.burst,
+        )
+        self._sender = build_sender(settings, limiter=limiter)
+
+    def sender(self) -> Sender | None:
+        return self._sender
+
+    def background_tasks(self) -> list[BackgroundTask]:
+        return []
+
+    def router(self) -> APIRouter:
+        router = APIRouter(tags=["channels"])
+        router.add_api_route(
+            "/channels/sms/kannel",
+            self.mo,
+            methods=["GET"],
+            response_class=PlainTextResponse,
+            summary="Kannel get-url (MO)",
+        )
+        router.add_api_route(
+            "/channels/sms/dlr",
+            self.dlr,
+            methods=["GET"],
+            response_class=PlainTextResponse,
+            summary="Delivery reports",
+        )
+        return router
+
+    async def mo(self, request: Request) -> PlainTextResponse:
+        message = parse_mo_request(
+            request.scope["query_string"], _ip(request), self._settings, now=self._runtime.clock()
+        )
+        receipt = await self._runtime.gateway.submit(message)
+        log.info(
+            "sms mo id=%s from=%s duplicate=%s",
+            message.external_id,
+            mask(message.sender.value),
+            receipt.duplicate,
+        )
+        return PlainTextResponse("")
+
+    async def dlr(self, request: Request) -> PlainTextResponse:
+        report = parse_dlr_request(
+            request.scope["query_string"], _ip(request), self._settings, now=self._runtime.clock()
+        )
+        await self._runtime.redis.client.xadd(
+            delivery_reports_stream(self._runtime),
+            {
+                "channel": "sms",
+                "ref": report.ref,
+                "state": report.state.value,
+                "final": "1" if report.final else "0",
+                "status": str(report.status),
+                "answer": report.answer or "",
+                "at": report.at.isoformat(),
+            },
+            maxlen=1_000_000,
+            approximate=True,
+        )
+        log.info("sms dlr ref=%s state=%s", report.ref, report.state.value)
+        return PlainTextResponse("")
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def build(runtime: Runtime) -> SmsConnector | None:
+    settings = sms_settings(runtime.settings.sms, public_url=runtime.settings.public_url)
+    return SmsConnector(runtime, settings) if settings else None
