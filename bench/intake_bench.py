@@ -124,11 +124,20 @@ async def count_tickets(env: dict[str, str]) -> int:
         return int(conn.execute("SELECT count(*) FROM tickets").fetchone()[0])
 
 
-async def bench_intake(name: str, env: dict[str, str], args: argparse.Namespace) -> LoadResult:
+async def bench_intake(
+    name: str, env: dict[str, str], args: argparse.Namespace, *, split: bool = False
+) -> LoadResult:
+    """`intake run` (one process), or with `split` `intake serve` + `intake worker`."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "intake.cli", "run", "--port", str(port)], env=env
-    )
+    cli = [sys.executable, "-m", "intake.cli"]
+    procs = []
+    if split:
+        subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+        procs.append(subprocess.Popen([*cli, "worker", "--only", "pipeline"], env=env))
+        procs.append(subprocess.Popen([*cli, "serve", "--port", str(port)], env=env))
+    else:
+        procs.append(subprocess.Popen([*cli, "run", "--port", str(port)], env=env))
+    proc = procs[-1]
     try:
         await wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
         started = time.perf_counter()
@@ -154,7 +163,13 @@ async def bench_intake(name: str, env: dict[str, str], args: argparse.Namespace)
         )
         return result
     finally:
-        stop(proc)
+        for each in procs:
+            stop(each)
+
+
+async def _fresh_db(admin: asyncpg.Connection, url: str, db: str) -> str:
+    await admin.execute(f'CREATE DATABASE "{db}_split"')
+    return url.rsplit("/", 1)[0] + f"/{db}_split"
 
 
 def base_env(data_dir: Path) -> dict[str, str]:
@@ -199,8 +214,16 @@ async def main() -> None:
             }
         )
         try:
-            results["servers (PostgreSQL + Redis)"] = await bench_intake("servers", env, args)
+            results["servers (PostgreSQL + Redis), intake run"] = await bench_intake(
+                "servers", env, args
+            )
+            env2 = {**env, "INTAKE_REDIS_PREFIX": prefix + "split:"}
+            env2["INTAKE_DATABASE_URL"] = await _fresh_db(admin, env["INTAKE_DATABASE_URL"], db)
+            results["servers, intake serve + intake worker"] = await bench_intake(
+                "split", env2, args, split=True
+            )
         finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}_split" WITH (FORCE)')
             await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             await admin.close()
             client = aioredis.from_url(REDIS_URL)

@@ -12,6 +12,7 @@ from intake.api import health, public, staff
 from intake.api.errors import install_error_handlers
 from intake.config import Settings
 from intake.runtime import Runtime
+from notifier.routes import router as rating_router
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(staff.router)
+    app.include_router(rating_router)
     if runtime is not None:
         app.state.runtime = runtime
         _mount_channels(app, runtime)

@@ -36,9 +36,11 @@ class Outcome:
     def of(cls, ctx: Context) -> Outcome:
         ticket = ctx.ticket
         assessment = ctx.assessment
-        reply = None
-        if assessment is not None and (
-            ticket is None or ticket.status == "closed" or assessment.emergency is not None
+        reply = ctx.reply_text
+        if (
+            reply is None
+            and assessment is not None
+            and (ticket is None or ticket.status == "closed" or assessment.emergency is not None)
         ):
             reply = assessment.immediate_reply
         return cls(

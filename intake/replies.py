@@ -42,6 +42,8 @@ class Replies:
             return self.text("follow_up", ticket=ticket)
         if outcome.intent == "status_query":
             return self.status(outcome)
+        if outcome.intent == "rating":
+            return outcome.reply
         if outcome.intent in ("opt_out", "opt_in"):
             return self.text(outcome.intent)
         return None

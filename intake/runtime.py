@@ -86,6 +86,7 @@ class Runtime:
             clock=self.clock,
             consumer=consumer,
             triage=self.triage,
+            notify=self.settings.notify,
         )
 
     async def seed_sequence(self) -> None:

@@ -102,7 +102,10 @@ def pg_database() -> Iterator[str]:
     run_sync(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-TABLES = "ticket_events, attachments, messages, tickets, citizen_identities, citizens, staff"
+TABLES = (
+    "deliveries, prompts, ticket_events, attachments, messages, tickets, citizen_identities, "
+    "citizens, staff"
+)
 
 
 async def truncate(url: str) -> None:

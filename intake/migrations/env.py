@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import notifier.models  # noqa: F401  (prompts, deliveries: the notifier's tables)
 from intake.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -32,6 +32,7 @@ class Batch:
     clock: Clock
     triage: TriageKit | None = None
     flood_per_hour: int = 0
+    notify_settings: dict[str, Any] = field(default_factory=dict)
     single_open_channels: frozenset[str] = frozenset()
     seen: set[tuple[str, str]] = field(default_factory=set)
     identities: dict[IdentityKey, CitizenIdentity] = field(default_factory=dict)
@@ -96,6 +97,8 @@ class Context:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     assessment: TriageDecision | None = None
     outcome_note: str | None = None
+    prompt: Any = None  # the notifier's prompt this message answers
+    reply_text: str | None = None  # a reply decided while processing (rating thanks …)
     open_tickets: list[dict[str, str]] = field(default_factory=list)
     stopped: str | None = None
 

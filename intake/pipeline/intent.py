@@ -17,6 +17,7 @@ from intake.enums import TERMINAL_STATUSES, Intent
 from intake.messages import IdentityKind, MessageKind
 from intake.models import Ticket
 from intake.pipeline.context import Context
+from intake.pipeline.rating import answers_a_prompt
 
 TICKET_NUMBER = re.compile(r"(?<!\d)(\d{8}\d{5,7})(?!\d)")
 STATUS_WORDS = frozenset({"查询", "进度", "查询进度", "办理进度", "状态", "status", "/status"})
@@ -70,6 +71,8 @@ async def decide_intent(ctx: Context) -> None:
                 {"number": t.number, "status": t.status} for t in await _open_tickets(ctx)
             ]
         return _set(ctx, Intent.STATUS_QUERY, "status words or a ticket number alone")
+    if await answers_a_prompt(ctx):
+        return None
     if await _reference_in_text(ctx) or await _single_open_ticket(ctx):
         return None
     return _set(ctx, Intent.NEW_REQUEST, "no ticket referenced")

@@ -16,6 +16,7 @@ from intake.models import AttachmentRecord, Citizen, Message, Ticket
 from intake.phones import mask_phone
 from intake.pipeline.context import Context, identity_key_of
 from intake.pipeline.intent import apply_opt_out, decide_intent
+from intake.pipeline.rating import record_rating
 from intake.pipeline.triage_steps import apply_triage, assess_request
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     open_ticket,
     apply_triage,
     apply_opt_out,
+    record_rating,
     add_follow_up,
     note_status_query,
     link_message,

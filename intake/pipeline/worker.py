@@ -56,6 +56,7 @@ class PipelineWorker:
         clock: Clock = utcnow,
         consumer: str | None = None,
         triage: TriageKit | None = None,
+        notify: dict[str, Any] | None = None,
     ) -> None:
         self._db = db
         self._redis = redis.client
@@ -65,6 +66,7 @@ class PipelineWorker:
         self._settings = settings
         self._steps = steps
         self._triage = triage
+        self._notify = notify or {}
         self._clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -205,6 +207,7 @@ class PipelineWorker:
                 clock=self._clock,
                 triage=self._triage,
                 flood_per_hour=self._settings.flood_per_hour,
+                notify_settings=self._notify,
                 single_open_channels=frozenset(self._settings.single_open_follow_up),
             )
             await batch.prefetch([e.message for e in entries])

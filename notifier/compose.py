@@ -1,0 +1,82 @@
+"""The words of a message: template context from the ticket, then one OutboundMessage per route.
+
+E-mail gets one-click rating links (and an HTML part); SMS gets "reply 1/2/3" and the
+provider template name with its parameters; WeChat and Telegram get answer buttons.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from channels.base import OutboundMessage
+from intake.catalog import Catalog
+from intake.enums import RequestType
+from intake.models import Ticket
+from notifier.jobs import JobSpec
+from notifier.links import RATING_ZH, RATINGS, rating_links
+from notifier.models import Prompt
+from notifier.routing import Route
+from notifier.templates import Renderer
+
+LINK_CHANNELS = frozenset({"email"})
+BUTTON_CHANNELS = frozenset({"wechat", "telegram"})
+
+
+def local_text(at: datetime | None, zone: Any) -> str:
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+def base_context(spec: JobSpec, ticket: Ticket, catalog: Catalog, zone: Any) -> dict[str, Any]:
+    department = spec.extra.get("department") or ticket.department
+    name = catalog.departments[department].name if department in catalog.departments else ""
+    try:
+        request_type = RequestType(ticket.request_type).label_zh
+    except ValueError:
+        request_type = ticket.request_type
+    return {
+        "number": ticket.number,
+        "query_code": ticket.query_code,
+        "title": ticket.title,
+        "text": spec.text or "",
+        "department": name or department or "",
+        "request_type": request_type,
+        "due": local_text(ticket.due_at, zone),
+        "reason": spec.extra.get("reason") or "",
+        "template": spec.template,
+        "code": "",
+        "expires": "",
+        "links": None,
+    }
+
+
+def prompt_context(prompt: Prompt, zone: Any) -> dict[str, Any]:
+    return {"code": prompt.code, "expires": local_text(prompt.expires_at, zone),
+            "prompt_id": prompt.id}
+
+
+def build_message(
+    *, spec: JobSpec, route: Route, context: dict[str, Any], renderer: Renderer,
+    public_url: str, secret: str, lang: str | None = None,
+) -> OutboundMessage:
+    ctx = dict(context)
+    prompt_id = ctx.get("prompt_id")
+    rating = spec.template in ("survey", "reminder") and prompt_id is not None
+    if rating and route.channel in LINK_CHANNELS:
+        ctx["links"] = rating_links(public_url, secret, int(prompt_id or 0))
+    rendered = renderer.render(spec.template, ctx, lang=lang)
+    buttons: tuple[tuple[str, str], ...] = ()
+    if rating and route.channel in BUTTON_CHANNELS:
+        buttons = tuple((RATING_ZH[r], f"rate:{ctx['code']}:{i}") for i, r in
+                        enumerate(RATINGS, start=1))
+    return OutboundMessage(
+        recipient=route.recipient,
+        text=rendered.text,
+        job_key=spec.key,
+        ticket_number=spec.number,
+        subject=rendered.subject,
+        html=rendered.html if route.channel == "email" else None,
+        template=spec.template,
+        params=rendered.params if route.channel == "sms" else {},
+        buttons=buttons,
+    )

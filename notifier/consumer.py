@@ -1,0 +1,84 @@
+"""Reads the domain-event stream in the consumer group "notifier" and enqueues jobs.
+
+At-least-once: an entry is acknowledged only after its jobs are enqueued; entries left
+pending by a dead consumer are claimed after `claim_idle_ms`. Duplicates (the outbox relay may
+publish an event twice) are dropped by event id, and even when two copies race, their jobs
+carry the same deterministic keys, so saq and the delivery record keep one of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from intake.db import Database
+from intake.keys import Keys
+from notifier.config import NotifySettings
+from notifier.context import JobContext
+from notifier.planner import plan
+
+log = logging.getLogger(__name__)
+
+GROUP = "notifier"
+SEEN_TTL = 7 * 86400
+
+
+class EventConsumer:
+    def __init__(self, *, redis: aioredis.Redis, keys: Keys, db: Database, jc: JobContext,
+                 cfg: NotifySettings, consumer: str | None = None) -> None:
+        self._redis, self._keys, self._db, self._jc, self._cfg = redis, keys, db, jc, cfg
+        self.name = consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+    async def ensure_group(self) -> None:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+            await self._redis.xgroup_create(self._keys.events, GROUP, id="0", mkstream=True)
+
+    async def poll(self, *, block_ms: int | None = None) -> int:
+        """Handle what is new (and what a dead consumer left); returns how many entries."""
+        entries = await self._claim()
+        if not entries:
+            read = await self._redis.xreadgroup(
+                GROUP, self.name, {self._keys.events: ">"}, count=self._cfg.batch_size,
+                block=block_ms,
+            )
+            entries = [e for _, batch in read or [] for e in batch]
+        for entry_id, fields in entries:
+            await self._handle(entry_id, fields)
+        return len(entries)
+
+    async def _claim(self) -> list[tuple[str, dict[str, Any]]]:
+        reply = await self._redis.xautoclaim(
+            self._keys.events, GROUP, self.name, min_idle_time=self._cfg.claim_idle_ms,
+            start_id="0-0", count=self._cfg.batch_size,
+        )
+        return [(i, f) for i, f in reply[1] if f]
+
+    async def _handle(self, entry_id: str, fields: dict[str, Any]) -> None:
+        seen = f"{self._keys.prefix}notify:event:{fields.get('event_id', entry_id)}"
+        if not await self._redis.exists(seen):
+            async with self._db.read() as session:
+                specs = await plan(session, fields, self._cfg)
+            for spec in specs:
+                await self._jc.enqueue(spec)
+            if specs:
+                log.info("event=%s kind=%s ticket=%s: %d jobs", fields.get("event_id"),
+                         fields.get("kind"), fields.get("ticket"), len(specs))
+            await self._redis.set(seen, "1", ex=SEEN_TTL)
+        await self._redis.xack(self._keys.events, GROUP, entry_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_group()
+        while not stop.is_set():
+            try:
+                await self.poll(block_ms=self._cfg.block_ms)
+            except Exception as exc:  # keep consuming; the entry stays pending and is retried
+                log.warning("notifier consumer: %r", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)

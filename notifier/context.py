@@ -1,0 +1,81 @@
+"""What every job needs, opened once per notifier: settings, stores, queue, clock, renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from intake.catalog import Catalog
+from intake.clock import Clock
+from intake.db import Database
+from intake.models import Ticket
+from notifier.config import Bucket, NotifySettings
+from notifier.jobs import JobSpec
+from notifier.models import Prompt
+from notifier.queue import ClockedQueue
+from notifier.ratelimit import RateLimiter
+from notifier.routing import Route
+from notifier.state import SendState
+from notifier.templates import Renderer
+
+DELIVER = "deliver"
+EXPIRE = "expire_prompt"
+
+
+@dataclass
+class JobContext:
+    db: Database
+    cfg: NotifySettings
+    clock: Clock
+    queue: ClockedQueue
+    state: SendState
+    limiter: RateLimiter
+    renderer: Renderer
+    catalog: Catalog
+    public_url: str
+    secret: str
+
+    async def enqueue(self, spec: JobSpec, *, at: datetime | None = None,
+                      queue_key: str | None = None) -> bool:
+        """Enqueue once per key (saq ignores a key that is still waiting or running)."""
+        when = at or spec.at
+        scheduled = int(when.timestamp()) if when and when > self.clock() else 0
+        job = await self.queue.enqueue(
+            DELIVER, key=queue_key or spec.key, scheduled=scheduled,
+            retries=self.cfg.max_attempts, timeout=self.cfg.job_timeout, ttl=self.cfg.job_ttl,
+            spec=spec.kwargs(),
+        )
+        return job is not None
+
+    async def enqueue_expiry(self, prompt: Prompt) -> None:
+        await self.queue.enqueue(
+            EXPIRE, key=f"expire:{prompt.id}", scheduled=int(prompt.expires_at.timestamp()),
+            retries=self.cfg.max_attempts, ttl=self.cfg.job_ttl, prompt_id=prompt.id,
+        )
+
+    def buckets(self, route: Route) -> list[tuple[str, Bucket]]:
+        found = [(f"channel:{route.channel}", b) for b in [self.cfg.rates.get(route.channel)] if b]
+        found.append((f"to:{route.channel}:{route.recipient.value}", self.cfg.recipient_rate))
+        return found
+
+    async def after_sent(self, spec: JobSpec, ticket: Ticket, context: dict[str, Any]) -> None:
+        """A prompt that went out gets its reminder and its expiry; a reminder is noted."""
+        prompt_id = context.get("prompt_id")
+        if prompt_id is None:
+            return
+        if spec.template == "reminder":
+            async with self.db.write() as session, session.begin():
+                await session.execute(
+                    update(Prompt).where(Prompt.id == prompt_id).values(reminder_sent=True)
+                )
+            return
+        prompt: Prompt = context["prompt"]
+        await self.enqueue_expiry(prompt)
+        remind_at = prompt.expires_at - self.cfg.reminder_before
+        if spec.template == "survey" and remind_at > self.clock():
+            reminder = JobSpec(key=f"reminder:{prompt.id}", template="reminder",
+                               number=spec.number, prompt_id=prompt.id, at=remind_at)
+            await self.enqueue(reminder)

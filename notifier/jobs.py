@@ -1,0 +1,44 @@
+"""What one job carries: a deterministic key, a template, whom it is for, and when.
+
+Keys name the fact a message is about, never the moment it is planned, so that planning the
+same domain event twice yields the same keys and the second enqueue is a no-op:
+`ack:<ticket>`, `reply:<event>`, `survey:<close event>`, `staff:dispatched:<event>:<staff>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+CITIZEN = "citizen"
+STAFF = "staff"
+
+# Messages a citizen may decline (opt-out); service messages about their own request are not.
+NON_ESSENTIAL = frozenset({"survey", "reminder", "dimensions"})
+# Citizen messages about which an agent must call when no channel reaches the citizen.
+NEEDS_CALLBACK = frozenset({"reply", "closed", "survey", "dimensions"})
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    key: str
+    template: str
+    number: str
+    audience: str = CITIZEN
+    staff_id: int | None = None
+    prompt_id: int | None = None
+    event_id: str | None = None
+    text: str | None = None
+    urgent: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None  # not before (None: now)
+
+    def kwargs(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("at")
+        return data
+
+    @classmethod
+    def from_kwargs(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

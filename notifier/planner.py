@@ -1,0 +1,111 @@
+"""From a domain event to the jobs it calls for: who hears what, and when.
+
+Pure decisions over the event plus one read of the staff to alert; enqueueing is the caller's.
+Events the notifier itself causes (notified, delivery_failed) call for nothing, so the
+notifier never feeds on its own output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intake.enums import EventKind
+from intake.models import Staff
+from notifier.config import NotifySettings
+from notifier.jobs import STAFF, JobSpec
+from notifier.routing import department_staff, hotline_staff
+
+Event = dict[str, Any]
+Planner = Callable[[AsyncSession, Event, NotifySettings], Coroutine[Any, Any, list[JobSpec]]]
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    raw = event.get("data") or "{}"
+    data = orjson.loads(raw) if isinstance(raw, str | bytes) else dict(raw)
+    return data if isinstance(data, dict) else {}
+
+
+def _at(event: Event) -> datetime:
+    return datetime.fromisoformat(event["at"])
+
+
+def _staff_jobs(event: Event, template: str, staff: list[Staff], **extra: Any) -> list[JobSpec]:
+    return [
+        JobSpec(
+            key=f"staff:{template}:{event['event_id']}:{member.id}",
+            template=f"staff_{template}",
+            number=event["ticket"],
+            audience=STAFF,
+            staff_id=member.id,
+            event_id=event["event_id"],
+            text=event_data(event).get("text"),
+            extra=extra,
+        )
+        for member in staff
+    ]
+
+
+async def _received(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    return [JobSpec(key=f"ack:{event['ticket']}", template="ack", number=event["ticket"],
+                    event_id=event["event_id"])]
+
+
+async def _replied(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    data = event_data(event)
+    if not data.get("public", True):
+        return []
+    return [JobSpec(key=f"reply:{event['event_id']}", template="reply", number=event["ticket"],
+                    event_id=event["event_id"], text=data.get("text"))]
+
+
+async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    number, event_id = event["ticket"], event["event_id"]
+    text = event_data(event).get("text")
+    return [
+        JobSpec(key=f"closed:{event_id}", template="closed", number=number, event_id=event_id,
+                text=text),
+        JobSpec(key=f"survey:{event_id}", template="survey", number=number, event_id=event_id,
+                at=_at(event) + cfg.survey_delay),
+    ]
+
+
+async def _dispatched(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    department = event_data(event).get("department") or event.get("department")
+    return _staff_jobs(event, "dispatched", await department_staff(session, department))
+
+
+async def _returned(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    data = event_data(event)
+    return _staff_jobs(event, "returned", await hotline_staff(session),
+                       department=data.get("from_department"))
+
+
+async def _rated(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    data = event_data(event)
+    if data.get("prompt_kind") != "survey" or data.get("rating") != "unsatisfied":
+        return []
+    number, event_id = event["ticket"], event["event_id"]
+    ask = JobSpec(key=f"dimensions:{event_id}", template="dimensions", number=number,
+                  event_id=event_id)
+    staff = await department_staff(session, event.get("department") or None)
+    return [ask, *_staff_jobs(event, "unsatisfied", staff, reason=data.get("reason"))]
+
+
+PLANNERS: dict[str, Planner] = {
+    EventKind.RECEIVED.value: _received,
+    EventKind.REPLIED.value: _replied,
+    EventKind.CLOSED.value: _closed,
+    EventKind.DISPATCHED.value: _dispatched,
+    EventKind.RETURNED.value: _returned,
+    EventKind.RATED.value: _rated,
+}
+
+
+async def plan(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    planner = PLANNERS.get(event.get("kind", ""))
+    return await planner(session, event, cfg) if planner else []

@@ -1,0 +1,138 @@
+"""The notifier process: event consumer, saq worker and deadline scan, over one runtime.
+
+`run_notifier` is what `intake worker --only notifier` and `intake run` start. Tests open a
+`Notifier` themselves and call `run_due()`, which does one round of everything on the
+injected clock and returns when nothing due is left, instead of waiting for timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from saq import Worker
+
+from channels.base import Sender
+from intake.clock import Clock
+from intake.runtime import Runtime
+from notifier.config import NotifySettings, load_notify_settings
+from notifier.consumer import EventConsumer
+from notifier.context import DELIVER, EXPIRE, JobContext
+from notifier.deadlines import scan_deadlines
+from notifier.delivery import Deliverer, RetryLater
+from notifier.queue import ClockedQueue, open_queue
+from notifier.ratelimit import RateLimiter
+from notifier.state import SendState
+from notifier.templates import Renderer
+from notifier.worker import JobRunner
+
+log = logging.getLogger(__name__)
+
+
+class _QuietRetries(logging.Filter):
+    """saq logs every exception from a job with its traceback; a planned retry is not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, RetryLater)
+
+
+class Notifier:
+    def __init__(self, runtime: Runtime, senders: dict[str, Sender], *,
+                 cfg: NotifySettings | None = None, clock: Clock | None = None) -> None:
+        self.runtime = runtime
+        self.cfg = cfg or load_notify_settings(runtime.settings.notify)
+        self.clock = clock or runtime.clock
+        prefix = runtime.redis.keys.prefix
+        self.queue: ClockedQueue = open_queue(runtime.redis.url, prefix=prefix, clock=self.clock)
+        self.jc = JobContext(
+            db=runtime.db, cfg=self.cfg, clock=self.clock, queue=self.queue,
+            state=SendState(runtime.redis.client, prefix=prefix),
+            limiter=RateLimiter(runtime.redis.client, prefix=prefix),
+            renderer=Renderer(override=self.cfg.templates_dir, default_lang=self.cfg.language),
+            catalog=runtime.catalog, public_url=runtime.settings.public_url,
+            secret=runtime.settings.secret_key,
+        )
+        self.runner = JobRunner(self.jc, Deliverer(self.jc, senders))
+        self.consumer = EventConsumer(redis=runtime.redis.client, keys=runtime.redis.keys,
+                                      db=runtime.db, jc=self.jc, cfg=self.cfg)
+        self.worker = self._worker(dequeue_timeout=0.0)
+
+    def _worker(self, *, dequeue_timeout: float) -> Worker:
+        worker: Worker = Worker(
+            self.queue,
+            functions=[(DELIVER, self.runner.deliver), (EXPIRE, self.runner.expire_prompt)],
+            concurrency=self.cfg.concurrency,
+            dequeue_timeout=dequeue_timeout,
+            timers={"sweep": self.cfg.sweep_interval, "schedule": 1},
+        )
+        worker.SIGNALS = []  # the host process owns SIGTERM/SIGINT
+        return worker
+
+    async def close(self) -> None:
+        await self.queue.disconnect()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        saq_log = logging.getLogger("saq")
+        quiet = _QuietRetries()
+        saq_log.addFilter(quiet)
+        await self.consumer.ensure_group()
+        tasks = [
+            asyncio.create_task(self.consumer.run(stop), name="notifier-events"),
+            asyncio.create_task(self.worker.start(), name="notifier-jobs"),
+            asyncio.create_task(self._deadline_loop(stop), name="notifier-deadlines"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            await self.worker.stop()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            saq_log.removeFilter(quiet)
+
+    async def _deadline_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await scan_deadlines(self.jc, self.runtime.redis.client)
+            except Exception as exc:
+                log.warning("deadline scan: %r", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.cfg.deadline_scan.total_seconds())
+
+    async def run_due(self, *, max_rounds: int = 100) -> int:
+        """One pass of everything due now (events, scheduled jobs, retries); returns jobs run.
+
+        For tests and tools: no timers, no sleeping; the clock decides what is due.
+        """
+        await self.consumer.ensure_group()
+        worker = self._worker(dequeue_timeout=0.01)
+        ran = 0
+        for _ in range(max_rounds):
+            await self.runtime.relay.drain()
+            while await self.consumer.poll():
+                pass
+            await self.queue.schedule(lock=0)
+            if not await self.queue.count("queued"):
+                break
+            while await self.queue.count("queued"):
+                ran += await worker.process()
+        return ran
+
+    async def sweep(self) -> list[str]:
+        """Re-queue jobs whose worker died (active longer than their timeout)."""
+        return await self.queue.sweep(lock=1, abort=0.1)
+
+
+async def run_notifier(runtime: Runtime, stop: asyncio.Event,
+                       senders: dict[str, Sender]) -> None:
+    """The notifier until `stop` is set: consumer, job worker and deadline scan."""
+    notifier = Notifier(runtime, senders)
+    log.info("notifier: channels %s", ", ".join(sorted(senders)) or "none")
+    try:
+        await notifier.run(stop)
+    finally:
+        await notifier.close()

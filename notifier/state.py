@@ -1,0 +1,43 @@
+"""Per job key and channel, where the send stands: the guard against sending twice.
+
+Written to Redis around each send: "sending" just before the provider call, "sent:<id>" as
+soon as it returns, "failed" after a permanent error. The database record comes after. When
+a worker dies in between and the job runs again:
+- "sent:<id>" → the send happened: only the record is written, nothing is sent again;
+- "sending"   → the provider call itself was cut off and we cannot know whether it went out.
+  We choose at-most-once for citizens (a duplicate SMS or survey costs trust and money; a
+  missing one is caught): the delivery is recorded as `unconfirmed`, not repeated, and the
+  ticket event says so for an agent to check.
+Redis is configured with append-only persistence (fsync always for the embedded server).
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+SENDING = "sending"
+FAILED = "failed"
+SENT_PREFIX = "sent:"
+TTL_SECONDS = 30 * 86400
+
+
+class SendState:
+    def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, job_key: str) -> str:
+        return f"{self._prefix}notify:state:{job_key}"
+
+    async def get(self, job_key: str, channel: str) -> str | None:
+        value = await self._redis.hget(self._key(job_key), channel)
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def set(self, job_key: str, channel: str, value: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key(job_key), channel, value)
+            pipe.expire(self._key(job_key), TTL_SECONDS)
+            await pipe.execute()
+
+    async def clear(self, job_key: str, channel: str) -> None:
+        await self._redis.hdel(self._key(job_key), channel)

@@ -1,0 +1,52 @@
+"""A notifier process for the kill test: delivers to a Redis list, and SIGKILLs itself.
+
+argv[1] is a JSON object: settings overrides, the clock's ISO time, the job key at which to
+die and how ("during": inside the send, after the message reached the sink; "after": right
+after the send returned, before the delivery is recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import datetime
+from typing import Any
+
+from channels.base import OutboundMessage, SendResult
+from intake.config import load_settings
+from intake.runtime import Runtime
+from notifier.service import Notifier
+
+
+class SinkSender:
+    def __init__(self, channel: str, runtime: Runtime, kill_key: str, mode: str) -> None:
+        self.channel = channel
+        self.runtime = runtime
+        self.kill_key = kill_key
+        self.mode = mode
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        sink = f"{self.runtime.redis.keys.prefix}sink"
+        await self.runtime.redis.client.rpush(sink, message.job_key)
+        if message.job_key == self.kill_key:
+            if self.mode == "during":
+                os.kill(os.getpid(), signal.SIGKILL)
+            asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGKILL)
+        return SendResult(provider_id=f"sink-{message.job_key}")
+
+
+async def main(config: dict[str, Any]) -> None:
+    at = datetime.fromisoformat(config["now"])
+    runtime = await Runtime.open(load_settings(**config["settings"]), migrate=False,
+                                 clock=lambda: at)
+    sender = SinkSender("sms", runtime, config["kill_key"], config["mode"])
+    notifier = Notifier(runtime, {"sms": sender})
+    await notifier.run_due()
+    print("finished without being killed", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(sys.argv[1])))
