@@ -27,6 +27,8 @@ class PipelineSettings(BaseModel):
     claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker
     flood_per_hour: int = 30  # messages from one sender per hour beyond which nothing is answered
     single_open_follow_up: list[str] = Field(default_factory=lambda: ["sms"])
+    # channels answered through the notifier right after processing (WeChat answers passively)
+    instant_reply_channels: list[str] = Field(default_factory=lambda: ["sms", "email", "telegram"])
 
 
 class WebSettings(BaseModel):

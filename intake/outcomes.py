@@ -85,3 +85,22 @@ async def wait_for_outcome(
         if time.monotonic() >= deadline:
             return None
         await asyncio.sleep(poll_s)
+
+
+def queue_reply(pipe: Any, keys: Keys, ctx: Context, text: str | None) -> None:
+    """Queue the answer to this message for the notifier, in the acknowledging transaction."""
+    if not text or ctx.stopped == "duplicate delivery":
+        return
+    sender = ctx.message.sender
+    pipe.xadd(
+        f"{keys.prefix}stream:replies",
+        {
+            "channel": ctx.message.channel,
+            "kind": sender.kind.value,
+            "value": sender.value,
+            "account": sender.account,
+            "text": text,
+            "job_key": f"reply:{ctx.message.channel}:{ctx.message.external_id}",
+            "ticket": ctx.ticket.number if ctx.ticket else "",
+        },
+    )

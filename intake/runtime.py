@@ -87,6 +87,7 @@ class Runtime:
             consumer=consumer,
             triage=self.triage,
             notify=self.settings.notify,
+            replies_file=self.settings.catalog.replies_file,
         )
 
     async def seed_sequence(self) -> None:

@@ -60,8 +60,13 @@ def renderer_for(override: Path | None, lang: str) -> Renderer:
 
 
 async def record_answer(
-    runtime: Runtime, *, text: str, channel: str, citizen_id: int | None = None,
-    identity: SenderIdentity | None = None, now: datetime | None = None,
+    runtime: Runtime,
+    *,
+    text: str,
+    channel: str,
+    citizen_id: int | None = None,
+    identity: SenderIdentity | None = None,
+    now: datetime | None = None,
 ) -> AnswerOutcome:
     """Record a citizen's reply to a survey or dimensions prompt (the pipeline's RATING intent)."""
     cfg = load_notify_settings(runtime.settings.notify)
@@ -72,16 +77,21 @@ async def record_answer(
         prompt = await match_prompt(session, cid, text) if cid else None
         if prompt is None:
             return AnswerOutcome("unmatched", renderer.render("answer_unmatched", {}).text)
-        applied = await apply_answer(session, prompt, _parse(prompt, text), channel=channel,
-                                     now=at)
+        applied = await apply_answer(session, prompt, _parse(prompt, text), channel=channel, now=at)
         number = applied.ticket.number if applied.ticket else None
     await publish(runtime, applied.events)
     context = {"number": number, "status": prompt.status}
-    log.info("answer channel=%s prompt=%s ticket=%s: %s", channel, prompt.id, number,
-             applied.status)
-    return AnswerOutcome(applied.status, renderer.render(applied.template, context).text,
-                         ticket_number=number, prompt_id=prompt.id, rating=applied.rating,
-                         reopened=applied.reopened)
+    log.info(
+        "answer channel=%s prompt=%s ticket=%s: %s", channel, prompt.id, number, applied.status
+    )
+    return AnswerOutcome(
+        applied.status,
+        renderer.render(applied.template, context).text,
+        ticket_number=number,
+        prompt_id=prompt.id,
+        rating=applied.rating,
+        reopened=applied.reopened,
+    )
 
 
 def _parse(prompt: Prompt, text: str) -> ParsedAnswer:
@@ -119,8 +129,9 @@ async def match_prompt(session: AsyncSession, citizen_id: int, text: str) -> Pro
     return pending or await session.scalar(mine.order_by(*newest).limit(1))
 
 
-async def apply_answer(session: AsyncSession, prompt: Prompt, parsed: ParsedAnswer, *,
-                       channel: str, now: datetime) -> Applied:
+async def apply_answer(
+    session: AsyncSession, prompt: Prompt, parsed: ParsedAnswer, *, channel: str, now: datetime
+) -> Applied:
     ticket = await session.get(Ticket, prompt.ticket_id)
     if prompt.status == PromptStatus.PENDING.value and prompt.expires_at <= now:
         prompt.status = PromptStatus.EXPIRED.value
@@ -133,10 +144,21 @@ async def apply_answer(session: AsyncSession, prompt: Prompt, parsed: ParsedAnsw
     answer = {"rating": parsed.rating, "solved": parsed.solved, "channel": channel}
     _answered(prompt, answer, now)
     assert ticket is not None
-    event = add_event(session, ticket, EventKind.RATED, at=now, actor_kind="citizen",
-                      data={"prompt_id": prompt.id, "prompt_kind": prompt.kind,
-                            "rating": parsed.rating, "rating_zh": RATING_ZH[parsed.rating],
-                            "solved": parsed.solved, "channel": channel})
+    event = add_event(
+        session,
+        ticket,
+        EventKind.RATED,
+        at=now,
+        actor_kind="citizen",
+        data={
+            "prompt_id": prompt.id,
+            "prompt_kind": prompt.kind,
+            "rating": parsed.rating,
+            "rating_zh": RATING_ZH[parsed.rating],
+            "solved": parsed.solved,
+            "channel": channel,
+        },
+    )
     applied = Applied("recorded", "answer_thanks", ticket, rating=parsed.rating, events=[event])
     if parsed.rating == "unsatisfied":
         applied.template = "answer_unsatisfied"
@@ -150,22 +172,40 @@ def _answered(prompt: Prompt, answer: dict[str, Any], now: datetime) -> None:
     prompt.answered_at = now
 
 
-def _dimensions(session: AsyncSession, prompt: Prompt, ticket: Ticket | None,
-                parsed: ParsedAnswer, channel: str, now: datetime) -> Applied:
+def _dimensions(
+    session: AsyncSession,
+    prompt: Prompt,
+    ticket: Ticket | None,
+    parsed: ParsedAnswer,
+    channel: str,
+    now: datetime,
+) -> Applied:
     if parsed.dimensions is None and not parsed.reason:
         return Applied("unclear", "answer_unclear", ticket)
     dims = dict(zip(("efficiency", "attitude", "result"), parsed.dimensions or (), strict=False))
     _answered(prompt, {"dimensions": dims, "reason": parsed.reason, "channel": channel}, now)
     assert ticket is not None
-    event = add_event(session, ticket, EventKind.RATED, at=now, actor_kind="citizen",
-                      public=False, text=parsed.reason or None,
-                      data={"prompt_id": prompt.id, "prompt_kind": prompt.kind,
-                            "dimensions": dims, "channel": channel})
+    event = add_event(
+        session,
+        ticket,
+        EventKind.RATED,
+        at=now,
+        actor_kind="citizen",
+        public=False,
+        text=parsed.reason or None,
+        data={
+            "prompt_id": prompt.id,
+            "prompt_kind": prompt.kind,
+            "dimensions": dims,
+            "channel": channel,
+        },
+    )
     return Applied("recorded", "answer_dimensions", ticket, events=[event])
 
 
-def _reopen(session: AsyncSession, ticket: Ticket, prompt: Prompt, now: datetime,
-            events: list[TicketEvent]) -> bool:
+def _reopen(
+    session: AsyncSession, ticket: Ticket, prompt: Prompt, now: datetime, events: list[TicketEvent]
+) -> bool:
     """不满意: back to handling, under supervision. Already reopened: only the flag."""
     ticket.supervision = True
     ticket.updated_at = now
@@ -174,11 +214,23 @@ def _reopen(session: AsyncSession, ticket: Ticket, prompt: Prompt, now: datetime
         return False
     target = TRANSITIONS[Action.REOPEN][current] or current
     ticket.status, ticket.closed_at = target.value, None
-    events.append(add_event(session, ticket, EventKind.REOPENED, at=now, actor_kind="system",
-                            text="回访不满意，重新办理", data={
-                                "from": current.value, "to": target.value,
-                                "reason": "unsatisfied_rating", "prompt_id": prompt.id,
-                                "supervision": True}))
+    events.append(
+        add_event(
+            session,
+            ticket,
+            EventKind.REOPENED,
+            at=now,
+            actor_kind="system",
+            text="回访不满意，重新办理",
+            data={
+                "from": current.value,
+                "to": target.value,
+                "reason": "unsatisfied_rating",
+                "prompt_id": prompt.id,
+                "supervision": True,
+            },
+        )
+    )
     return True
 
 

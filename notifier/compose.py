@@ -51,13 +51,22 @@ def base_context(spec: JobSpec, ticket: Ticket, catalog: Catalog, zone: Any) -> 
 
 
 def prompt_context(prompt: Prompt, zone: Any) -> dict[str, Any]:
-    return {"code": prompt.code, "expires": local_text(prompt.expires_at, zone),
-            "prompt_id": prompt.id}
+    return {
+        "code": prompt.code,
+        "expires": local_text(prompt.expires_at, zone),
+        "prompt_id": prompt.id,
+    }
 
 
 def build_message(
-    *, spec: JobSpec, route: Route, context: dict[str, Any], renderer: Renderer,
-    public_url: str, secret: str, lang: str | None = None,
+    *,
+    spec: JobSpec,
+    route: Route,
+    context: dict[str, Any],
+    renderer: Renderer,
+    public_url: str,
+    secret: str,
+    lang: str | None = None,
 ) -> OutboundMessage:
     ctx = dict(context)
     prompt_id = ctx.get("prompt_id")
@@ -67,8 +76,9 @@ def build_message(
     rendered = renderer.render(spec.template, ctx, lang=lang)
     buttons: tuple[tuple[str, str], ...] = ()
     if rating and route.channel in BUTTON_CHANNELS:
-        buttons = tuple((RATING_ZH[r], f"rate:{ctx['code']}:{i}") for i, r in
-                        enumerate(RATINGS, start=1))
+        buttons = tuple(
+            (RATING_ZH[r], f"rate:{ctx['code']}:{i}") for i, r in enumerate(RATINGS, start=1)
+        )
     return OutboundMessage(
         recipient=route.recipient,
         text=rendered.text,

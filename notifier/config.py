@@ -105,8 +105,14 @@ class NotifySettings(BaseModel):
     block_ms: int = 1000
 
     @field_validator(
-        "survey_delay", "rating_expiry", "reminder_before", "yellow_before", "deadline_scan",
-        "retry_base", "retry_max", mode="before",
+        "survey_delay",
+        "rating_expiry",
+        "reminder_before",
+        "yellow_before",
+        "deadline_scan",
+        "retry_base",
+        "retry_max",
+        mode="before",
     )
     @classmethod
     def _duration(cls, value: Any) -> timedelta:

@@ -31,8 +31,16 @@ SEEN_TTL = 7 * 86400
 
 
 class EventConsumer:
-    def __init__(self, *, redis: aioredis.Redis, keys: Keys, db: Database, jc: JobContext,
-                 cfg: NotifySettings, consumer: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        keys: Keys,
+        db: Database,
+        jc: JobContext,
+        cfg: NotifySettings,
+        consumer: str | None = None,
+    ) -> None:
         self._redis, self._keys, self._db, self._jc, self._cfg = redis, keys, db, jc, cfg
         self.name = consumer or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -45,7 +53,10 @@ class EventConsumer:
         entries = await self._claim()
         if not entries:
             read = await self._redis.xreadgroup(
-                GROUP, self.name, {self._keys.events: ">"}, count=self._cfg.batch_size,
+                GROUP,
+                self.name,
+                {self._keys.events: ">"},
+                count=self._cfg.batch_size,
                 block=block_ms,
             )
             entries = [e for _, batch in read or [] for e in batch]
@@ -55,8 +66,12 @@ class EventConsumer:
 
     async def _claim(self) -> list[tuple[str, dict[str, Any]]]:
         reply = await self._redis.xautoclaim(
-            self._keys.events, GROUP, self.name, min_idle_time=self._cfg.claim_idle_ms,
-            start_id="0-0", count=self._cfg.batch_size,
+            self._keys.events,
+            GROUP,
+            self.name,
+            min_idle_time=self._cfg.claim_idle_ms,
+            start_id="0-0",
+            count=self._cfg.batch_size,
         )
         return [(i, f) for i, f in reply[1] if f]
 
@@ -68,8 +83,13 @@ class EventConsumer:
             for spec in specs:
                 await self._jc.enqueue(spec)
             if specs:
-                log.info("event=%s kind=%s ticket=%s: %d jobs", fields.get("event_id"),
-                         fields.get("kind"), fields.get("ticket"), len(specs))
+                log.info(
+                    "event=%s kind=%s ticket=%s: %d jobs",
+                    fields.get("event_id"),
+                    fields.get("kind"),
+                    fields.get("ticket"),
+                    len(specs),
+                )
             await self._redis.set(seen, "1", ex=SEEN_TTL)
         await self._redis.xack(self._keys.events, GROUP, entry_id)
 

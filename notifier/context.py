@@ -38,22 +38,31 @@ class JobContext:
     public_url: str
     secret: str
 
-    async def enqueue(self, spec: JobSpec, *, at: datetime | None = None,
-                      queue_key: str | None = None) -> bool:
+    async def enqueue(
+        self, spec: JobSpec, *, at: datetime | None = None, queue_key: str | None = None
+    ) -> bool:
         """Enqueue once per key (saq ignores a key that is still waiting or running)."""
         when = at or spec.at
         scheduled = int(when.timestamp()) if when and when > self.clock() else 0
         job = await self.queue.enqueue(
-            DELIVER, key=queue_key or spec.key, scheduled=scheduled,
-            retries=self.cfg.max_attempts, timeout=self.cfg.job_timeout, ttl=self.cfg.job_ttl,
+            DELIVER,
+            key=queue_key or spec.key,
+            scheduled=scheduled,
+            retries=self.cfg.max_attempts,
+            timeout=self.cfg.job_timeout,
+            ttl=self.cfg.job_ttl,
             spec=spec.kwargs(),
         )
         return job is not None
 
     async def enqueue_expiry(self, prompt: Prompt) -> None:
         await self.queue.enqueue(
-            EXPIRE, key=f"expire:{prompt.id}", scheduled=int(prompt.expires_at.timestamp()),
-            retries=self.cfg.max_attempts, ttl=self.cfg.job_ttl, prompt_id=prompt.id,
+            EXPIRE,
+            key=f"expire:{prompt.id}",
+            scheduled=int(prompt.expires_at.timestamp()),
+            retries=self.cfg.max_attempts,
+            ttl=self.cfg.job_ttl,
+            prompt_id=prompt.id,
         )
 
     def buckets(self, route: Route) -> list[tuple[str, Bucket]]:
@@ -76,6 +85,11 @@ class JobContext:
         await self.enqueue_expiry(prompt)
         remind_at = prompt.expires_at - self.cfg.reminder_before
         if spec.template == "survey" and remind_at > self.clock():
-            reminder = JobSpec(key=f"reminder:{prompt.id}", template="reminder",
-                               number=spec.number, prompt_id=prompt.id, at=remind_at)
+            reminder = JobSpec(
+                key=f"reminder:{prompt.id}",
+                template="reminder",
+                number=spec.number,
+                prompt_id=prompt.id,
+                at=remind_at,
+            )
             await self.enqueue(reminder)

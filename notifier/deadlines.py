@@ -51,8 +51,13 @@ async def scan_deadlines(jc: JobContext, redis: aioredis.Redis) -> int:
             if not await redis.set(mark, "1", nx=True, ex=MARK_TTL):
                 continue
             for member in await department_staff(session, ticket.department):
-                spec = JobSpec(key=f"deadline:{fact}:{member.id}", template=f"staff_{colour}",
-                               number=ticket.number, audience=STAFF, staff_id=member.id)
+                spec = JobSpec(
+                    key=f"deadline:{fact}:{member.id}",
+                    template=f"staff_{colour}",
+                    number=ticket.number,
+                    audience=STAFF,
+                    staff_id=member.id,
+                )
                 await jc.enqueue(spec)
                 planned += 1
     if planned:

@@ -68,7 +68,7 @@ class Deliverer:
         sender = self.senders.get(route.channel)
         state = await self.jc.state.get(run.spec.key, route.channel)
         if state and state.startswith(SENT_PREFIX):
-            await self._sent(run, route, state[len(SENT_PREFIX):] or None, attempt=False)
+            await self._sent(run, route, state[len(SENT_PREFIX) :] or None, attempt=False)
             return Step.DONE
         if state == SENDING:
             await self._unconfirmed(run, route)
@@ -105,11 +105,17 @@ class Deliverer:
         morning = self.jc.cfg.quiet_hours.next_end(local)
         key = f"{run.spec.key}~{morning:%Y%m%d}"
         await self.jc.enqueue(run.spec, at=morning, queue_key=key)
-        outcome = Outcome(DeliveryStatus.POSTPONED, channel=route.channel,
-                          recipient=route.masked, attempt=False)
+        outcome = Outcome(
+            DeliveryStatus.POSTPONED, channel=route.channel, recipient=route.masked, attempt=False
+        )
         await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
-        log.info("job=%s ticket=%s quiet hours: sms to %s waits until %s", run.spec.key,
-                 run.spec.number, route.masked, morning.isoformat())
+        log.info(
+            "job=%s ticket=%s quiet hours: sms to %s waits until %s",
+            run.spec.key,
+            run.spec.number,
+            route.masked,
+            morning.isoformat(),
+        )
 
     async def _rate_limit(self, run: Attempt, route: Route) -> None:
         buckets = self.jc.buckets(route)
@@ -123,9 +129,15 @@ class Deliverer:
 
     async def _send(self, run: Attempt, route: Route, sender: Sender) -> Step:
         spec = run.spec
-        message = build_message(spec=spec, route=route, context=run.context,
-                                renderer=self.jc.renderer, public_url=self.jc.public_url,
-                                secret=self.jc.secret, lang=self.jc.cfg.language)
+        message = build_message(
+            spec=spec,
+            route=route,
+            context=run.context,
+            renderer=self.jc.renderer,
+            public_url=self.jc.public_url,
+            secret=self.jc.secret,
+            lang=self.jc.cfg.language,
+        )
         await self.jc.state.set(spec.key, route.channel, SENDING)
         try:
             result = await sender.send(message)
@@ -156,49 +168,99 @@ class Deliverer:
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential with "equal jitter": half fixed, half random; never before retry_after."""
         cfg = self.jc.cfg
-        ceiling = min(cfg.retry_max.total_seconds(),
-                      cfg.retry_base.total_seconds() * 2 ** max(attempt - 1, 0))
+        ceiling = min(
+            cfg.retry_max.total_seconds(), cfg.retry_base.total_seconds() * 2 ** max(attempt - 1, 0)
+        )
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
 
-    async def _sent(self, run: Attempt, route: Route, provider_id: str | None,
-                    *, attempt: bool = True) -> None:
-        outcome = Outcome(DeliveryStatus.SENT, channel=route.channel, recipient=route.masked,
-                          provider_id=provider_id, event=EventKind.NOTIFIED, attempt=attempt)
+    async def _sent(
+        self, run: Attempt, route: Route, provider_id: str | None, *, attempt: bool = True
+    ) -> None:
+        outcome = Outcome(
+            DeliveryStatus.SENT,
+            channel=route.channel,
+            recipient=route.masked,
+            provider_id=provider_id,
+            event=EventKind.NOTIFIED,
+            attempt=attempt,
+        )
         await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
-        log.info("job=%s ticket=%s sent on %s to %s", run.spec.key, run.spec.number,
-                 route.channel, route.masked)
+        log.info(
+            "job=%s ticket=%s sent on %s to %s",
+            run.spec.key,
+            run.spec.number,
+            route.channel,
+            route.masked,
+        )
         await self.jc.after_sent(run.spec, run.ticket, run.context)
 
     async def _unconfirmed(self, run: Attempt, route: Route) -> None:
         error = "the worker stopped during the send; not repeated (at most once)"
-        outcome = Outcome(DeliveryStatus.UNCONFIRMED, channel=route.channel,
-                          recipient=route.masked, error=error, event=EventKind.NOTIFIED,
-                          data={"unconfirmed": True}, attempt=False)
+        outcome = Outcome(
+            DeliveryStatus.UNCONFIRMED,
+            channel=route.channel,
+            recipient=route.masked,
+            error=error,
+            event=EventKind.NOTIFIED,
+            data={"unconfirmed": True},
+            attempt=False,
+        )
         await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
-        log.warning("job=%s ticket=%s outcome on %s unknown after a crash", run.spec.key,
-                    run.spec.number, route.channel)
+        log.warning(
+            "job=%s ticket=%s outcome on %s unknown after a crash",
+            run.spec.key,
+            run.spec.number,
+            route.channel,
+        )
         await self.jc.after_sent(run.spec, run.ticket, run.context)
 
-    async def _failed(self, run: Attempt, route: Route, error: str, *, attempt: bool = True,
-                      data: dict[str, Any] | None = None) -> None:
-        outcome = Outcome(DeliveryStatus.SENDING, channel=route.channel, recipient=route.masked,
-                          error=error[:1000], event=EventKind.DELIVERY_FAILED,
-                          data=data, attempt=attempt)
+    async def _failed(
+        self,
+        run: Attempt,
+        route: Route,
+        error: str,
+        *,
+        attempt: bool = True,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        outcome = Outcome(
+            DeliveryStatus.SENDING,
+            channel=route.channel,
+            recipient=route.masked,
+            error=error[:1000],
+            event=EventKind.DELIVERY_FAILED,
+            data=data,
+            attempt=attempt,
+        )
         await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
-        log.info("job=%s ticket=%s %s failed: %s", run.spec.key, run.spec.number,
-                 route.channel, error[:200])
+        log.info(
+            "job=%s ticket=%s %s failed: %s",
+            run.spec.key,
+            run.spec.number,
+            route.channel,
+            error[:200],
+        )
 
     async def _nobody(self, run: Attempt) -> None:
         """No route left: for a citizen, an agent calls them back."""
         spec = run.spec
         if spec.audience == CITIZEN:
             text = self.jc.renderer.render("callback_task", run.context).text
-            outcome = Outcome(DeliveryStatus.FAILED, error="no channel reached the citizen",
-                              event=EventKind.NOTE, text=text, attempt=False,
-                              data={"task": CALLBACK_TASK})
+            outcome = Outcome(
+                DeliveryStatus.FAILED,
+                error="no channel reached the citizen",
+                event=EventKind.NOTE,
+                text=text,
+                attempt=False,
+                data={"task": CALLBACK_TASK},
+            )
         else:
-            outcome = Outcome(DeliveryStatus.FAILED, error="no channel reached the staff member",
-                              event=EventKind.DELIVERY_FAILED, attempt=False)
+            outcome = Outcome(
+                DeliveryStatus.FAILED,
+                error="no channel reached the staff member",
+                event=EventKind.DELIVERY_FAILED,
+                attempt=False,
+            )
         await record(self.jc.db, spec, run.ticket, outcome, now=self.jc.clock())
         log.warning("job=%s ticket=%s reached nobody", spec.key, spec.number)

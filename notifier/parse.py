@@ -12,15 +12,28 @@ from dataclasses import dataclass
 from notifier.prompts import CODE_LENGTH, CODE_LETTERS
 
 RATING_WORDS = (  # longest first: 不满意 and 基本满意 both contain 满意
-    ("非常不满意", "unsatisfied"), ("不满意", "unsatisfied"), ("基本满意", "basic"),
-    ("比较满意", "basic"), ("非常满意", "satisfied"), ("满意", "satisfied"),
-    ("unsatisfied", "unsatisfied"), ("dissatisfied", "unsatisfied"), ("basically", "basic"),
+    ("非常不满意", "unsatisfied"),
+    ("不满意", "unsatisfied"),
+    ("基本满意", "basic"),
+    ("比较满意", "basic"),
+    ("非常满意", "satisfied"),
+    ("满意", "satisfied"),
+    ("unsatisfied", "unsatisfied"),
+    ("dissatisfied", "unsatisfied"),
+    ("basically", "basic"),
     ("satisfied", "satisfied"),
 )
 DIGIT_RATING = {"1": "satisfied", "2": "basic", "3": "unsatisfied"}
-SOLVED_WORDS = (("未解决", False), ("没解决", False), ("没有解决", False),
-                ("not solved", False), ("unsolved", False), ("已解决", True), ("解决了", True),
-                ("solved", True))
+SOLVED_WORDS = (
+    ("未解决", False),
+    ("没解决", False),
+    ("没有解决", False),
+    ("not solved", False),
+    ("unsolved", False),
+    ("已解决", True),
+    ("解决了", True),
+    ("solved", True),
+)
 _CODE = re.compile(rf"(?<![A-Za-z])[{CODE_LETTERS}]{{{CODE_LENGTH}}}(?![A-Za-z])", re.I)
 _DIGIT = re.compile(r"(?<!\d)[123](?!\d)")
 
@@ -62,6 +75,6 @@ def parse_dimensions(text: str) -> ParsedAnswer:
     digits = re.match(r"\s*([123])[\s,，、/]*([123])[\s,，、/]*([123])(?!\d)", rest)
     if digits:
         dims = tuple(DIGIT_RATING[d] for d in digits.groups())
-        reason = rest[digits.end():].strip(" ,，。、:：")
+        reason = rest[digits.end() :].strip(" ,，。、:：")
         return ParsedAnswer(code=code, dimensions=(dims[0], dims[1], dims[2]), reason=reason)
     return ParsedAnswer(code=code, reason=rest.strip())

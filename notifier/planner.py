@@ -8,7 +8,7 @@ notifier never feeds on its own output.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -50,27 +50,53 @@ def _staff_jobs(event: Event, template: str, staff: list[Staff], **extra: Any) -
     ]
 
 
+# Channels that acknowledge in their own passive reply (WeChat): the notifier's ack waits a
+# moment and is skipped when the channel recorded that its reply carried it.
+PASSIVE_ACK_GRACE = {"wechat": timedelta(seconds=10)}
+
+
 async def _received(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
-    return [JobSpec(key=f"ack:{event['ticket']}", template="ack", number=event["ticket"],
-                    event_id=event["event_id"])]
+    grace = PASSIVE_ACK_GRACE.get(event.get("channel", ""))
+    return [
+        JobSpec(
+            key=f"ack:{event['ticket']}",
+            template="ack",
+            number=event["ticket"],
+            event_id=event["event_id"],
+            at=_at(event) + grace if grace else None,
+        )
+    ]
 
 
 async def _replied(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
     data = event_data(event)
     if not data.get("public", True):
         return []
-    return [JobSpec(key=f"reply:{event['event_id']}", template="reply", number=event["ticket"],
-                    event_id=event["event_id"], text=data.get("text"))]
+    return [
+        JobSpec(
+            key=f"reply:{event['event_id']}",
+            template="reply",
+            number=event["ticket"],
+            event_id=event["event_id"],
+            text=data.get("text"),
+        )
+    ]
 
 
 async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
     number, event_id = event["ticket"], event["event_id"]
     text = event_data(event).get("text")
     return [
-        JobSpec(key=f"closed:{event_id}", template="closed", number=number, event_id=event_id,
-                text=text),
-        JobSpec(key=f"survey:{event_id}", template="survey", number=number, event_id=event_id,
-                at=_at(event) + cfg.survey_delay),
+        JobSpec(
+            key=f"closed:{event_id}", template="closed", number=number, event_id=event_id, text=text
+        ),
+        JobSpec(
+            key=f"survey:{event_id}",
+            template="survey",
+            number=number,
+            event_id=event_id,
+            at=_at(event) + cfg.survey_delay,
+        ),
     ]
 
 
@@ -81,8 +107,9 @@ async def _dispatched(session: AsyncSession, event: Event, cfg: NotifySettings) 
 
 async def _returned(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
     data = event_data(event)
-    return _staff_jobs(event, "returned", await hotline_staff(session),
-                       department=data.get("from_department"))
+    return _staff_jobs(
+        event, "returned", await hotline_staff(session), department=data.get("from_department")
+    )
 
 
 async def _rated(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
@@ -90,8 +117,9 @@ async def _rated(session: AsyncSession, event: Event, cfg: NotifySettings) -> li
     if data.get("prompt_kind") != "survey" or data.get("rating") != "unsatisfied":
         return []
     number, event_id = event["ticket"], event["event_id"]
-    ask = JobSpec(key=f"dimensions:{event_id}", template="dimensions", number=number,
-                  event_id=event_id)
+    ask = JobSpec(
+        key=f"dimensions:{event_id}", template="dimensions", number=number, event_id=event_id
+    )
     staff = await department_staff(session, event.get("department") or None)
     return [ask, *_staff_jobs(event, "unsatisfied", staff, reason=data.get("reason"))]
 

@@ -22,8 +22,14 @@ def new_code() -> str:
 
 
 async def ensure_prompt(
-    db: Database, *, job_key: str, ticket: Ticket, kind: PromptKind, channel: str | None,
-    cfg: NotifySettings, now: datetime,
+    db: Database,
+    *,
+    job_key: str,
+    ticket: Ticket,
+    kind: PromptKind,
+    channel: str | None,
+    cfg: NotifySettings,
+    now: datetime,
 ) -> Prompt:
     """The prompt of this job: created by the first run, found again by a re-run."""
     for _ in range(5):
@@ -33,10 +39,16 @@ async def ensure_prompt(
                 if found is not None:
                     return found
                 prompt = Prompt(
-                    ticket_id=ticket.id, citizen_id=ticket.citizen_id, kind=kind.value,
-                    code=new_code(), job_key=job_key, channel=channel,
-                    status=PromptStatus.PENDING.value, reminder_sent=False,
-                    expires_at=now + cfg.rating_expiry, created_at=now,
+                    ticket_id=ticket.id,
+                    citizen_id=ticket.citizen_id,
+                    kind=kind.value,
+                    code=new_code(),
+                    job_key=job_key,
+                    channel=channel,
+                    status=PromptStatus.PENDING.value,
+                    reminder_sent=False,
+                    expires_at=now + cfg.rating_expiry,
+                    created_at=now,
                 )
                 session.add(prompt)
             return prompt

@@ -91,4 +91,3 @@ class ClockedQueue(RedisQueue):
 def open_queue(url: str, *, prefix: str, clock: Clock) -> ClockedQueue:
     """saq wants a bytes client: a second connection pool to the runtime's Redis URL."""
     return ClockedQueue(aioredis.from_url(url), prefix=prefix, clock=clock)
-

@@ -42,15 +42,23 @@ async def _delivery(
 ) -> Delivery:
     row = await session.scalar(select(Delivery).where(Delivery.job_key == spec.key))
     if row is None:
-        row = Delivery(job_key=spec.key, ticket_id=ticket.id, audience=spec.audience,
-                       template=spec.template, status=DeliveryStatus.SENDING.value, attempts=0,
-                       created_at=now, updated_at=now)
+        row = Delivery(
+            job_key=spec.key,
+            ticket_id=ticket.id,
+            audience=spec.audience,
+            template=spec.template,
+            status=DeliveryStatus.SENDING.value,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(row)
     return row
 
 
-async def record(db: Database, spec: JobSpec, ticket: Ticket, outcome: Outcome,
-                 *, now: datetime) -> None:
+async def record(
+    db: Database, spec: JobSpec, ticket: Ticket, outcome: Outcome, *, now: datetime
+) -> None:
     """Write the outcome on the delivery row and, when it calls for one, a ticket event."""
     async with db.write() as session, session.begin():
         row = await _delivery(session, spec, ticket, now)
@@ -65,8 +73,15 @@ async def record(db: Database, spec: JobSpec, ticket: Ticket, outcome: Outcome,
             row.sent_at = now
         if outcome.event is not None:
             attached = await session.merge(ticket, load=False)
-            add_event(session, attached, outcome.event, at=now, public=False, text=outcome.text,
-                      data=_event_data(spec, outcome))
+            add_event(
+                session,
+                attached,
+                outcome.event,
+                at=now,
+                public=False,
+                text=outcome.text,
+                data=_event_data(spec, outcome),
+            )
 
 
 def _event_data(spec: JobSpec, outcome: Outcome) -> dict[str, Any]:

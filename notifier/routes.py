@@ -46,13 +46,15 @@ async def rate(token: str, runtime: RuntimeDep) -> HTMLResponse:
     if answer is None:
         return page("invalid", status=404)
     async with runtime.db.write() as session, session.begin():
-        query = session.get(Prompt, answer.prompt_id,
-                            with_for_update=session.bind.dialect.name == "postgresql")
+        query = session.get(
+            Prompt, answer.prompt_id, with_for_update=session.bind.dialect.name == "postgresql"
+        )
         prompt = await query
         if prompt is None:
             return page("invalid", status=404)
-        applied = await apply_answer(session, prompt, ParsedAnswer(rating=answer.rating),
-                                     channel="link", now=runtime.clock())
+        applied = await apply_answer(
+            session, prompt, ParsedAnswer(rating=answer.rating), channel="link", now=runtime.clock()
+        )
     await publish(runtime, applied.events)
     number = applied.ticket.number if applied.ticket else ""
     if applied.status != "recorded":

@@ -49,8 +49,9 @@ def _route(identity: CitizenIdentity, name: str | None) -> Route:
     kind = IdentityKind(identity.kind)
     return Route(
         channel=CHANNEL_OF_KIND[identity.kind],
-        recipient=SenderIdentity(kind=kind, value=identity.value, account=identity.account,
-                                 display_name=name),
+        recipient=SenderIdentity(
+            kind=kind, value=identity.value, account=identity.account, display_name=name
+        ),
         opted_out=identity.opted_out_at is not None,
         unsubscribed=identity.unsubscribed_at is not None,
     )

@@ -21,6 +21,7 @@ from notifier.consumer import EventConsumer
 from notifier.context import DELIVER, EXPIRE, JobContext
 from notifier.deadlines import scan_deadlines
 from notifier.delivery import Deliverer, RetryLater
+from notifier.instant import InstantReplies
 from notifier.queue import ClockedQueue, open_queue
 from notifier.ratelimit import RateLimiter
 from notifier.state import SendState
@@ -39,25 +40,43 @@ class _QuietRetries(logging.Filter):
 
 
 class Notifier:
-    def __init__(self, runtime: Runtime, senders: dict[str, Sender], *,
-                 cfg: NotifySettings | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        senders: dict[str, Sender],
+        *,
+        cfg: NotifySettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.runtime = runtime
         self.cfg = cfg or load_notify_settings(runtime.settings.notify)
         self.clock = clock or runtime.clock
         prefix = runtime.redis.keys.prefix
         self.queue: ClockedQueue = open_queue(runtime.redis.url, prefix=prefix, clock=self.clock)
         self.jc = JobContext(
-            db=runtime.db, cfg=self.cfg, clock=self.clock, queue=self.queue,
+            db=runtime.db,
+            cfg=self.cfg,
+            clock=self.clock,
+            queue=self.queue,
             state=SendState(runtime.redis.client, prefix=prefix),
             limiter=RateLimiter(runtime.redis.client, prefix=prefix),
             renderer=Renderer(override=self.cfg.templates_dir, default_lang=self.cfg.language),
-            catalog=runtime.catalog, public_url=runtime.settings.public_url,
+            catalog=runtime.catalog,
+            public_url=runtime.settings.public_url,
             secret=runtime.settings.secret_key,
         )
         self.runner = JobRunner(self.jc, Deliverer(self.jc, senders))
-        self.consumer = EventConsumer(redis=runtime.redis.client, keys=runtime.redis.keys,
-                                      db=runtime.db, jc=self.jc, cfg=self.cfg)
+        self.consumer = EventConsumer(
+            redis=runtime.redis.client,
+            keys=runtime.redis.keys,
+            db=runtime.db,
+            jc=self.jc,
+            cfg=self.cfg,
+        )
         self.worker = self._worker(dequeue_timeout=0.0)
+        self.instant = InstantReplies(
+            redis=runtime.redis.client, keys=runtime.redis.keys, senders=senders
+        )
 
     def _worker(self, *, dequeue_timeout: float) -> Worker:
         worker: Worker = Worker(
@@ -82,6 +101,7 @@ class Notifier:
             asyncio.create_task(self.consumer.run(stop), name="notifier-events"),
             asyncio.create_task(self.worker.start(), name="notifier-jobs"),
             asyncio.create_task(self._deadline_loop(stop), name="notifier-deadlines"),
+            asyncio.create_task(self.instant.run(stop), name="notifier-instant-replies"),
         ]
         try:
             await stop.wait()
@@ -109,11 +129,14 @@ class Notifier:
         For tests and tools: no timers, no sleeping; the clock decides what is due.
         """
         await self.consumer.ensure_group()
+        await self.instant.ensure_group()
         worker = self._worker(dequeue_timeout=0.01)
         ran = 0
         for _ in range(max_rounds):
             await self.runtime.relay.drain()
             while await self.consumer.poll():
+                pass
+            while await self.instant.poll():
                 pass
             await self.queue.schedule(lock=0)
             if not await self.queue.count("queued"):
@@ -127,8 +150,7 @@ class Notifier:
         return await self.queue.sweep(lock=1, abort=0.1)
 
 
-async def run_notifier(runtime: Runtime, stop: asyncio.Event,
-                       senders: dict[str, Sender]) -> None:
+async def run_notifier(runtime: Runtime, stop: asyncio.Event, senders: dict[str, Sender]) -> None:
     """The notifier until `stop` is set: consumer, job worker and deadline scan."""
     notifier = Notifier(runtime, senders)
     log.info("notifier: channels %s", ", ".join(sorted(senders)) or "none")

@@ -41,3 +41,8 @@ class SendState:
 
     async def clear(self, job_key: str, channel: str) -> None:
         await self._redis.hdel(self._key(job_key), channel)
+
+
+async def mark_passive_ack(state: SendState, *, number: str, channel: str) -> None:
+    """A channel's own reply carried the acknowledgement: the notifier's ack job is a no-op."""
+    await state.set(f"ack:{number}", channel, SENT_PREFIX + "passive-reply")

@@ -59,9 +59,13 @@ class JobRunner:
             await record(self.jc.db, spec, ticket, outcome, now=self.jc.clock())
             log.info("job=%s ticket=%s skipped: %s", spec.key, spec.number, skip)
             return "skipped"
-        attempt = Attempt(spec, ticket, context,
-                          attempts=getattr(job, "attempts", 1) or 1,
-                          max_attempts=getattr(job, "retries", 1) or 1)
+        attempt = Attempt(
+            spec,
+            ticket,
+            context,
+            attempts=getattr(job, "attempts", 1) or 1,
+            max_attempts=getattr(job, "retries", 1) or 1,
+        )
         await self.deliverer.run_routes(attempt, routes or [])
         return "done"
 
@@ -71,8 +75,9 @@ class JobRunner:
         staff = await session.get(Staff, spec.staff_id)
         return staff_routes(staff) if staff is not None and staff.active else None
 
-    async def _skip(self, spec: JobSpec, ticket: Ticket, context: dict[str, Any],
-                    routes: list[Route] | None) -> str | None:
+    async def _skip(
+        self, spec: JobSpec, ticket: Ticket, context: dict[str, Any], routes: list[Route] | None
+    ) -> str | None:
         """Why this message is no longer wanted; fills in the prompt when there is one."""
         if routes is None:
             return "the staff member is gone or inactive"
@@ -84,8 +89,12 @@ class JobRunner:
                 return "the prompt was answered or expired"
         elif spec.template in PROMPT_OF:
             prompt = await ensure_prompt(
-                self.jc.db, job_key=spec.key, ticket=ticket, kind=PROMPT_OF[spec.template],
-                channel=routes[0].channel if routes else None, cfg=self.jc.cfg,
+                self.jc.db,
+                job_key=spec.key,
+                ticket=ticket,
+                kind=PROMPT_OF[spec.template],
+                channel=routes[0].channel if routes else None,
+                cfg=self.jc.cfg,
                 now=self.jc.clock(),
             )
         else:
@@ -98,8 +107,11 @@ class JobRunner:
         async with self.jc.db.write() as session, session.begin():
             result = await session.execute(
                 update(Prompt)
-                .where(Prompt.id == prompt_id, Prompt.status == PromptStatus.PENDING.value,
-                       Prompt.expires_at <= self.jc.clock())
+                .where(
+                    Prompt.id == prompt_id,
+                    Prompt.status == PromptStatus.PENDING.value,
+                    Prompt.expires_at <= self.jc.clock(),
+                )
                 .values(status=PromptStatus.EXPIRED.value)
             )
         return "expired" if getattr(result, "rowcount", 0) else "nothing to expire"

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from intake.clock import Clock, utcnow
 from intake.config import PipelineSettings
 from intake.db import Database
 from intake.deadletter import bury
+from intake.enums import Intent
 from intake.gateway import Gateway
 from intake.keys import PIPELINE_GROUP, Keys
 from intake.messages import InboundMessage
@@ -30,6 +32,7 @@ from intake.outbox import OutboxRelay
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.steps import DEFAULT_STEPS, Step
 from intake.redis_conn import RedisHandle
+from intake.replies import Replies
 from intake.triage.kit import TriageKit
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class PipelineWorker:
         consumer: str | None = None,
         triage: TriageKit | None = None,
         notify: dict[str, Any] | None = None,
+        replies_file: Path | None = None,
     ) -> None:
         self._db = db
         self._redis = redis.client
@@ -67,6 +71,7 @@ class PipelineWorker:
         self._steps = steps
         self._triage = triage
         self._notify = notify or {}
+        self._replies = Replies.load(replies_file)
         self._clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
 
@@ -237,6 +242,12 @@ class PipelineWorker:
                 )
                 return
 
+    def _instant_text(self, ctx: Context) -> str | None:
+        """New requests are acknowledged by the notifier (ticket event); the rest here."""
+        if ctx.intent is Intent.NEW_REQUEST:
+            return None
+        return self._replies.for_outcome(outcomes.Outcome.of(ctx))
+
     async def _done(
         self, entries: list[Entry], contexts: list[Context], events: list[TicketEvent]
     ) -> None:
@@ -250,5 +261,7 @@ class PipelineWorker:
                 pipe.expire(key, 60)
             for ctx in contexts:
                 outcomes.store(pipe, self._keys, ctx)
+                if ctx.message.channel in self._settings.instant_reply_channels:
+                    outcomes.queue_reply(pipe, self._keys, ctx, self._instant_text(ctx))
             await pipe.execute()
         await self._relay.publish(events)

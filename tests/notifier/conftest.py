@@ -17,7 +17,6 @@ from intake.app import create_app
 from intake.config import Settings
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
-from notifier.routes import router as rating_router
 from notifier.service import Notifier
 
 # 10:00 in Shanghai: outside the quiet hours
@@ -119,7 +118,6 @@ async def nruntime(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtim
 @pytest.fixture
 async def http(nruntime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(nruntime.settings, runtime=nruntime)
-    app.include_router(rating_router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

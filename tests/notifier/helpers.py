@@ -17,43 +17,65 @@ PHONE = "+8613812345678"
 EMAIL = "citizen@example.test"
 
 
-async def new_ticket(runtime: Runtime, *, channel: str = "email", external_id: str = "m1",
-                     phone: str | None = PHONE, sender: SenderIdentity | None = None,
-                     text: str = "幸福路12号楼下烧烤店油烟很大，请处理。") -> str:
+async def new_ticket(
+    runtime: Runtime,
+    *,
+    channel: str = "email",
+    external_id: str = "m1",
+    phone: str | None = PHONE,
+    sender: SenderIdentity | None = None,
+    text: str = "幸福路12号楼下烧烤店油烟很大，请处理。",
+) -> str:
     default = {
         "email": SenderIdentity(IdentityKind.EMAIL, EMAIL),
         "sms": SenderIdentity(IdentityKind.PHONE, phone or PHONE),
         "wechat": SenderIdentity(IdentityKind.WECHAT, "openid-1", account="gh_city"),
     }[channel]
     message = InboundMessage(
-        channel=channel, external_id=external_id, sender=sender or default,
-        kind=MessageKind.TEXT, received_at=runtime.clock(), text=text,
+        channel=channel,
+        external_id=external_id,
+        sender=sender or default,
+        kind=MessageKind.TEXT,
+        received_at=runtime.clock(),
+        text=text,
         fields={"contact_phone": phone} if phone else {},
     )
     await runtime.gateway.submit(message)
     await runtime.pipeline_worker(consumer="test").drain(limit_s=30)
     async with runtime.db.read() as session:
         ticket = await session.scalar(
-            select(Ticket).join(Ticket.events).where(TicketEvent.text == text)
+            select(Ticket)
+            .join(Ticket.events)
+            .where(TicketEvent.text == text)
             .order_by(Ticket.id.desc())
         )
     assert ticket is not None
     return ticket.number
 
 
-async def staff(runtime: Runtime, role: Role, department: str | None = None,
-                contact: dict[str, Any] | None = None) -> tuple[int, dict[str, str]]:
+async def staff(
+    runtime: Runtime,
+    role: Role,
+    department: str | None = None,
+    contact: dict[str, Any] | None = None,
+) -> tuple[int, dict[str, str]]:
     async with runtime.db.write() as session, session.begin():
-        member, token = await add_staff(session, name=f"{role.value}-{department}", role=role,
-                                        department=department, catalog=runtime.catalog)
+        member, token = await add_staff(
+            session,
+            name=f"{role.value}-{department}",
+            role=role,
+            department=department,
+            catalog=runtime.catalog,
+        )
         member.contact = contact or {}
     return member.id, {"Authorization": f"Bearer {token}"}
 
 
 async def events(runtime: Runtime, number: str, *kinds: str) -> list[TicketEvent]:
     async with runtime.db.read() as session:
-        query = (select(TicketEvent).join(Ticket).where(Ticket.number == number)
-                 .order_by(TicketEvent.id))
+        query = (
+            select(TicketEvent).join(Ticket).where(Ticket.number == number).order_by(TicketEvent.id)
+        )
         if kinds:
             query = query.where(TicketEvent.kind.in_(kinds))
         return list(await session.scalars(query))
@@ -74,8 +96,9 @@ async def delivery(runtime: Runtime, job_key: str) -> Delivery | None:
 async def set_identity(runtime: Runtime, kind: str, value: str, **changes: Any) -> None:
     async with runtime.db.write() as session, session.begin():
         identity = await session.scalar(
-            select(CitizenIdentity).where(CitizenIdentity.kind == kind,
-                                          CitizenIdentity.value == value)
+            select(CitizenIdentity).where(
+                CitizenIdentity.kind == kind, CitizenIdentity.value == value
+            )
         )
         assert identity is not None
         for name, change in changes.items():

@@ -40,8 +40,9 @@ class SinkSender:
 
 async def main(config: dict[str, Any]) -> None:
     at = datetime.fromisoformat(config["now"])
-    runtime = await Runtime.open(load_settings(**config["settings"]), migrate=False,
-                                 clock=lambda: at)
+    runtime = await Runtime.open(
+        load_settings(**config["settings"]), migrate=False, clock=lambda: at
+    )
     sender = SinkSender("sms", runtime, config["kill_key"], config["mode"])
     notifier = Notifier(runtime, {"sms": sender})
     await notifier.run_due()

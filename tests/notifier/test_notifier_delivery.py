@@ -74,7 +74,9 @@ async def test_nothing_reachable_makes_a_callback_task(
 
 
 async def test_quiet_hours_postpone_sms_until_morning(
-    nruntime: Runtime, make_notifier: MakeNotifier, senders: dict[str, Recorder],
+    nruntime: Runtime,
+    make_notifier: MakeNotifier,
+    senders: dict[str, Recorder],
     clock: FakeClock,
 ) -> None:
     clock.now = datetime.fromisoformat("2026-03-10T22:30:00+08:00")
@@ -99,7 +101,9 @@ async def test_quiet_hours_postpone_sms_until_morning(
 
 
 async def test_urgent_ticket_is_not_held_by_quiet_hours(
-    nruntime: Runtime, make_notifier: MakeNotifier, senders: dict[str, Recorder],
+    nruntime: Runtime,
+    make_notifier: MakeNotifier,
+    senders: dict[str, Recorder],
     clock: FakeClock,
 ) -> None:
     clock.now = datetime.fromisoformat("2026-03-10T23:00:00+08:00")
@@ -112,7 +116,9 @@ async def test_urgent_ticket_is_not_held_by_quiet_hours(
 
 
 async def test_transient_errors_retry_with_backoff_then_succeed(
-    nruntime: Runtime, make_notifier: MakeNotifier, senders: dict[str, Recorder],
+    nruntime: Runtime,
+    make_notifier: MakeNotifier,
+    senders: dict[str, Recorder],
     clock: FakeClock,
 ) -> None:
     def flaky(message: OutboundMessage, call: int) -> None:
@@ -142,7 +148,9 @@ async def test_transient_errors_retry_with_backoff_then_succeed(
 
 
 async def test_transient_errors_give_up_after_max_attempts_then_fall_back(
-    nruntime: Runtime, make_notifier: MakeNotifier, senders: dict[str, Recorder],
+    nruntime: Runtime,
+    make_notifier: MakeNotifier,
+    senders: dict[str, Recorder],
     clock: FakeClock,
 ) -> None:
     def down(message: OutboundMessage, call: int) -> None:
@@ -173,8 +181,9 @@ async def test_duplicate_domain_events_make_one_delivery(
     await notifier.run_due()
     for _ in range(2):
         await nruntime.redis.client.xadd(stream, fields)
-        await nruntime.redis.client.delete(f"{nruntime.redis.keys.prefix}notify:event:"
-                                           f"{fields['event_id']}")  # even past the dedupe
+        await nruntime.redis.client.delete(
+            f"{nruntime.redis.keys.prefix}notify:event:{fields['event_id']}"
+        )  # even past the dedupe
         await notifier.run_due()
     assert len(senders["wechat"].sent) == 1
     assert len(await events(nruntime, number, "notified")) == 1
@@ -202,5 +211,4 @@ async def test_opted_out_phone_gets_no_survey_sms(
 def _spec(template: str, number: str, **kw: object) -> object:
     from notifier.jobs import JobSpec
 
-    return JobSpec(key=f"{template}:test", template=template, number=number, text="已处理",
-                   **kw)  # type: ignore[arg-type]
+    return JobSpec(key=f"{template}:test", template=template, number=number, text="已处理", **kw)  # type: ignore[arg-type]

@@ -39,21 +39,32 @@ def _text(mail: EmailMessage) -> str:
     return str(part.get_content())
 
 
-async def _act(http: httpx.AsyncClient, number: str, action: str, headers: dict[str, str],
-               **body: object) -> None:
-    response = await http.post(f"/api/v1/tickets/{number}/actions/{action}", json=body,
-                               headers=headers)
+async def _act(
+    http: httpx.AsyncClient, number: str, action: str, headers: dict[str, str], **body: object
+) -> None:
+    response = await http.post(
+        f"/api/v1/tickets/{number}/actions/{action}", json=body, headers=headers
+    )
     assert response.status_code == 200, response.text
 
 
 async def test_close_survey_unsatisfied_reopens_and_alerts(
-    nruntime: Runtime, http: httpx.AsyncClient, smtp_server: tuple[MailHandler, int],
-    make_notifier: Callable[..., Notifier], clock: FakeClock,
+    nruntime: Runtime,
+    http: httpx.AsyncClient,
+    smtp_server: tuple[MailHandler, int],
+    make_notifier: Callable[..., Notifier],
+    clock: FakeClock,
 ) -> None:
     mailbox, port = smtp_server
-    smtp = SmtpSender(SmtpSettings(host="127.0.0.1", port=port, security="none",
-                                   from_address="12345@city.example.test",
-                                   domain="city.example.test"))
+    smtp = SmtpSender(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            security="none",
+            from_address="12345@city.example.test",
+            domain="city.example.test",
+        )
+    )
     notifier = make_notifier({"email": smtp, "sms": Recorder("sms")})
     _, agent = await staff(nruntime, Role.AGENT)
     _, handler = await staff(nruntime, Role.HANDLER, "environment", {"email": HANDLER_MAIL})
@@ -106,12 +117,16 @@ async def test_close_survey_unsatisfied_reopens_and_alerts(
     dims = _mails(mailbox, EMAIL)[-1]
     assert "办理效率" in _text(dims)
 
-    said = await record_answer(nruntime, identity=CITIZEN, text="3 2 3 一直没有人联系我",
-                               channel="email")
+    said = await record_answer(
+        nruntime, identity=CITIZEN, text="3 2 3 一直没有人联系我", channel="email"
+    )
     assert said.status == "recorded"
     rated_dims = (await events(nruntime, number, "rated"))[-1]
-    assert rated_dims.data["dimensions"] == {"efficiency": "unsatisfied", "attitude": "basic",
-                                             "result": "unsatisfied"}
+    assert rated_dims.data["dimensions"] == {
+        "efficiency": "unsatisfied",
+        "attitude": "basic",
+        "result": "unsatisfied",
+    }
     assert rated_dims.text == "一直没有人联系我" and rated_dims.public is False
 
     late = await record_answer(nruntime, identity=CITIZEN, text="1", channel="email")

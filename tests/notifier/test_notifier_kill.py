@@ -54,11 +54,18 @@ async def test_sigkill_between_sent_and_recorded(
     keys = [f"reply:{i}" for i in range(JOBS)]
     for key in keys:
         await setup.jc.enqueue(JobSpec(key=key, template="reply", number=number, text="答复"))
-    config = {"settings": _settings(nruntime), "now": clock().isoformat(),
-              "kill_key": keys[KILL_AT - 1], "mode": mode}
+    config = {
+        "settings": _settings(nruntime),
+        "now": clock().isoformat(),
+        "kill_key": keys[KILL_AT - 1],
+        "mode": mode,
+    }
     child = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("kill_child.py")), json.dumps(config)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert child.returncode == -9, (mode, child.stdout, child.stderr[-3000:])
@@ -94,6 +101,7 @@ class _SinkAgain:
     async def send(self, message):  # type: ignore[no-untyped-def]
         from channels.base import SendResult
 
-        await self.runtime.redis.client.rpush(f"{self.runtime.redis.keys.prefix}sink",
-                                              message.job_key)
+        await self.runtime.redis.client.rpush(
+            f"{self.runtime.redis.keys.prefix}sink", message.job_key
+        )
         return SendResult(provider_id=f"sink-{message.job_key}")

@@ -28,8 +28,9 @@ async def _closed_and_surveyed(
     _, agent = await staff(nruntime, Role.AGENT)
     number = await new_ticket(nruntime, channel="email")
     for action, body in (("accept", {}), ("close", {"text": "已答复：可在网上办理。"})):
-        response = await http.post(f"/api/v1/tickets/{number}/actions/{action}", json=body,
-                                   headers=agent)
+        response = await http.post(
+            f"/api/v1/tickets/{number}/actions/{action}", json=body, headers=agent
+        )
         assert response.status_code == 200, response.text
     await notifier.run_due()
     clock.advance(hours=2)
@@ -38,8 +39,11 @@ async def _closed_and_surveyed(
 
 
 async def test_link_records_the_answer_once(
-    nruntime: Runtime, http: httpx.AsyncClient, make_notifier: Callable[..., Notifier],
-    senders: dict[str, Recorder], clock: FakeClock,
+    nruntime: Runtime,
+    http: httpx.AsyncClient,
+    make_notifier: Callable[..., Notifier],
+    senders: dict[str, Recorder],
+    clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
     number = await _closed_and_surveyed(nruntime, http, notifier, clock)
@@ -61,8 +65,11 @@ async def test_link_records_the_answer_once(
 
 
 async def test_unsatisfied_link_reopens(
-    nruntime: Runtime, http: httpx.AsyncClient, make_notifier: Callable[..., Notifier],
-    senders: dict[str, Recorder], clock: FakeClock,
+    nruntime: Runtime,
+    http: httpx.AsyncClient,
+    make_notifier: Callable[..., Notifier],
+    senders: dict[str, Recorder],
+    clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
     number = await _closed_and_surveyed(nruntime, http, notifier, clock)
@@ -74,8 +81,11 @@ async def test_unsatisfied_link_reopens(
 
 
 async def test_reminder_then_expiry_then_late_answer(
-    nruntime: Runtime, http: httpx.AsyncClient, make_notifier: Callable[..., Notifier],
-    senders: dict[str, Recorder], clock: FakeClock,
+    nruntime: Runtime,
+    http: httpx.AsyncClient,
+    make_notifier: Callable[..., Notifier],
+    senders: dict[str, Recorder],
+    clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
     number = await _closed_and_surveyed(nruntime, http, notifier, clock)
@@ -99,8 +109,11 @@ async def test_reminder_then_expiry_then_late_answer(
 
 
 async def test_answer_by_code_picks_that_prompt_not_the_newest(
-    nruntime: Runtime, http: httpx.AsyncClient, make_notifier: Callable[..., Notifier],
-    senders: dict[str, Recorder], clock: FakeClock,
+    nruntime: Runtime,
+    http: httpx.AsyncClient,
+    make_notifier: Callable[..., Notifier],
+    senders: dict[str, Recorder],
+    clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
     first = await _closed_and_surveyed(nruntime, http, notifier, clock)
@@ -113,8 +126,9 @@ async def test_answer_by_code_picks_that_prompt_not_the_newest(
     await notifier.run_due()
     clock.advance(hours=2)
     await notifier.run_due()
-    said = await record_answer(nruntime, identity=CITIZEN, text=f"{code.group(1).lower()} ２",
-                               channel="email")
+    said = await record_answer(
+        nruntime, identity=CITIZEN, text=f"{code.group(1).lower()} ２", channel="email"
+    )
     assert said.ticket_number == first and said.rating == "basic"
     unclear = await record_answer(nruntime, identity=CITIZEN, text="嗯", channel="email")
     assert unclear.status == "unclear" and unclear.ticket_number == second
@@ -125,7 +139,9 @@ async def test_answer_by_code_picks_that_prompt_not_the_newest(
 
 
 async def test_deadline_alerts_yellow_then_red_once_each(
-    nruntime: Runtime, make_notifier: Callable[..., Notifier], senders: dict[str, Recorder],
+    nruntime: Runtime,
+    make_notifier: Callable[..., Notifier],
+    senders: dict[str, Recorder],
     clock: FakeClock,
 ) -> None:
     from notifier.deadlines import scan_deadlines
@@ -136,8 +152,11 @@ async def test_deadline_alerts_yellow_then_red_once_each(
     await notifier.run_due()
     due = clock() + timedelta(days=2)
     async with nruntime.db.write() as session, session.begin():
-        await session.execute(update(Ticket).where(Ticket.number == number)
-                              .values(department="environment", status="dispatched", due_at=due))
+        await session.execute(
+            update(Ticket)
+            .where(Ticket.number == number)
+            .values(department="environment", status="dispatched", due_at=due)
+        )
     redis = nruntime.redis.client
     assert await scan_deadlines(notifier.jc, redis) == 0
     clock.advance(days=1, minutes=1)

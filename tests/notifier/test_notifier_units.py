@@ -23,9 +23,17 @@ from tests.conftest import REDIS_URL
 from tests.notifier.conftest import FakeClock
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("2h", 7200), ("3d", 259200), ("90s", 90), ("1d12h", 129600), ("15m", 900), ("30", 30),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2h", 7200),
+        ("3d", 259200),
+        ("90s", 90),
+        ("1d12h", 129600),
+        ("15m", 900),
+        ("30", 30),
+    ],
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
@@ -50,12 +58,22 @@ def test_quiet_hours_across_midnight() -> None:
     assert quiet.next_end(at("2026-03-11T01:00:00+08:00")) == at("2026-03-11T08:00:00+08:00")
 
 
-@pytest.mark.parametrize(("text", "rating", "solved"), [
-    ("1", "satisfied", None), ("１", "satisfied", None), ("3", "unsatisfied", None),
-    ("满意", "satisfied", None), ("不满意", "unsatisfied", None), ("基本满意", "basic", None),
-    ("2 已解决", "basic", True), ("没解决，不满意", "unsatisfied", False),
-    ("Unsatisfied", "unsatisfied", None), ("谢谢", None, None), ("13", None, None),
-])
+@pytest.mark.parametrize(
+    ("text", "rating", "solved"),
+    [
+        ("1", "satisfied", None),
+        ("１", "satisfied", None),
+        ("3", "unsatisfied", None),
+        ("满意", "satisfied", None),
+        ("不满意", "unsatisfied", None),
+        ("基本满意", "basic", None),
+        ("2 已解决", "basic", True),
+        ("没解决，不满意", "unsatisfied", False),
+        ("Unsatisfied", "unsatisfied", None),
+        ("谢谢", None, None),
+        ("13", None, None),
+    ],
+)
 def test_rating_answers(text: str, rating: str | None, solved: bool | None) -> None:
     parsed = parse_rating(text)
     assert (parsed.rating, parsed.solved) == (rating, solved)
