@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create
@@ -34,6 +35,15 @@ class Database:
             await self.read_engine.dispose()
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# orjson for JSON columns: several times faster than the standard library, and it writes
+# dataclasses and aware datetimes as they are.
+_JSON: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+
+
 def open_database(settings: Settings) -> Database:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
@@ -41,7 +51,7 @@ def open_database(settings: Settings) -> Database:
         writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
         reader = _sqlite_engine(url, begin="BEGIN")
     else:
-        writer = _create(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        writer = _create(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
         reader = writer
     return Database(
         engine=writer,
@@ -52,7 +62,7 @@ def open_database(settings: Settings) -> Database:
 
 
 def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
-    engine = _create(url, connect_args={"timeout": 30})
+    engine = _create(url, connect_args={"timeout": 30}, **_JSON)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -63,7 +63,7 @@ def store(pipe: Any, keys: Keys, ctx: Context) -> None:
     if ctx.stopped == "duplicate delivery":
         return
     key = outcome_key(keys, ctx.message.channel, ctx.message.external_id)
-    pipe.set(key, orjson.dumps(asdict(Outcome.of(ctx))), ex=OUTCOME_TTL_S)
+    pipe.set(key, orjson.dumps(Outcome.of(ctx)), ex=OUTCOME_TTL_S)
 
 
 async def wait_for_outcome(
