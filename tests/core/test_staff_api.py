@@ -157,3 +157,31 @@ async def test_filters(client: httpx.AsyncClient, runtime: Runtime) -> None:
         )
         == 2
     )
+
+
+async def test_staff_never_see_a_half_made_ticket(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """While the worker writes tickets, every ticket staff can list is complete."""
+    import asyncio
+
+    agent = await _staff(runtime, Role.AGENT)
+    for i in range(60):
+        await client.post("/api/v1/requests", json=request_body(content=f"第{i}号楼的路灯坏了"))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runtime.pipeline_worker(consumer="bg").run(stop))
+    seen: set[str] = set()
+    try:
+        while len(seen) < 60:
+            for row in (await client.get("/api/v1/tickets", params={"limit": 200},
+                                         headers=agent)).json():
+                if row["number"] in seen:
+                    continue
+                detail = (await client.get(f"/api/v1/tickets/{row['number']}",
+                                           headers=agent)).json()
+                assert [e["kind"] for e in detail["events"]][:2] == ["received", "triaged"]
+                assert detail["due_at"] and detail["category"]
+                seen.add(row["number"])
+    finally:
+        stop.set()
+        await worker
