@@ -90,6 +90,11 @@ class NotifySettings(BaseModel):
     language: str = "zh"
     templates_dir: Path | None = None  # operators' overrides; shipped defaults fill the gaps
     quiet_exempt: list[str] = Field(default_factory=lambda: ["ack"])  # answers to a fresh text
+    # channels whose own reply carries the acknowledgement (WeChat passive replies, the
+    # Telegram bot): the ack job waits this long and is skipped when the channel marked it sent
+    passive_ack_grace: dict[str, timedelta] = Field(
+        default_factory=lambda: {"wechat": timedelta(seconds=10), "telegram": timedelta(seconds=10)}
+    )
     rates: dict[str, Bucket] = Field(default_factory=lambda: dict(DEFAULT_RATES))
     recipient_rate: Bucket = Bucket(rate=10 / 3600, burst=10)  # 10 an hour per person
     max_attempts: int = Field(default=6, ge=1)
@@ -117,6 +122,11 @@ class NotifySettings(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> timedelta:
         return parse_duration(value)
+
+    @field_validator("passive_ack_grace", mode="before")
+    @classmethod
+    def _graces(cls, value: Any) -> Any:
+        return {k: parse_duration(v) for k, v in dict(value).items()}
 
     @field_validator("quiet_hours", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ notifier never feeds on its own output.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -50,13 +50,9 @@ def _staff_jobs(event: Event, template: str, staff: list[Staff], **extra: Any) -
     ]
 
 
-# Channels that acknowledge in their own passive reply (WeChat): the notifier's ack waits a
-# moment and is skipped when the channel recorded that its reply carried it.
-PASSIVE_ACK_GRACE = {"wechat": timedelta(seconds=10)}
-
-
 async def _received(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
-    grace = PASSIVE_ACK_GRACE.get(event.get("channel", ""))
+    """The acknowledgement; on channels that answer themselves it waits for their mark."""
+    grace = cfg.passive_ack_grace.get(event.get("channel", ""))
     return [
         JobSpec(
             key=f"ack:{event['ticket']}",

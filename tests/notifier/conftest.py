@@ -99,6 +99,7 @@ NOTIFY = {
     "block_ms": 10,
     "rates": {"sms": {"rate": 1000, "burst": 1000}, "email": {"rate": 1000, "burst": 1000}},
     "recipient_rate": {"rate": 1, "burst": 100},
+    "passive_ack_grace": {},  # the tests that need it set it themselves
 }
 
 

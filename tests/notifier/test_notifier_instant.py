@@ -81,9 +81,11 @@ async def test_passive_wechat_ack_is_not_sent_twice(
     senders: dict[str, Recorder],
     clock: Any,
 ) -> None:
+    from notifier.config import load_notify_settings
     from notifier.state import SendState, mark_passive_ack
 
-    notifier = make_notifier(dict[str, Any](senders))
+    cfg = load_notify_settings({**nruntime.settings.notify, "passive_ack_grace": {"wechat": "10s"}})
+    notifier = Notifier(nruntime, dict[str, Any](senders), cfg=cfg)
     for openid, external_id in (("o_passive", "w1"), ("o_late", "w2")):
         await nruntime.gateway.submit(
             InboundMessage(
@@ -114,3 +116,4 @@ async def test_passive_wechat_ack_is_not_sent_twice(
     await notifier.run_due()
     acks = [m for m in senders["wechat"].sent if m.job_key.startswith("ack:")]
     assert [m.ticket_number for m in acks] == [ordered[1]]  # only the one not answered passively
+    await notifier.close()
