@@ -30,10 +30,17 @@ def _sms(runtime: Runtime) -> Connector | None:
     return build(runtime)
 
 
+def _telegram(runtime: Runtime) -> Connector | None:
+    from channels.telegram.connector import build
+
+    return build(runtime)
+
+
 REGISTRY: dict[str, Factory] = {
     "web": _web,
     "wechat": _wechat,
     "sms": _sms,
+    "telegram": _telegram,
 }
 
 

@@ -1,0 +1,89 @@
+"""The bot as one object: aiogram Bot on the configured Bot API, Dispatcher, FSM in Redis.
+
+FSM state lives in the service's Redis (aiogram's RedisStorage, keys under the service's
+prefix) so that the steps of one guided request can be served by different processes, and
+aiogram's Redis event isolation serialises one chat's updates across processes. Every update
+passes the update gate first, whether it came by webhook or by polling.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import Update
+
+from channels.telegram.bridge import IntakeBridge
+from channels.telegram.citizen import CitizenBot
+from channels.telegram.files import FileFetcher
+from channels.telegram.gate import UpdateGate
+from channels.telegram.linking import LinkStore
+from channels.telegram.rating import RatingButtons
+from channels.telegram.settings import TelegramSettings
+from channels.telegram.staff import StaffBot
+from intake.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def make_bot(settings: TelegramSettings) -> Bot:
+    """aiogram's Bot on the configured Bot API base (Telegram, a local server or a fake)."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
+    return Bot(token=settings.token.get_secret_value(), session=session)
+
+
+def make_storage(runtime: Runtime) -> RedisStorage:
+    """FSM storage on the service's Redis, under its key prefix.
+
+    The configured URL is preferred because `RedisHandle.url` rebuilds it without credentials.
+    """
+    url = runtime.settings.redis_url or runtime.redis.url
+    builder = DefaultKeyBuilder(prefix=f"{runtime.redis.keys.prefix}tg:fsm", with_bot_id=True)
+    return RedisStorage.from_url(url, key_builder=builder, state_ttl=86_400, data_ttl=86_400)
+
+
+class TelegramBot:
+    def __init__(self, runtime: Runtime, settings: TelegramSettings) -> None:
+        prefix = runtime.redis.keys.prefix
+        self.settings = settings
+        self.bot = make_bot(settings)
+        self.storage = make_storage(runtime)
+        self.gate = UpdateGate(
+            runtime.redis.client, prefix=prefix, bot_id=settings.bot_id, ttl_s=settings.dedupe_ttl_s
+        )
+        self.links = LinkStore(runtime.redis.client, prefix=prefix, ttl_s=settings.link_code_ttl_s)
+        bridge = IntakeBridge(runtime, wait_s=settings.reply_wait_s)
+        fetcher = FileFetcher(runtime.attachments, max_bytes=settings.max_file_bytes)
+        self.dispatcher = Dispatcher(
+            storage=self.storage, events_isolation=self.storage.create_isolation()
+        )
+        self.dispatcher.include_routers(
+            StaffBot(runtime, self.links).router(),
+            RatingButtons(runtime).router(),
+            CitizenBot(runtime, bridge, fetcher, self.links).router(),
+        )
+
+    def parse(self, data: dict[str, Any]) -> Update:
+        """An Update bound to our Bot (raises pydantic's ValidationError when malformed)."""
+        return Update.model_validate(data, context={"bot": self.bot})
+
+    async def handle(self, update: Update) -> bool:
+        """Handle an update once; False for a repeat. A failure frees it for a retry."""
+        if not await self.gate.claim(update.update_id):
+            log.info("telegram update=%s seen before: skipped", update.update_id)
+            return False
+        try:
+            await self.dispatcher.feed_update(self.bot, update)
+        except BaseException:
+            await self.gate.release(update.update_id)
+            raise
+        return True
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self.storage.close()

@@ -1,0 +1,90 @@
+"""Between the bot and the core: submit a message, wait for its outcome, answer in the chat.
+
+The bot answers citizens itself from the pipeline's outcome (a ticket number within seconds
+reads better than a second message later). So that nothing is said twice it tells the
+notifier so through the notifier's own send-state guard: the instant reply of this message
+(job `reply:telegram:<update_id>`) is claimed before submitting, and a new ticket's `ack` is
+marked as carried by the bot's answer. If the outcome is late the claim is released and the
+notifier answers when the pipeline is done; if our send fails both marks are withdrawn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from intake.messages import InboundMessage
+from intake.outcomes import Outcome, wait_for_outcome
+from intake.replies import Replies
+from intake.runtime import Runtime
+from notifier.state import SENT_PREFIX, SendState, mark_passive_ack
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+BOT_REPLY = SENT_PREFIX + "telegram-bot"
+Send = Callable[[str], Awaitable[Any]]
+
+
+class IntakeBridge:
+    def __init__(self, runtime: Runtime, *, wait_s: float) -> None:
+        self._runtime = runtime
+        self._wait = wait_s
+        self.replies = Replies.load(runtime.settings.catalog.replies_file)
+        self._state = SendState(runtime.redis.client, prefix=runtime.redis.keys.prefix)
+
+    async def file_request(self, message: InboundMessage, send: Send) -> None:
+        """A guided request is a new ticket by construction: its number is known at once."""
+        receipt = await self._runtime.gateway.submit(message, open_ticket=True)
+        number = receipt.number
+        assert number is not None, "open_ticket=True always allocates a number"
+        await mark_passive_ack(self._state, number=number, channel=CHANNEL)
+        outcome = await self._outcome(message)
+        text = self.replies.for_outcome(outcome) if outcome else None
+        text = text or self.replies.text(
+            "new_request", ticket=number, query_code=receipt.query_code
+        )
+        try:
+            await send(text)
+        except Exception:
+            await self._state.clear(f"ack:{number}", CHANNEL)  # the notifier acknowledges
+            raise
+
+    async def submit(self, message: InboundMessage, send: Send) -> Outcome | None:
+        """Anything else: the core decides what it is; the bot answers what the core says."""
+        job = f"reply:{CHANNEL}:{message.external_id}"
+        await self._state.set(job, CHANNEL, BOT_REPLY)
+        await self._runtime.gateway.submit(message)
+        outcome = await self._outcome(message)
+        if outcome is None:
+            await self._state.clear(job, CHANNEL)
+            log.warning(
+                "telegram update=%s: outcome late; the notifier answers", message.external_id
+            )
+            await send(self.replies.text("received_later"))
+            return None
+        ack = (
+            f"ack:{outcome.ticket}" if outcome.intent == "new_request" and outcome.ticket else None
+        )
+        if ack and outcome.ticket:
+            await mark_passive_ack(self._state, number=outcome.ticket, channel=CHANNEL)
+        text = self.replies.for_outcome(outcome)
+        if text:
+            try:
+                await send(text)
+            except Exception:
+                for key in (job, ack):
+                    if key:
+                        await self._state.clear(key, CHANNEL)
+                raise
+        return outcome
+
+    async def _outcome(self, message: InboundMessage) -> Outcome | None:
+        return await wait_for_outcome(
+            self._runtime.redis.client,
+            self._runtime.redis.keys,
+            channel=message.channel,
+            external_id=message.external_id,
+            within_s=self._wait,
+        )
