@@ -19,18 +19,32 @@ def _web(runtime: Runtime) -> Connector:
 
 
 def _wechat(runtime: Runtime) -> Connector | None:
+    if not runtime.settings.wechat:
+        return None  # not configured: don't even import the channel's libraries
     from channels.wechat.connector import build
 
     return build(runtime)
 
 
 def _sms(runtime: Runtime) -> Connector | None:
+    if not runtime.settings.sms:
+        return None  # not configured: don't even import the channel's libraries
     from channels.sms.connector import build
 
     return build(runtime)
 
 
+def _email(runtime: Runtime) -> Connector | None:
+    if not runtime.settings.email:
+        return None  # not configured: don't even import the channel's libraries
+    from channels.email.connector import build
+
+    return build(runtime)
+
+
 def _telegram(runtime: Runtime) -> Connector | None:
+    if not runtime.settings.telegram:
+        return None  # not configured: don't even import the channel's libraries
     from channels.telegram.connector import build
 
     return build(runtime)
@@ -41,6 +55,7 @@ REGISTRY: dict[str, Factory] = {
     "wechat": _wechat,
     "sms": _sms,
     "telegram": _telegram,
+    "email": _email,
 }
 
 

@@ -91,13 +91,29 @@ class InboundMessage:
         return f"{self.channel}:{self.external_id}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["received_at"] = self.received_at.isoformat()
-        data["kind"] = self.kind.value
-        data["sender"]["kind"] = self.sender.kind.value
-        if isinstance(self.raw, bytes):
-            data["raw"] = {"__bytes__": base64.b64encode(self.raw).decode("ascii")}
-        return data
+        """Built by hand: `asdict` deep-copies the raw payload (a whole e-mail) every time."""
+        sender = self.sender
+        raw = self.raw
+        if isinstance(raw, bytes):
+            raw = {"__bytes__": base64.b64encode(raw).decode("ascii")}
+        return {
+            "channel": self.channel,
+            "external_id": self.external_id,
+            "sender": {
+                "kind": sender.kind.value,
+                "value": sender.value,
+                "account": sender.account,
+                "display_name": sender.display_name,
+            },
+            "kind": self.kind.value,
+            "received_at": self.received_at.isoformat(),
+            "text": self.text,
+            "attachments": [asdict(a) for a in self.attachments],
+            "location": asdict(self.location) if self.location else None,
+            "thread_ref": self.thread_ref,
+            "raw": raw,
+            "fields": dict(self.fields),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InboundMessage:

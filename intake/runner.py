@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 
+from channels.base import Connector
 from intake.app import create_app
 from intake.config import Settings
 from intake.outbox import relay_loop
@@ -16,7 +18,7 @@ from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-WORKER_KINDS = ("pipeline", "notifier", "email")
+WORKER_KINDS = ("pipeline", "notifier", "email", "telegram")
 
 
 async def run_all(settings: Settings, *, host: str, port: int) -> None:
@@ -27,7 +29,7 @@ async def run_all(settings: Settings, *, host: str, port: int) -> None:
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     )
     stop = asyncio.Event()
-    tasks = _worker_tasks(runtime, stop, only=None)
+    tasks = _worker_tasks(runtime, stop, only=None, connectors=app.state.connectors)
     log.info("intake run: http://%s:%d/ data=%s", host, port, settings.data_dir.resolve())
     _quiet_after_uvicorn(stop)
     try:
@@ -52,7 +54,9 @@ async def run_workers(settings: Settings, *, only: str | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = _worker_tasks(runtime, stop, only=only)
+    from channels.registry import build_connectors
+
+    tasks = _worker_tasks(runtime, stop, only=only, connectors=build_connectors(runtime))
     try:
         await stop.wait()
     finally:
@@ -61,14 +65,36 @@ async def run_workers(settings: Settings, *, only: str | None) -> None:
 
 
 def _worker_tasks(
-    runtime: Runtime, stop: asyncio.Event, *, only: str | None
+    runtime: Runtime, stop: asyncio.Event, *, only: str | None, connectors: dict[str, Connector]
 ) -> list[asyncio.Task[None]]:
-    tasks: list[asyncio.Task[None]] = []
+    # every worker process relays the outbox: events a crashed process committed get out
+    tasks = [asyncio.create_task(relay_loop(runtime.relay, stop), name="outbox-relay")]
     if only in (None, "pipeline"):
         worker = runtime.pipeline_worker()
         tasks.append(asyncio.create_task(worker.run(stop), name="pipeline"))
-        tasks.append(asyncio.create_task(relay_loop(runtime.relay, stop), name="outbox-relay"))
+    if only in (None, "notifier"):
+        from notifier.service import run_notifier
+
+        senders = {s.channel: s for c in connectors.values() if (s := c.sender()) is not None}
+        tasks.append(asyncio.create_task(run_notifier(runtime, stop, senders), name="notifier"))
+    tasks.extend(_connector_tasks(connectors, only=only))
     return tasks
+
+
+def _connector_tasks(
+    connectors: dict[str, Connector], *, only: str | None
+) -> list[asyncio.Task[None]]:
+    """Channel background loops (the e-mail reader, Telegram polling): all, or the one named."""
+    tasks: list[asyncio.Task[None]] = []
+    for name, connector in connectors.items():
+        if only in (None, name):
+            for index, job in enumerate(connector.background_tasks()):
+                tasks.append(asyncio.create_task(_as_task(job), name=f"{name}-{index}"))
+    return tasks
+
+
+async def _as_task(job: Callable[[], Awaitable[None]]) -> None:
+    await job()
 
 
 async def _finish(tasks: list[asyncio.Task[None]]) -> None:

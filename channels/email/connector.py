@@ -1,0 +1,53 @@
+"""The e-mail channel inside the service: the mailbox reader and the SMTP sender.
+
+There is no HTTP route: mail arrives over IMAP, read by a background task that runs in
+`intake run` and in `intake worker --only email`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from channels.base import BackgroundTask, Sender
+from channels.email.reader import MailboxReader
+from channels.email.sender import SmtpSender
+from channels.email.settings import EmailSettings
+from intake.errors import ConfigurationError
+from intake.runtime import Runtime
+
+
+def email_settings(raw: dict[str, Any]) -> EmailSettings | None:
+    """The section from `INTAKE_EMAIL__*`, or None when the channel is not configured."""
+    if not raw or not raw.get("address"):
+        return None
+    try:
+        return EmailSettings(**raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"e-mail settings: {exc}") from exc
+
+
+class EmailConnector:
+    name = "email"
+
+    def __init__(self, runtime: Runtime, settings: EmailSettings) -> None:
+        self._runtime = runtime
+        self.settings = settings
+        smtp = settings.smtp()
+        self._sender = SmtpSender(smtp) if smtp else None
+        self.reader = MailboxReader(runtime, settings) if settings.imap_host else None
+
+    def router(self) -> APIRouter | None:
+        return None
+
+    def sender(self) -> Sender | None:
+        return self._sender
+
+    def background_tasks(self) -> list[BackgroundTask]:
+        return [self.reader.run] if self.reader else []
+
+
+def build(runtime: Runtime) -> EmailConnector | None:
+    settings = email_settings(runtime.settings.email)
+    return EmailConnector(runtime, settings) if settings else None
