@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 
@@ -18,44 +19,25 @@ def _web(runtime: Runtime) -> Connector:
     return WebConnector(runtime)
 
 
-def _wechat(runtime: Runtime) -> Connector | None:
-    if not runtime.settings.wechat:
-        return None  # not configured: don't even import the channel's libraries
-    from channels.wechat.connector import build
+def _configured(name: str) -> Factory:
+    """`channels.<name>.connector.build`, imported only when the channel has settings."""
 
-    return build(runtime)
+    def factory(runtime: Runtime) -> Connector | None:
+        if not getattr(runtime.settings, name):
+            return None
+        module = importlib.import_module(f"channels.{name}.connector")
+        connector: Connector | None = module.build(runtime)
+        return connector
 
-
-def _sms(runtime: Runtime) -> Connector | None:
-    if not runtime.settings.sms:
-        return None  # not configured: don't even import the channel's libraries
-    from channels.sms.connector import build
-
-    return build(runtime)
-
-
-def _email(runtime: Runtime) -> Connector | None:
-    if not runtime.settings.email:
-        return None  # not configured: don't even import the channel's libraries
-    from channels.email.connector import build
-
-    return build(runtime)
-
-
-def _telegram(runtime: Runtime) -> Connector | None:
-    if not runtime.settings.telegram:
-        return None  # not configured: don't even import the channel's libraries
-    from channels.telegram.connector import build
-
-    return build(runtime)
+    return factory
 
 
 REGISTRY: dict[str, Factory] = {
     "web": _web,
-    "wechat": _wechat,
-    "sms": _sms,
-    "telegram": _telegram,
-    "email": _email,
+    "wechat": _configured("wechat"),
+    "sms": _configured("sms"),
+    "email": _configured("email"),
+    "telegram": _configured("telegram"),
 }
 
 
