@@ -39,6 +39,9 @@ OPT_OUT_WORDS = frozenset(
 )
 OPT_IN_WORDS = frozenset({"开通", "start", "unstop", "订阅"})
 _NO_TICKET_KINDS = frozenset({MessageKind.EVENT, MessageKind.UNKNOWN})
+# what a channel marks as machine-generated (`fields["classification"]`): kept, never answered,
+# never a ticket (auto-replies, bounces, our own notifications coming back: mail loops)
+AUTOMATED = frozenset({"auto_reply", "bounce", "own"})
 _CLOSED = tuple(s.value for s in TERMINAL_STATUSES)
 
 
@@ -52,6 +55,9 @@ async def decide_intent(ctx: Context) -> None:
     message = ctx.message
     if message.kind in _NO_TICKET_KINDS:
         return _set(ctx, Intent.IGNORED, f"kind {message.kind.value}")
+    if message.fields.get("classification") in AUTOMATED:
+        ctx.outcome_note = "automated"
+        return _set(ctx, Intent.IGNORED, f"machine-generated: {message.fields['classification']}")
     if ctx.number:
         return _set(ctx, Intent.NEW_REQUEST, "submitted as a new request")
     word = normalized(message.text)

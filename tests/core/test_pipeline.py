@@ -287,3 +287,23 @@ async def test_outcome_for_channels_that_answer_at_once(runtime: Runtime) -> Non
     )
     assert outcome is not None and outcome.intent == "new_request" and outcome.ticket
     assert outcome.status == "closed" and outcome.reply and "社保卡" in outcome.reply
+
+
+async def test_auto_replies_are_kept_but_never_tickets(runtime: Runtime) -> None:
+    from pathlib import Path
+
+    from channels.email import parse_mail
+
+    fixtures = Path(__file__).parent.parent / "fixtures" / "email"
+    for name in (
+        "28_auto_submitted.eml",
+        "30_x_autoreply.eml",
+        "47_auto_submitted_no_is_normal.eml",
+    ):
+        parsed = parse_mail((fixtures / name).read_bytes(), mailbox_address="12345@city.gov.cn")
+        await runtime.gateway.submit(parsed.message)
+    await drain(runtime)
+    async with runtime.db.read() as session:
+        intents = sorted((await session.execute(select(Message.intent))).scalars())
+    assert intents == ["ignored", "ignored", "new_request"]  # Auto-Submitted: no is a person
+    assert await ticket_count(runtime) == 1

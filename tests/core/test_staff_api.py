@@ -173,12 +173,14 @@ async def test_staff_never_see_a_half_made_ticket(
     seen: set[str] = set()
     try:
         while len(seen) < 60:
-            for row in (await client.get("/api/v1/tickets", params={"limit": 200},
-                                         headers=agent)).json():
+            for row in (
+                await client.get("/api/v1/tickets", params={"limit": 200}, headers=agent)
+            ).json():
                 if row["number"] in seen:
                     continue
-                detail = (await client.get(f"/api/v1/tickets/{row['number']}",
-                                           headers=agent)).json()
+                detail = (
+                    await client.get(f"/api/v1/tickets/{row['number']}", headers=agent)
+                ).json()
                 assert [e["kind"] for e in detail["events"]][:2] == ["received", "triaged"]
                 assert detail["due_at"] and detail["category"]
                 seen.add(row["number"])
