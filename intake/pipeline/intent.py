@@ -13,7 +13,8 @@ import unicodedata
 
 from sqlalchemy import select
 
-from intake.enums import TERMINAL_STATUSES, Intent
+from intake.enums import TERMINAL_STATUSES, EventKind, Intent
+from intake.events import add_event
 from intake.messages import IdentityKind, MessageKind
 from intake.models import Ticket
 from intake.pipeline.context import Context
@@ -53,11 +54,12 @@ def normalized(text: str) -> str:
 
 async def decide_intent(ctx: Context) -> None:
     message = ctx.message
-    if message.kind in _NO_TICKET_KINDS:
-        return _set(ctx, Intent.IGNORED, f"kind {message.kind.value}")
     if message.fields.get("classification") in AUTOMATED:
         ctx.outcome_note = "automated"
+        ctx.ticket = await _bounced_ticket(ctx)
         return _set(ctx, Intent.IGNORED, f"machine-generated: {message.fields['classification']}")
+    if message.kind in _NO_TICKET_KINDS:
+        return _set(ctx, Intent.IGNORED, f"kind {message.kind.value}")
     if ctx.number:
         return _set(ctx, Intent.NEW_REQUEST, "submitted as a new request")
     word = normalized(message.text)
@@ -82,6 +84,17 @@ async def decide_intent(ctx: Context) -> None:
     if await _reference_in_text(ctx) or await _single_open_ticket(ctx):
         return None
     return _set(ctx, Intent.NEW_REQUEST, "no ticket referenced")
+
+
+async def _bounced_ticket(ctx: Context) -> Ticket | None:
+    """The ticket whose notification bounced: our Message-IDs carry the ticket number."""
+    bounce = ctx.message.fields.get("bounce") or {}
+    if ctx.message.fields.get("classification") != "bounce" or not isinstance(bounce, dict):
+        return None
+    found = TICKET_NUMBER.search(str(bounce.get("ticket_number") or "")) or TICKET_NUMBER.search(
+        str(bounce.get("original_message_id") or "")
+    )
+    return await ctx.batch.ticket(found.group(1)) if found else None
 
 
 def _set(ctx: Context, intent: Intent, reason: str, **why: object) -> None:
@@ -181,3 +194,26 @@ async def apply_opt_out(ctx: Context) -> None:
         return
     identity.opted_out_at = ctx.batch.clock() if ctx.intent is Intent.OPT_OUT else None
     ctx.outcome_note = ctx.intent.value
+
+
+async def record_bounce(ctx: Context) -> None:
+    """A bounce of one of our mails is a failed delivery on its ticket, visible to staff."""
+    if ctx.outcome_note != "automated" or ctx.ticket is None:
+        return
+    bounce = ctx.message.fields.get("bounce") or {}
+    ctx.batch.events.append(
+        add_event(
+            ctx.batch.session,
+            ctx.ticket,
+            EventKind.DELIVERY_FAILED,
+            at=ctx.batch.clock(),
+            public=False,
+            message=ctx.record,
+            data={
+                "channel": ctx.message.channel,
+                "reason": "bounce",
+                "recipients": bounce.get("recipients", []),
+                "original_message_id": bounce.get("original_message_id"),
+            },
+        )
+    )

@@ -15,7 +15,7 @@ from intake.messages import IdentityKind
 from intake.models import AttachmentRecord, Citizen, Message, Ticket
 from intake.phones import mask_phone
 from intake.pipeline.context import Context, identity_key_of
-from intake.pipeline.intent import apply_opt_out, decide_intent
+from intake.pipeline.intent import apply_opt_out, decide_intent, record_bounce
 from intake.pipeline.rating import record_rating
 from intake.pipeline.triage_steps import apply_triage, assess_request
 
@@ -202,6 +202,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     apply_triage,
     apply_opt_out,
     record_rating,
+    record_bounce,
     add_follow_up,
     note_status_query,
     link_message,

@@ -307,3 +307,28 @@ async def test_auto_replies_are_kept_but_never_tickets(runtime: Runtime) -> None
         intents = sorted((await session.execute(select(Message.intent))).scalars())
     assert intents == ["ignored", "ignored", "new_request"]  # Auto-Submitted: no is a person
     assert await ticket_count(runtime) == 1
+
+
+async def test_a_bounce_is_a_failed_delivery_on_its_ticket(runtime: Runtime) -> None:
+    from pathlib import Path
+
+    from sqlalchemy import update
+
+    from channels.email import parse_mail
+
+    await runtime.gateway.submit(sms("t1", "路灯不亮，请修理", phone="+8613900000009"))
+    await drain(runtime)
+    async with runtime.db.write() as session, session.begin():  # the number our mail carried
+        await session.execute(update(Ticket).values(number="2026112100042"))
+    raw = Path(__file__).parent.parent / "fixtures" / "email" / "33_dsn_bounce_rfc822.eml"
+    parsed = parse_mail(raw.read_bytes(), mailbox_address="12345@city.gov.cn")
+    await runtime.gateway.submit(parsed.message)
+    await drain(runtime)
+    assert await ticket_count(runtime) == 1
+    kinds = await _events(runtime, "2026112100042")
+    assert kinds[-1] == "delivery_failed"
+    async with runtime.db.read() as session:
+        event = await session.scalar(
+            select(TicketEvent).where(TicketEvent.kind == "delivery_failed")
+        )
+    assert event is not None and event.data["recipients"][0]["status"] == "5.1.1"
