@@ -24,6 +24,7 @@ from channels.email.ids import ticket_from_message_id
 from channels.email.sender import SmtpSender, SmtpSettings, classify_smtp_error
 from intake.errors import PermanentSendError, TransientSendError, UnreachableError
 from intake.messages import IdentityKind, SenderIdentity
+from tests.conftest import unavailable
 
 DOMAIN = "city.example.test"
 REPLIES = {  # local part prefix -> RCPT answer
@@ -210,7 +211,7 @@ def test_classify_plain_exceptions() -> None:
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[Handler, int, Path]]:
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        unavailable("openssl (to make a test certificate)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
