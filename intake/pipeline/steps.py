@@ -75,19 +75,7 @@ async def open_ticket(ctx: Context) -> None:
     ctx.ticket = _new_ticket(ctx)
     ctx.batch.session.add(ctx.ticket)
     ctx.batch.tickets[ctx.ticket.number] = ctx.ticket
-    ctx.batch.events.append(
-        add_event(
-            ctx.batch.session,
-            ctx.ticket,
-            EventKind.RECEIVED,
-            at=ctx.batch.clock(),
-            actor_kind="citizen",
-            text=ctx.message.text,
-            message=ctx.record,
-            data={"channel": ctx.message.channel, "decisions": ctx.decisions},
-        )
-    )
-    _attach_files(ctx)
+    _citizen_wrote(ctx, EventKind.RECEIVED)
 
 
 def _new_ticket(ctx: Context) -> Ticket:
@@ -123,19 +111,7 @@ async def add_follow_up(ctx: Context) -> None:
     if ctx.intent is not Intent.FOLLOW_UP or ctx.ticket is None:
         return
     ctx.ticket.updated_at = ctx.batch.clock()
-    ctx.batch.events.append(
-        add_event(
-            ctx.batch.session,
-            ctx.ticket,
-            EventKind.FOLLOW_UP,
-            at=ctx.batch.clock(),
-            actor_kind="citizen",
-            text=ctx.message.text,
-            message=ctx.record,
-            data={"channel": ctx.message.channel, "decisions": ctx.decisions},
-        )
-    )
-    _attach_files(ctx)
+    _citizen_wrote(ctx, EventKind.FOLLOW_UP)
 
 
 async def note_status_query(ctx: Context) -> None:
@@ -154,6 +130,24 @@ async def note_status_query(ctx: Context) -> None:
             data={"channel": ctx.message.channel, "status": ctx.ticket.status},
         )
     )
+
+
+def _citizen_wrote(ctx: Context, kind: EventKind) -> None:
+    """The citizen's message on the ticket, with the decisions that put it there, and files."""
+    assert ctx.ticket is not None
+    ctx.batch.events.append(
+        add_event(
+            ctx.batch.session,
+            ctx.ticket,
+            kind,
+            at=ctx.batch.clock(),
+            actor_kind="citizen",
+            text=ctx.message.text,
+            message=ctx.record,
+            data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+        )
+    )
+    _attach_files(ctx)
 
 
 def _attach_files(ctx: Context) -> None:
