@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from redis.exceptions import ResponseError
 
-from intake import outcomes
+from intake import bulk_insert, outcomes
 from intake.clock import Clock, utcnow
 from intake.config import PipelineSettings
 from intake.db import Database
@@ -206,6 +206,7 @@ class PipelineWorker:
         """Run the steps for every entry in one transaction; returns them and their events."""
         contexts = []
         async with self._db.write() as session, session.begin():
+            bulk_insert.enable(session)
             batch = Batch(
                 session=session,
                 gateway=self._gateway,
@@ -214,6 +215,7 @@ class PipelineWorker:
                 flood_per_hour=self._settings.flood_per_hour,
                 notify_settings=self._notify,
                 single_open_channels=frozenset(self._settings.single_open_follow_up),
+                pipeline=self._settings,
             )
             await batch.prefetch([e.message for e in entries])
             for entry in entries:

@@ -1,0 +1,112 @@
+"""Pipeline worker alone: how many queued web requests become tickets per second.
+
+No HTTP: N requests are queued through the gateway (as the web form does), then one worker
+drains the stream. This isolates the worker, which bounds end-to-end intake throughput.
+
+    python bench/pipeline_bench.py [--count 5000] [--servers] [--profile out.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from channels.web.form import WebRequest, to_message
+from intake.config import Settings
+from intake.runtime import Runtime
+
+PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+TARGET = 1000.0  # tickets/s end to end (issue #2)
+TEXTS = [
+    "幸福路12号楼下烧烤店油烟扰民，晚上十点后还在营业",
+    "请问社保卡丢了怎么补办，需要带什么材料",
+    "小区停水两天了，物业说不清楚什么时候恢复",
+    "建议在学校门口增设红绿灯，早高峰很危险",
+]
+
+
+async def queue(runtime: Runtime, count: int) -> None:
+    for i in range(count):
+        request = WebRequest(
+            phone=f"1380000{random.randint(0, 9999):04d}",
+            content=random.choice(TEXTS) + f" #{i}",
+            request_type="complaint",
+            address="幸福路12号",
+        )
+        message = to_message(
+            request,
+            idempotency_key=uuid.uuid4().hex,
+            attachments=(),
+            received_at=runtime.clock(),
+            client_ip="127.0.0.1",
+        )
+        await runtime.gateway.submit(message, open_ticket=True)
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> None:
+    env: dict[str, object] = {"data_dir": data_dir}
+    db_name = f"bench_pipeline_{uuid.uuid4().hex[:8]}"
+    if args.servers:
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'CREATE DATABASE "{db_name}"')
+        env["database_url"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
+        env["redis_url"] = REDIS_URL
+        env["redis_prefix"] = f"bench:{db_name}:"
+    settings = Settings(**env)  # type: ignore[arg-type]
+    runtime = await Runtime.open(settings)
+    try:
+        await queue(runtime, args.count)
+        worker = runtime.pipeline_worker(consumer="bench")
+        profiler = cProfile.Profile() if args.profile else None
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        await worker.drain(limit_s=600)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        rate = args.count / elapsed
+        kind = "PostgreSQL + Redis server" if args.servers else "SQLite + embedded Redis"
+        print(
+            f"{kind}: {args.count} tickets in {elapsed:.2f} s = {rate:,.0f} tickets/s "
+            f"({rate / TARGET:.2f}× the {TARGET:,.0f}/s target), "
+            f"{elapsed / args.count * 1000:.2f} ms per ticket, "
+            f"worker CPU {cpu / args.count * 1000:.2f} ms per ticket"
+        )
+    finally:
+        if args.servers:
+            keys = [k async for k in runtime.redis.client.scan_iter(f"{settings.redis_prefix}*")]
+            if keys:
+                await runtime.redis.client.delete(*keys)
+        await runtime.close()
+        if args.servers:
+            await admin.execute(f'DROP DATABASE "{db_name}" WITH (FORCE)')
+            await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--servers", action="store_true", help="PostgreSQL + Redis server")
+    parser.add_argument("--profile", help="write cProfile stats of the drain to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        asyncio.run(run(args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Fast flush of new rows: one multi-row INSERT … RETURNING per table instead of the unit of work.
+
+The pipeline creates five or six new objects per ticket (citizen, identity, ticket, message,
+events); the ORM's unit of work spends most of a batch's time on bookkeeping for them. Before
+a flush, objects whose parents already have primary keys are inserted here table by table
+(in foreign-key order) and then attached to the session as persistent, so the regular flush
+only handles what is left (updates of loaded rows, and any new object this code cannot place).
+
+Enabled per session with `enable(session)`; everything else keeps the plain ORM flush.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Table, event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+from sqlalchemy.orm.interfaces import MANYTOONE
+
+from intake.models import Base
+
+_FLAG = "bulk_insert_new"
+_TABLE_ORDER = {table: i for i, table in enumerate(Base.metadata.sorted_tables)}
+
+
+def enable(session: AsyncSession) -> None:
+    session.sync_session.info[_FLAG] = True
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(_FLAG) and session.new:
+        insert_new(session)
+
+
+def insert_new(session: Session) -> int:
+    """Insert the pending objects that can be placed; returns how many were inserted."""
+    by_mapper: dict[Mapper[Any], list[Any]] = defaultdict(list)
+    for obj in session.new:
+        mapper = obj.__mapper__
+        if mapper.local_table in _TABLE_ORDER and not mapper.inherits:
+            by_mapper[mapper].append(obj)
+    done: set[int] = set()  # id() of objects inserted in this call
+    inserted: list[Any] = []
+    with session.no_autoflush:
+        for mapper in sorted(by_mapper, key=lambda m: _TABLE_ORDER[m.local_table]):
+            ready = [o for o in by_mapper[mapper] if _parents_ready(mapper, o, done)]
+            if not ready:
+                continue
+            for obj in ready:
+                session.expunge(obj)
+            _insert(session, mapper, ready)
+            done.update(id(o) for o in ready)
+            inserted.extend(ready)
+        for obj in inserted:
+            make_transient_to_detached(obj)
+        for obj in inserted:  # all of them are re-attached: no need for add()'s cascade walk
+            session._update_impl(obj._sa_instance_state)
+    return len(inserted)
+
+
+def _parents_ready(mapper: Mapper[Any], obj: Any, done: set[int]) -> bool:
+    """Every many-to-one parent this object points at has its primary key already."""
+    state = obj.__dict__
+    for rel in mapper.relationships:
+        if rel.direction is not MANYTOONE or rel.key not in state:
+            continue
+        parent = state[rel.key]
+        if parent is None or id(parent) in done:
+            continue
+        if parent._sa_instance_state.key is None:  # new, and not placed above
+            return False
+    return True
+
+
+def _insert(session: Session, mapper: Mapper[Any], objects: list[Any]) -> None:
+    table = mapper.local_table
+    assert isinstance(table, Table)
+    (pk,) = mapper.primary_key
+    pk_key = mapper.get_property_by_column(pk).key
+    rows = [_row(mapper, obj, pk_key) for obj in objects]
+    groups: dict[frozenset[str], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        groups[frozenset(row)].append(i)
+    connection = session.connection(bind_arguments={"mapper": mapper})
+    for indexes in groups.values():
+        statement = insert(table).returning(pk, sort_by_parameter_order=True)
+        result = connection.execute(statement, [rows[i] for i in indexes])
+        for i, (key,) in zip(indexes, result.all(), strict=True):
+            objects[i].__dict__[pk_key] = key
+
+
+def _row(mapper: Mapper[Any], obj: Any, pk_key: str) -> dict[str, Any]:
+    """The object's column values, foreign keys from its parents, Python-side defaults filled."""
+    state = obj.__dict__
+    for rel in mapper.relationships:
+        if rel.direction is not MANYTOONE or rel.key not in state:
+            continue
+        parent = state[rel.key]
+        for local, remote in rel.local_remote_pairs:
+            local_key = mapper.get_property_by_column(local).key
+            value = None
+            if parent is not None:
+                remote_key = rel.mapper.get_property_by_column(remote).key
+                value = parent.__dict__.get(remote_key)
+            state[local_key] = value
+    row: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        key = prop.key
+        column = prop.columns[0]
+        if key not in state:
+            if key == pk_key:
+                continue
+            default = column.default
+            if default is None:
+                value = None
+            elif default.is_callable:
+                value = default.arg(None)  # type: ignore[union-attr, operator]
+            elif default.is_scalar:
+                value = default.arg  # type: ignore[union-attr]
+            else:
+                continue  # a SQL expression default: let the database apply it
+            state[key] = value
+        row[column.key] = state[key]
+    return row
