@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, model_validator
@@ -29,6 +29,10 @@ class PipelineSettings(BaseModel):
     single_open_follow_up: list[str] = Field(default_factory=lambda: ["sms"])
     # channels answered through the notifier right after processing (WeChat answers passively)
     instant_reply_channels: list[str] = Field(default_factory=lambda: ["sms", "email", "telegram"])
+    # a reply to one's own closed ticket within this many days reopens it (or is a follow-up on
+    # it); later it is a new request that names the old ticket (intake/pipeline/closed_replies.py)
+    closed_reply_window_days: int = Field(default=7, ge=0)
+    closed_reply_action: Literal["reopen", "follow_up"] = "reopen"
 
 
 class WebSettings(BaseModel):
@@ -56,6 +60,7 @@ class TriageSettings(BaseModel):
     deadlines_file: Path | None = None
     special_service_file: Path | None = None
     holidays_override_file: Path | None = None
+    repeats_file: Path | None = None
 
 
 class Settings(BaseSettings):

@@ -73,9 +73,14 @@ class EventKind(StrEnum):
     EXTENSION_REJECTED = "extension_rejected"
     NOTIFIED = "notified"
     DELIVERY_FAILED = "delivery_failed"
+    DELIVERY_REPORT = "delivery_report"  # the gateway's word on a sent message (delivered, …)
     RATED = "rated"
     TRIAGED = "triaged"
     STATUS_QUERY = "status_query"
+    REPEAT = "repeat"  # the same citizen wrote the same thing again (判重)
+    LINKED = "linked"  # another citizen's report of the same problem, under one master
+    INFO_REQUESTED = "info_requested"  # staff asked the citizen: the deadline clock stops
+    INFO_RECEIVED = "info_received"  # the citizen answered: the clock runs again, due moved
 
 
 # Events a citizen may see on the public timeline; everything else is staff-internal.
@@ -90,6 +95,7 @@ PUBLIC_EVENTS = frozenset(
         EventKind.REOPENED,
         EventKind.EXTENSION_GRANTED,
         EventKind.RATED,
+        EventKind.INFO_REQUESTED,
     }
 )
 

@@ -10,7 +10,8 @@ IntakeError
 └── SendError               an outbound delivery failed
     ├── TransientSendError  retry later (after `retry_after` seconds when the provider says)
     └── PermanentSendError  never retry; recorded on the ticket
-        └── UnreachableError  this channel cannot reach the recipient: fall back to another
+        ├── UnreachableError  this channel cannot reach the recipient: fall back to another
+        └── SendSkipped       held back on purpose (a loop-guard cap): no retry, no fallback
 """
 
 from __future__ import annotations
@@ -65,3 +66,15 @@ class PermanentSendError(SendError):
 
 class UnreachableError(PermanentSendError):
     """The recipient cannot be reached on this channel (unsubscribed, blocked, window closed)."""
+
+
+class SendSkipped(PermanentSendError):
+    """The channel chose not to send (e.g. the per-address cap on automatic e-mail).
+
+    A permanent error, so that a caller unaware of it never retries; the notifier records the
+    delivery as skipped and tries no other channel: sending elsewhere would defeat the guard.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -25,6 +25,7 @@ class Action(StrEnum):
     EXTEND = "extend"
     APPROVE_EXTENSION = "approve_extension"
     REJECT_EXTENSION = "reject_extension"
+    ASK = "ask"  # ask the citizen for information; the deadline waits for the answer
 
 
 # action -> {from status: to status}; None as a target keeps the status unchanged.
@@ -52,6 +53,7 @@ TRANSITIONS: dict[Action, dict[TicketStatus, TicketStatus | None]] = {
     Action.EXTEND: {S.DISPATCHED: None, S.IN_PROGRESS: None},
     Action.APPROVE_EXTENSION: {S.DISPATCHED: None, S.IN_PROGRESS: None},
     Action.REJECT_EXTENSION: {S.DISPATCHED: None, S.IN_PROGRESS: None},
+    Action.ASK: {S.ACCEPTED: None, S.DISPATCHED: None, S.IN_PROGRESS: None, S.REOPENED: None},
 }
 
 EVENT_OF: dict[Action, EventKind] = {
@@ -65,6 +67,7 @@ EVENT_OF: dict[Action, EventKind] = {
     Action.EXTEND: EventKind.EXTENSION_REQUESTED,
     Action.APPROVE_EXTENSION: EventKind.EXTENSION_GRANTED,
     Action.REJECT_EXTENSION: EventKind.EXTENSION_REJECTED,
+    Action.ASK: EventKind.INFO_REQUESTED,
 }
 
 _HOTLINE = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
@@ -80,6 +83,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.EXTEND: frozenset({Role.HANDLER, Role.SUPERVISOR, Role.ADMIN}),
     Action.APPROVE_EXTENSION: frozenset({Role.SUPERVISOR, Role.ADMIN}),
     Action.REJECT_EXTENSION: frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    Action.ASK: _EVERYONE,
 }
 
 

@@ -30,8 +30,11 @@ _EVENT_ZH = {
     EventKind.REOPENED: "重新办理",
     EventKind.EXTENSION_GRANTED: "办理期限已延长",
     EventKind.RATED: "已评价",
+    EventKind.INFO_REQUESTED: "请您补充信息（办理时限暂停）",
 }
-_TEXT_SHOWN = frozenset({EventKind.REPLIED, EventKind.CLOSED, EventKind.FOLLOW_UP})
+_TEXT_SHOWN = frozenset(
+    {EventKind.REPLIED, EventKind.CLOSED, EventKind.FOLLOW_UP, EventKind.INFO_REQUESTED}
+)
 
 
 @dataclass(frozen=True)

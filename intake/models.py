@@ -94,6 +94,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_created", "status", "created_at"),
         Index("ix_tickets_department_status", "department", "status"),
+        Index("ix_tickets_nearby", "category", "district", "created_at"),  # duplicate search
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -106,6 +107,9 @@ class Ticket(Base):
     department: Mapped[str | None] = mapped_column(String(64))
     co_departments: Mapped[list[Any]] = mapped_column(default=list)
     district: Mapped[str | None] = mapped_column(String(64))
+    street: Mapped[str | None] = mapped_column(String(64))
+    # one department visit answers all: replies and closure of the master reach this ticket
+    master_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     supervision: Mapped[bool] = mapped_column(Boolean, default=False)  # 督办
@@ -121,6 +125,8 @@ class Ticket(Base):
     accept_due_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
     extension_pending: Mapped[dict[str, Any] | None]
+    # set while the handler waits for the citizen's answer: the deadline clock is stopped
+    waiting_since: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,10 @@ from intake.keys import Keys
 
 log = logging.getLogger(__name__)
 
+# A burst of webhook requests (WeChat pushes waiting for their outcome) must wait for a free
+# connection, not fail with "Too many connections" as redis-py's default pool does.
+MAX_CONNECTIONS, CONNECTION_WAIT_S = 200, 10.0
+
 
 @dataclass
 class RedisHandle:
@@ -43,14 +47,21 @@ class RedisHandle:
 async def open_redis(settings: Settings) -> RedisHandle:
     keys = Keys(settings.redis_prefix)
     if settings.redis_url:
-        client = aioredis.from_url(settings.redis_url, decode_responses=True)
+        client = _client(settings.redis_url)
         await client.ping()
         return RedisHandle(client=client, keys=keys)
     embedded = await asyncio.to_thread(_start_embedded, settings)
-    client = aioredis.Redis(unix_socket_path=embedded.socket_file, decode_responses=True)
+    client = _client(f"unix://{embedded.socket_file}")
     await client.ping()
     log.info("embedded redis started socket=%s", embedded.socket_file)
     return RedisHandle(client=client, keys=keys, embedded=embedded)
+
+
+def _client(url: str) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=CONNECTION_WAIT_S
+    )
+    return aioredis.Redis.from_pool(pool)  # the client owns (and closes) its pool
 
 
 def _start_embedded(settings: Settings) -> Any:

@@ -39,7 +39,7 @@ class Replies:
                 return self.text("urgent", ticket=ticket, reply=outcome.reply)
             return self.text("new_request", ticket=ticket, query_code=outcome.query_code)
         if outcome.intent == "follow_up" and ticket:
-            return self.text("follow_up", ticket=ticket)
+            return outcome.reply or self.text("follow_up", ticket=ticket)
         if outcome.intent == "status_query":
             return self.status(outcome)
         if outcome.intent == "rating":

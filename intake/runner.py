@@ -18,7 +18,7 @@ from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-WORKER_KINDS = ("pipeline", "notifier", "email", "telegram")
+WORKER_KINDS = ("pipeline", "notifier", "email", "telegram", "wechat")
 
 
 async def run_all(settings: Settings, *, host: str, port: int) -> None:

@@ -122,5 +122,6 @@ def load_triage(settings: Settings, today: datetime) -> TriageKit | None:
         deadlines=config.deadlines_file,
         special_service=config.special_service_file,
         holidays_override=config.holidays_override_file,
+        repeats=config.repeats_file,
     )
     return TriageKit.load(files, today=today)

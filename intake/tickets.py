@@ -20,6 +20,7 @@ from intake.enums import Role, TicketStatus
 from intake.errors import InvalidInput, NotFound
 from intake.events import add_event
 from intake.lifecycle import EVENT_OF, Action, check_role, next_status
+from intake.linked import pass_on
 from intake.models import Staff, Ticket
 from intake.triage.workdays import add_working_days
 
@@ -122,6 +123,7 @@ async def perform(
         text=request.text,
         data={"from": current.value, "to": target.value, **data},
     )
+    await pass_on(session, ticket, action=request.action, text=request.text, staff=staff, now=now)
     return ticket
 
 
@@ -200,6 +202,14 @@ def _reject(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) ->
     return {}
 
 
+def _ask(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> dict[str, Any]:
+    """The question goes to the citizen (public event); the clock stops until they answer."""
+    _need(r.text, "text", "the question to the citizen is empty")
+    if t.waiting_since is None:
+        t.waiting_since = now
+    return {"waiting_since": t.waiting_since.isoformat()}
+
+
 def _note(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> dict[str, Any]:
     _need(r.text, "text", "the note is empty")
     return {}
@@ -216,6 +226,7 @@ _APPLY = {
     Action.APPROVE_EXTENSION: _approve,
     Action.REJECT_EXTENSION: _reject,
     Action.NOTE: _note,
+    Action.ASK: _ask,
 }
 
 __all__ = ["ActionRequest", "TicketFilter", "get_ticket", "list_tickets", "perform"]

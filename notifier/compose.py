@@ -12,7 +12,7 @@ from typing import Any
 from channels.base import OutboundMessage
 from intake.catalog import Catalog
 from intake.enums import RequestType
-from intake.models import Ticket
+from notifier.facts import TicketFacts
 from notifier.jobs import JobSpec
 from notifier.links import RATING_ZH, RATINGS, rating_links
 from notifier.models import Prompt
@@ -27,7 +27,7 @@ def local_text(at: datetime | None, zone: Any) -> str:
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
-def base_context(spec: JobSpec, ticket: Ticket, catalog: Catalog, zone: Any) -> dict[str, Any]:
+def base_context(spec: JobSpec, ticket: TicketFacts, catalog: Catalog, zone: Any) -> dict[str, Any]:
     department = spec.extra.get("department") or ticket.department
     name = catalog.departments[department].name if department in catalog.departments else ""
     try:

@@ -104,7 +104,9 @@ class NotifySettings(BaseModel):
     job_timeout: int = 60  # seconds; a job active longer (a dead worker) is swept and retried
     job_ttl: int = 7 * 86400  # seconds a finished job is kept (re-enqueues stay no-ops)
     sweep_interval: int = 60
-    concurrency: int = 50
+    schedule_interval: float = 0.25  # seconds between moves of due jobs to the queue
+    concurrency: int = 200  # jobs in progress at once in one process …
+    job_batch: int = Field(default=100, ge=1)  # … taken this many per round trip
     claim_idle_ms: int = 30_000
     batch_size: int = 200
     block_ms: int = 1000

@@ -1,7 +1,9 @@
 """Reads the domain-event stream in the consumer group "notifier" and enqueues jobs.
 
 At-least-once: an entry is acknowledged only after its jobs are enqueued; entries left
-pending by a dead consumer are claimed after `claim_idle_ms`. Duplicates (the outbox relay may
+pending by a dead consumer are claimed after `claim_idle_ms`. Events that call for no message
+(most of them: every delivery writes one) are acknowledged together, without a look at the
+database. Duplicates (the outbox relay may
 publish an event twice) are dropped by event id, and even when two copies race, their jobs
 carry the same deterministic keys, so saq and the delivery record keep one of each.
 """
@@ -22,7 +24,7 @@ from intake.db import Database
 from intake.keys import Keys
 from notifier.config import NotifySettings
 from notifier.context import JobContext
-from notifier.planner import plan
+from notifier.planner import PLANNERS, plan
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,14 @@ class EventConsumer:
                 block=block_ms,
             )
             entries = [e for _, batch in read or [] for e in batch]
+        idle = []  # kinds that call for nothing, above all the notifier's own outcomes
         for entry_id, fields in entries:
-            await self._handle(entry_id, fields)
+            if fields.get("kind") in PLANNERS:
+                await self._handle(entry_id, fields)
+            else:
+                idle.append(entry_id)
+        if idle:
+            await self._redis.xack(self._keys.events, GROUP, *idle)
         return len(entries)
 
     async def _claim(self) -> list[tuple[str, dict[str, Any]]]:

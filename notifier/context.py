@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-
 from intake.catalog import Catalog
 from intake.clock import Clock
 from intake.db import Database
-from intake.models import Ticket
+from notifier.claim import Claims
 from notifier.config import Bucket, NotifySettings
 from notifier.jobs import JobSpec
 from notifier.models import Prompt
 from notifier.queue import ClockedQueue
-from notifier.ratelimit import RateLimiter
+from notifier.records import Ledger
 from notifier.routing import Route
 from notifier.state import SendState
 from notifier.templates import Renderer
 
 DELIVER = "deliver"
 EXPIRE = "expire_prompt"
+
+
+def not_before(at: datetime) -> float:
+    """`at` as saq's due time: epoch seconds rounded up to the millisecond."""
+    return math.ceil(at.timestamp() * 1000) / 1000
 
 
 @dataclass
@@ -32,7 +36,7 @@ class JobContext:
     clock: Clock
     queue: ClockedQueue
     state: SendState
-    limiter: RateLimiter
+    claims: Claims
     renderer: Renderer
     catalog: Catalog
     public_url: str
@@ -41,9 +45,12 @@ class JobContext:
     async def enqueue(
         self, spec: JobSpec, *, at: datetime | None = None, queue_key: str | None = None
     ) -> bool:
-        """Enqueue once per key (saq ignores a key that is still waiting or running)."""
+        """Enqueue once per key (saq ignores a key that is still waiting or running).
+
+        A due time keeps its milliseconds: rounded to the second, a job would go out early.
+        """
         when = at or spec.at
-        scheduled = int(when.timestamp()) if when and when > self.clock() else 0
+        scheduled = not_before(when) if when and when > self.clock() else 0
         job = await self.queue.enqueue(
             DELIVER,
             key=queue_key or spec.key,
@@ -59,7 +66,7 @@ class JobContext:
         await self.queue.enqueue(
             EXPIRE,
             key=f"expire:{prompt.id}",
-            scheduled=int(prompt.expires_at.timestamp()),
+            scheduled=not_before(prompt.expires_at),  # earlier, it would find nothing to expire
             retries=self.cfg.max_attempts,
             ttl=self.cfg.job_ttl,
             prompt_id=prompt.id,
@@ -70,16 +77,16 @@ class JobContext:
         found.append((f"to:{route.channel}:{route.recipient.value}", self.cfg.recipient_rate))
         return found
 
-    async def after_sent(self, spec: JobSpec, ticket: Ticket, context: dict[str, Any]) -> None:
-        """A prompt that went out gets its reminder and its expiry; a reminder is noted."""
+    async def after_sent(self, spec: JobSpec, context: dict[str, Any], ledger: Ledger) -> None:
+        """A prompt that went out gets its reminder and its expiry; a reminder is noted.
+
+        Runs before the batch's commit: the enqueues are no-ops when a re-run repeats them.
+        """
         prompt_id = context.get("prompt_id")
         if prompt_id is None:
             return
         if spec.template == "reminder":
-            async with self.db.write() as session, session.begin():
-                await session.execute(
-                    update(Prompt).where(Prompt.id == prompt_id).values(reminder_sent=True)
-                )
+            ledger.mark_reminded(prompt_id)
             return
         prompt: Prompt = context["prompt"]
         await self.enqueue_expiry(prompt)

@@ -38,6 +38,7 @@ async def scan_deadlines(jc: JobContext, redis: aioredis.Redis) -> int:
                     Ticket.due_at.is_not(None),
                     Ticket.due_at <= now + jc.cfg.yellow_before,
                     Ticket.department.is_not(None),
+                    Ticket.waiting_since.is_(None),  # the clock stops while the citizen is asked
                 )
                 .order_by(Ticket.due_at)
                 .limit(SCAN_LIMIT)

@@ -1,9 +1,14 @@
 """One job: find the recipient's routes, send on the first that works, record every attempt.
 
-Order per route: already sent or cut off (see `notifier.state`) → quiet hours → opt-out →
-rate limits → send. A transient error is retried by saq with our backoff (raising
+Order per route: already sent or cut off (see `notifier.state`) → opt-out → quiet hours →
+rate limits → send; the state check, the tokens and the "sending" mark are one atomic claim
+(`notifier.claim`). A transient error is retried by saq with our backoff (raising
 `RetryLater`); a permanent one moves on to the next route; when no route is left a citizen
 gets a "call back by phone" task on the ticket.
+
+The jobs of a batch run through here side by side: their claims and their outcome marks go to
+Redis in one call per step (`notifier.coalesce`), and their outcomes to the batch's ledger
+(`notifier.records`), committed once the batch is done.
 """
 
 from __future__ import annotations
@@ -15,15 +20,17 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from channels.base import Sender
+from channels.base import OutboundMessage, Sender
 from intake.enums import EventKind
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
-from intake.models import Ticket
+from intake.errors import PermanentSendError, SendSkipped, TransientSendError, UnreachableError
+from notifier.claim import Claim, ClaimRequest
+from notifier.coalesce import Coalescer
 from notifier.compose import build_message
 from notifier.context import JobContext
+from notifier.facts import TicketFacts
 from notifier.jobs import CITIZEN, NON_ESSENTIAL, JobSpec
 from notifier.models import DeliveryStatus
-from notifier.records import CALLBACK_TASK, Outcome, record
+from notifier.records import CALLBACK_TASK, Ledger, Outcome
 from notifier.routing import Route
 from notifier.state import FAILED, SENDING, SENT_PREFIX
 
@@ -47,8 +54,9 @@ class Step(Enum):
 @dataclass
 class Attempt:
     spec: JobSpec
-    ticket: Ticket
+    ticket: TicketFacts
     context: dict[str, Any]
+    ledger: Ledger  # where the batch gathers its outcomes
     attempts: int = 1  # saq's attempt number of this run
     max_attempts: int = 1
 
@@ -57,6 +65,14 @@ class Deliverer:
     def __init__(self, jc: JobContext, senders: dict[str, Sender]) -> None:
         self.jc = jc
         self.senders = senders
+        self._claim = Coalescer(self._claim_many)
+        self._mark = Coalescer(jc.state.set_many)
+
+    async def _claim_many(self, requests: list[ClaimRequest]) -> list[Claim]:
+        return await self.jc.claims.claim_many(requests, now=self.jc.clock().timestamp())
+
+    def _record(self, run: Attempt, outcome: Outcome) -> None:
+        run.ledger.add(run.spec, run.ticket.id, outcome, now=self.jc.clock())
 
     async def run_routes(self, run: Attempt, routes: list[Route]) -> None:
         for route in routes:
@@ -64,26 +80,38 @@ class Deliverer:
                 return
         await self._nobody(run)
 
-    async def _try(self, run: Attempt, route: Route) -> Step:
+    async def _try(self, run: Attempt, route: Route, *, patient: bool = True) -> Step:
+        """The state, the refusals and the quiet hours decide first; then the claim (tokens
+        taken and "sending" marked at once) lets the send go."""
         sender = self.senders.get(route.channel)
-        state = await self.jc.state.get(run.spec.key, route.channel)
+        refusal = self._refusal(run, route)
+        quiet = self._quiet(run, route)
+        ready = sender is not None and not refusal and not quiet
+        message = self._message(run, route) if ready else None  # a template error: retried
+        buckets = self.jc.buckets(route) if ready else None
+        claim = await self._claim((run.spec.key, route.channel, buckets))
+        if claim.state is not None or sender is None:
+            return await self._settled(run, route, claim.state)
+        if refusal:
+            await self._failed(run, route, refusal, attempt=False)
+            return Step.NEXT
+        if quiet:
+            await self._postpone(run, route)
+            return Step.DONE
+        if claim.wait:
+            return await self._rate_limited(run, route, claim.wait, patient=patient)
+        assert sender is not None and message is not None
+        return await self._send(run, route, sender, message)
+
+    async def _settled(self, run: Attempt, route: Route, state: str | None) -> Step:
+        """A send state from an earlier run: never send again, record what it says."""
         if state and state.startswith(SENT_PREFIX):
             await self._sent(run, route, state[len(SENT_PREFIX) :] or None, attempt=False)
             return Step.DONE
         if state == SENDING:
             await self._unconfirmed(run, route)
             return Step.DONE
-        if state == FAILED or sender is None:
-            return Step.NEXT
-        refusal = self._refusal(run, route)
-        if refusal:
-            await self._failed(run, route, refusal, attempt=False)
-            return Step.NEXT
-        if self._quiet(run, route):
-            await self._postpone(run, route)
-            return Step.DONE
-        await self._rate_limit(run, route)
-        return await self._send(run, route, sender)
+        return Step.NEXT  # failed on this channel, or no sender for it
 
     def _refusal(self, run: Attempt, route: Route) -> str | None:
         if route.unsubscribed:
@@ -108,7 +136,7 @@ class Deliverer:
         outcome = Outcome(
             DeliveryStatus.POSTPONED, channel=route.channel, recipient=route.masked, attempt=False
         )
-        await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
+        self._record(run, outcome)
         log.info(
             "job=%s ticket=%s quiet hours: sms to %s waits until %s",
             run.spec.key,
@@ -117,20 +145,19 @@ class Deliverer:
             morning.isoformat(),
         )
 
-    async def _rate_limit(self, run: Attempt, route: Route) -> None:
-        buckets = self.jc.buckets(route)
-        wait = await self.jc.limiter.take(buckets, now=self.jc.clock().timestamp())
-        if 0 < wait <= self.jc.cfg.inline_wait:
+    async def _rate_limited(
+        self, run: Attempt, route: Route, wait: float, *, patient: bool
+    ) -> Step:
+        """A short wait is slept (once); a longer one puts the job back for later."""
+        if patient and wait <= self.jc.cfg.inline_wait:
             await asyncio.sleep(wait)
-            wait = await self.jc.limiter.take(buckets, now=self.jc.clock().timestamp())
-        if wait > 0:
-            log.info("job=%s rate limited on %s for %.1fs", run.spec.key, route.channel, wait)
-            raise RetryLater(wait, counts=False)
+            return await self._try(run, route, patient=False)
+        log.info("job=%s rate limited on %s for %.1fs", run.spec.key, route.channel, wait)
+        raise RetryLater(wait, counts=False)
 
-    async def _send(self, run: Attempt, route: Route, sender: Sender) -> Step:
-        spec = run.spec
-        message = build_message(
-            spec=spec,
+    def _message(self, run: Attempt, route: Route) -> OutboundMessage:
+        return build_message(
+            spec=run.spec,
             route=route,
             context=run.context,
             renderer=self.jc.renderer,
@@ -138,21 +165,38 @@ class Deliverer:
             secret=self.jc.secret,
             lang=self.jc.cfg.language,
         )
-        await self.jc.state.set(spec.key, route.channel, SENDING)
+
+    async def _send(
+        self, run: Attempt, route: Route, sender: Sender, message: OutboundMessage
+    ) -> Step:
+        """Claimed: the state says "sending" until the provider has answered."""
+        spec = run.spec
         try:
             result = await sender.send(message)
         except TransientSendError as exc:
             await self.jc.state.clear(spec.key, route.channel)
             return await self._transient(run, route, exc)
+        except SendSkipped as exc:  # held back by a loop guard: no retry, no other channel
+            await self.jc.state.clear(spec.key, route.channel)
+            outcome = Outcome(
+                DeliveryStatus.SKIPPED,
+                channel=route.channel,
+                recipient=route.masked,
+                error=f"skipped: {exc}",
+                event=EventKind.DELIVERY_FAILED,
+                data={"skipped": exc.reason},
+            )
+            self._record(run, outcome)
+            return Step.DONE
         except PermanentSendError as exc:
-            await self.jc.state.set(spec.key, route.channel, FAILED)
+            await self._mark((spec.key, route.channel, FAILED))
             kind = "unreachable" if isinstance(exc, UnreachableError) else "permanent"
             await self._failed(run, route, f"{kind}: {exc}")
             return Step.NEXT
         except Exception:
             await self.jc.state.clear(spec.key, route.channel)  # not sent: safe to try again
             raise
-        await self.jc.state.set(spec.key, route.channel, SENT_PREFIX + (result.provider_id or ""))
+        await self._mark((spec.key, route.channel, SENT_PREFIX + (result.provider_id or "")))
         await self._sent(run, route, result.provider_id)
         return Step.DONE
 
@@ -162,7 +206,7 @@ class Deliverer:
         await self._failed(run, route, f"transient: {exc}", data={"retry_in": delay})
         if delay is not None:
             raise RetryLater(delay)
-        await self.jc.state.set(run.spec.key, route.channel, FAILED)
+        await self._mark((run.spec.key, route.channel, FAILED))
         return Step.NEXT
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -185,7 +229,7 @@ class Deliverer:
             event=EventKind.NOTIFIED,
             attempt=attempt,
         )
-        await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
+        self._record(run, outcome)
         log.info(
             "job=%s ticket=%s sent on %s to %s",
             run.spec.key,
@@ -193,7 +237,7 @@ class Deliverer:
             route.channel,
             route.masked,
         )
-        await self.jc.after_sent(run.spec, run.ticket, run.context)
+        await self.jc.after_sent(run.spec, run.context, run.ledger)
 
     async def _unconfirmed(self, run: Attempt, route: Route) -> None:
         error = "the worker stopped during the send; not repeated (at most once)"
@@ -206,14 +250,14 @@ class Deliverer:
             data={"unconfirmed": True},
             attempt=False,
         )
-        await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
+        self._record(run, outcome)
         log.warning(
             "job=%s ticket=%s outcome on %s unknown after a crash",
             run.spec.key,
             run.spec.number,
             route.channel,
         )
-        await self.jc.after_sent(run.spec, run.ticket, run.context)
+        await self.jc.after_sent(run.spec, run.context, run.ledger)
 
     async def _failed(
         self,
@@ -233,7 +277,7 @@ class Deliverer:
             data=data,
             attempt=attempt,
         )
-        await record(self.jc.db, run.spec, run.ticket, outcome, now=self.jc.clock())
+        self._record(run, outcome)
         log.info(
             "job=%s ticket=%s %s failed: %s",
             run.spec.key,
@@ -262,5 +306,5 @@ class Deliverer:
                 event=EventKind.DELIVERY_FAILED,
                 attempt=False,
             )
-        await record(self.jc.db, spec, run.ticket, outcome, now=self.jc.clock())
+        self._record(run, outcome)
         log.warning("job=%s ticket=%s reached nobody", spec.key, spec.number)

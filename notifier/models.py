@@ -80,3 +80,8 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # delivery reports (SMS DLRs): the state that counts, and a bit per state already seen
+    report_state: Mapped[str | None] = mapped_column(String(16))
+    report_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    report_detail: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime | None]

@@ -79,6 +79,21 @@ async def _replied(session: AsyncSession, event: Event, cfg: NotifySettings) -> 
     ]
 
 
+async def _info_requested(
+    session: AsyncSession, event: Event, cfg: NotifySettings
+) -> list[JobSpec]:
+    """The handler's question must reach the citizen: their answer restarts the clock."""
+    return [
+        JobSpec(
+            key=f"ask:{event['event_id']}",
+            template="ask",
+            number=event["ticket"],
+            event_id=event["event_id"],
+            text=event_data(event).get("text"),
+        )
+    ]
+
+
 async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
     number, event_id = event["ticket"], event["event_id"]
     text = event_data(event).get("text")
@@ -127,6 +142,7 @@ PLANNERS: dict[str, Planner] = {
     EventKind.DISPATCHED.value: _dispatched,
     EventKind.RETURNED.value: _returned,
     EventKind.RATED.value: _rated,
+    EventKind.INFO_REQUESTED.value: _info_requested,
 }
 
 

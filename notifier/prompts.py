@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from intake.db import Database
 from intake.models import Ticket
 from notifier.config import NotifySettings
+from notifier.facts import TicketFacts
 from notifier.models import Prompt, PromptKind, PromptStatus
 
 CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: read aloud and typed without doubt
@@ -25,7 +26,7 @@ async def ensure_prompt(
     db: Database,
     *,
     job_key: str,
-    ticket: Ticket,
+    ticket: Ticket | TicketFacts,
     kind: PromptKind,
     channel: str | None,
     cfg: NotifySettings,

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.enums import Role
 from intake.messages import IdentityKind, SenderIdentity
-from intake.models import CitizenIdentity, Staff, Ticket
+from intake.models import Staff
 from intake.phones import mask_phone
+from notifier.facts import IdentityFacts, TicketFacts
 
 CHANNEL_OF_KIND = {
     IdentityKind.PHONE.value: "sms",
@@ -45,7 +46,7 @@ class Route:
         return f"{value[:3]}***" if len(value) > 3 else "***"
 
 
-def _route(identity: CitizenIdentity, name: str | None) -> Route:
+def _route(identity: IdentityFacts, name: str | None) -> Route:
     kind = IdentityKind(identity.kind)
     return Route(
         channel=CHANNEL_OF_KIND[identity.kind],
@@ -57,15 +58,11 @@ def _route(identity: CitizenIdentity, name: str | None) -> Route:
     )
 
 
-async def citizen_routes(session: AsyncSession, ticket: Ticket) -> list[Route]:
-    """The ticket's own channel first, then SMS; never the same identity twice."""
-    identities = list(
-        await session.scalars(
-            select(CitizenIdentity)
-            .where(CitizenIdentity.citizen_id == ticket.citizen_id)
-            .order_by(CitizenIdentity.id)
-        )
-    )
+def citizen_routes(ticket: TicketFacts, identities: list[IdentityFacts]) -> list[Route]:
+    """The ticket's own channel first, then SMS; never the same identity twice.
+
+    `identities` are the citizen's, in id order (loaded for a whole batch by the caller).
+    """
     usable = [i for i in identities if i.kind in CHANNEL_OF_KIND]
     own_kind = KIND_OF_CHANNEL.get(ticket.channel)
     routes = [_route(i, ticket.contact_name) for i in usable if i.kind == own_kind][:1]

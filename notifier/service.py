@@ -1,5 +1,8 @@
 """The notifier process: event consumer, saq worker and deadline scan, over one runtime.
 
+The saq worker takes its jobs in batches (`notifier.batch_worker`): `job_batch` jobs per round
+trip, as many batches at once as make up `concurrency` jobs in progress.
+
 `run_notifier` is what `intake worker --only notifier` and `intake run` start. Tests open a
 `Notifier` themselves and call `run_due()`, which does one round of everything on the
 injected clock and returns when nothing due is left, instead of waiting for timers.
@@ -11,16 +14,17 @@ import asyncio
 import contextlib
 import logging
 
-from saq import Worker
-
 from channels.base import Sender
 from intake.clock import Clock
 from intake.runtime import Runtime
+from notifier.batch_worker import BatchWorker, one_by_one
+from notifier.claim import Claims
 from notifier.config import NotifySettings, load_notify_settings
 from notifier.consumer import EventConsumer
 from notifier.context import DELIVER, EXPIRE, JobContext
 from notifier.deadlines import scan_deadlines
 from notifier.delivery import Deliverer, RetryLater
+from notifier.delivery_reports import DeliveryReports
 from notifier.instant import InstantReplies
 from notifier.queue import ClockedQueue, open_queue
 from notifier.ratelimit import RateLimiter
@@ -29,6 +33,10 @@ from notifier.templates import Renderer
 from notifier.worker import JobRunner
 
 log = logging.getLogger(__name__)
+
+# On stop, batches in progress get this long to finish before they are cancelled (a cancelled
+# send is recorded "unconfirmed"); an idle worker notices the stop within its 1 s dequeue wait.
+STOP_GRACE_S = 10
 
 
 class _QuietRetries(logging.Filter):
@@ -53,13 +61,15 @@ class Notifier:
         self.clock = clock or runtime.clock
         prefix = runtime.redis.keys.prefix
         self.queue: ClockedQueue = open_queue(runtime.redis.url, prefix=prefix, clock=self.clock)
+        state = SendState(runtime.redis.client, prefix=prefix)
+        limiter = RateLimiter(runtime.redis.client, prefix=prefix)
         self.jc = JobContext(
             db=runtime.db,
             cfg=self.cfg,
             clock=self.clock,
             queue=self.queue,
-            state=SendState(runtime.redis.client, prefix=prefix),
-            limiter=RateLimiter(runtime.redis.client, prefix=prefix),
+            state=state,
+            claims=Claims(runtime.redis.client, state=state, limiter=limiter),
             renderer=Renderer(override=self.cfg.templates_dir, default_lang=self.cfg.language),
             catalog=runtime.catalog,
             public_url=runtime.settings.public_url,
@@ -73,18 +83,23 @@ class Notifier:
             jc=self.jc,
             cfg=self.cfg,
         )
-        self.worker = self._worker(dequeue_timeout=0.0)
+        self.worker = self._worker(dequeue_timeout=1.0)
         self.instant = InstantReplies(
             redis=runtime.redis.client, keys=runtime.redis.keys, senders=senders
         )
+        self.reports = DeliveryReports(runtime, self.jc)
 
-    def _worker(self, *, dequeue_timeout: float) -> Worker:
-        worker: Worker = Worker(
+    def _worker(self, *, dequeue_timeout: float) -> BatchWorker:
+        """Batches of `job_batch` jobs, as many at once as make up `concurrency` jobs."""
+        cfg = self.cfg
+        worker = BatchWorker(
             self.queue,
-            functions=[(DELIVER, self.runner.deliver), (EXPIRE, self.runner.expire_prompt)],
-            concurrency=self.cfg.concurrency,
+            {DELIVER: self.runner.deliver_batch, EXPIRE: one_by_one(self.runner.expire_prompt)},
+            batch=cfg.job_batch,
+            concurrency=max(1, cfg.concurrency // cfg.job_batch),
             dequeue_timeout=dequeue_timeout,
-            timers={"sweep": self.cfg.sweep_interval, "schedule": 1},
+            grace=STOP_GRACE_S,
+            timers={"sweep": cfg.sweep_interval, "schedule": cfg.schedule_interval},
         )
         worker.SIGNALS = []  # the host process owns SIGTERM/SIGINT
         return worker
@@ -102,6 +117,7 @@ class Notifier:
             asyncio.create_task(self.worker.start(), name="notifier-jobs"),
             asyncio.create_task(self._deadline_loop(stop), name="notifier-deadlines"),
             asyncio.create_task(self.instant.run(stop), name="notifier-instant-replies"),
+            asyncio.create_task(self.reports.run(stop), name="notifier-delivery-reports"),
         ]
         try:
             await stop.wait()
@@ -137,6 +153,8 @@ class Notifier:
             while await self.consumer.poll():
                 pass
             while await self.instant.poll():
+                pass
+            while await self.reports.poll():
                 pass
             await self.queue.schedule(lock=0)
             if not await self.queue.count("queued"):

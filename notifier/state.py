@@ -9,10 +9,16 @@ a worker dies in between and the job runs again:
   missing one is caught): the delivery is recorded as `unconfirmed`, not repeated, and the
   ticket event says so for an agent to check.
 Redis is configured with append-only persistence (fsync always for the embedded server).
+With several jobs in flight, a crash leaves each of their sends in one of these states, so each
+is recorded once as what it is. The notifier reads the state and sets "sending" in one step
+with the rate limits (`notifier.claim`); `set_many` marks the outcomes of many sends at once.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import redis.asyncio as aioredis
 
 SENDING = "sending"
@@ -20,27 +26,43 @@ FAILED = "failed"
 SENT_PREFIX = "sent:"
 TTL_SECONDS = 30 * 86400
 
+# KEYS: state keys; ARGV: the TTL, and (channel, value) per key as one JSON array.
+_SET_MANY = """
+for i, item in ipairs(cjson.decode(ARGV[2])) do
+    redis.call('HSET', KEYS[i], item[1], item[2])
+    redis.call('EXPIRE', KEYS[i], ARGV[1])
+end
+"""
+
 
 class SendState:
     def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._set_many: Any = redis.register_script(_SET_MANY)
 
-    def _key(self, job_key: str) -> str:
+    def key(self, job_key: str) -> str:
         return f"{self._prefix}notify:state:{job_key}"
 
     async def get(self, job_key: str, channel: str) -> str | None:
-        value = await self._redis.hget(self._key(job_key), channel)
+        value = await self._redis.hget(self.key(job_key), channel)
         return value.decode() if isinstance(value, bytes) else value
 
     async def set(self, job_key: str, channel: str, value: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(job_key), channel, value)
-            pipe.expire(self._key(job_key), TTL_SECONDS)
+            pipe.hset(self.key(job_key), channel, value)
+            pipe.expire(self.key(job_key), TTL_SECONDS)
             await pipe.execute()
 
+    async def set_many(self, items: list[tuple[str, str, str]]) -> list[None]:
+        """Set (job key, channel, value) for each item, in one atomic call."""
+        values = orjson.dumps([[channel, value] for _, channel, value in items])
+        keys = [self.key(job_key) for job_key, _, _ in items]
+        await self._set_many(keys=keys, args=[TTL_SECONDS, values])
+        return [None] * len(items)
+
     async def clear(self, job_key: str, channel: str) -> None:
-        await self._redis.hdel(self._key(job_key), channel)
+        await self._redis.hdel(self.key(job_key), channel)
 
 
 async def mark_passive_ack(state: SendState, *, number: str, channel: str) -> None:

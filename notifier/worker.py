@@ -1,30 +1,46 @@
-"""The saq job functions: `deliver` (one message) and `expire_prompt`.
+"""The saq job functions: `deliver_batch` (messages, a batch at a time) and `expire_prompt`.
 
 A job re-run after a crash, a sweep or a duplicate enqueue starts by asking the delivery
-record; a final one makes the run a no-op.
+record; a final one makes the run a no-op. A batch is read with one query per table, its jobs
+then run side by side (each its own routes, in order), and their outcomes are committed
+together before saq hears how each job ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import select, update
+from saq.job import Job
+from sqlalchemy import update
 
 from intake.enums import TicketStatus
-from intake.models import Staff, Ticket
 from notifier.compose import base_context, prompt_context
 from notifier.context import JobContext
 from notifier.delivery import Attempt, Deliverer, RetryLater
-from notifier.jobs import CITIZEN, JobSpec
+from notifier.facts import TicketFacts
+from notifier.jobs import JobSpec
+from notifier.lookup import Batch, load_batch
 from notifier.models import FINAL_DELIVERY, DeliveryStatus, Prompt, PromptKind, PromptStatus
 from notifier.prompts import ensure_prompt, load_prompt
-from notifier.records import Outcome, delivery_status, record
-from notifier.routing import Route, citizen_routes, staff_routes
+from notifier.records import Ledger, Outcome
+from notifier.routing import Route
 
 log = logging.getLogger(__name__)
 
 PROMPT_OF = {"survey": PromptKind.SURVEY, "dimensions": PromptKind.DIMENSIONS}
+
+
+def rounds(specs: list[JobSpec]) -> list[list[int]]:
+    """Indexes of the specs in rounds of distinct job keys (a key's second job runs after)."""
+    seen: Counter[str] = Counter()
+    found: dict[int, list[int]] = defaultdict(list)
+    for index, spec in enumerate(specs):
+        found[seen[spec.key]].append(index)
+        seen[spec.key] += 1
+    return [found[r] for r in sorted(found)]
 
 
 class JobRunner:
@@ -32,51 +48,68 @@ class JobRunner:
         self.jc = jc
         self.deliverer = deliverer
 
-    async def deliver(self, ctx: dict[str, Any], *, spec: dict[str, Any]) -> str:
-        job = ctx.get("job")
-        try:
-            return await self.run(JobSpec.from_kwargs(spec), job)
-        except RetryLater as exc:
-            if job is not None:
-                job.retry_delay, job.retry_backoff = exc.delay, False
-                job.retries += 0 if exc.counts else 1
-            raise
+    async def deliver_batch(self, jobs: list[Job]) -> list[Any]:
+        """saq's `deliver` jobs: per job its result, or the `RetryLater` saq is to honour."""
+        specs = [JobSpec.from_kwargs((job.kwargs or {})["spec"]) for job in jobs]
+        outcomes: list[Any] = [None] * len(jobs)
+        for indexes in rounds(specs):
+            done = await self.run([specs[i] for i in indexes], [jobs[i] for i in indexes])
+            for i, outcome in zip(indexes, done, strict=True):
+                outcomes[i] = outcome
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, RetryLater):
+                job.retry_delay, job.retry_backoff = outcome.delay, False
+                job.retries += 0 if outcome.counts else 1
+        return outcomes
 
-    async def run(self, spec: JobSpec, job: Any = None) -> str:
-        status = await delivery_status(self.jc.db, spec.key)
+    async def run(self, specs: list[JobSpec], jobs: list[Job]) -> list[Any]:
+        """Jobs with distinct keys: one read, the sends side by side, one commit."""
+        found = await load_batch(self.jc.db, specs)
+        ledger = Ledger()
+        runs = (self._one(spec, job, found, ledger) for spec, job in zip(specs, jobs, strict=True))
+        outcomes = await asyncio.gather(*runs, return_exceptions=True)
+        await ledger.commit(self.jc.db)
+        return outcomes
+
+    async def _one(
+        self,
+        spec: JobSpec,
+        job: Job,
+        found: Batch,
+        ledger: Ledger,
+    ) -> str:
+        status = found.statuses.get(spec.key)
         if status in FINAL_DELIVERY:
             return f"already {status}"
-        async with self.jc.db.read() as session:
-            ticket = await session.scalar(select(Ticket).where(Ticket.number == spec.number))
-            if ticket is None:
-                log.warning("job=%s: no ticket %s", spec.key, spec.number)
-                return "no ticket"
-            routes = await self._routes(session, spec, ticket)
+        ticket = found.tickets.get(spec.number)
+        if ticket is None:
+            log.warning("job=%s: no ticket %s", spec.key, spec.number)
+            return "no ticket"
+        routes = found.routes(spec, ticket)
         context = base_context(spec, ticket, self.jc.catalog, self.jc.cfg.zone)
         skip = await self._skip(spec, ticket, context, routes)
         if skip:
             outcome = Outcome(DeliveryStatus.SKIPPED, error=skip, attempt=False)
-            await record(self.jc.db, spec, ticket, outcome, now=self.jc.clock())
+            ledger.add(spec, ticket.id, outcome, now=self.jc.clock())
             log.info("job=%s ticket=%s skipped: %s", spec.key, spec.number, skip)
             return "skipped"
         attempt = Attempt(
             spec,
             ticket,
             context,
-            attempts=getattr(job, "attempts", 1) or 1,
-            max_attempts=getattr(job, "retries", 1) or 1,
+            ledger,
+            attempts=job.attempts or 1,
+            max_attempts=job.retries or 1,
         )
         await self.deliverer.run_routes(attempt, routes or [])
         return "done"
 
-    async def _routes(self, session: Any, spec: JobSpec, ticket: Ticket) -> list[Route] | None:
-        if spec.audience == CITIZEN:
-            return await citizen_routes(session, ticket)
-        staff = await session.get(Staff, spec.staff_id)
-        return staff_routes(staff) if staff is not None and staff.active else None
-
     async def _skip(
-        self, spec: JobSpec, ticket: Ticket, context: dict[str, Any], routes: list[Route] | None
+        self,
+        spec: JobSpec,
+        ticket: TicketFacts,
+        context: dict[str, Any],
+        routes: list[Route] | None,
     ) -> str | None:
         """Why this message is no longer wanted; fills in the prompt when there is one."""
         if routes is None:

@@ -22,6 +22,9 @@ from channels.email.ids import make_message_id, parse_id_list, strip_message_id
 
 DEFAULT_SUBJECT = "12345市民服务热线"
 TICKET_HEADER = "X-Intake-Ticket"
+# the notifier's answers to a citizen's own mail (acknowledgement, instant reply): RFC 3834
+# auto-replies, and what the per-address cap (cap.py) counts
+AUTO_REPLY_TEMPLATES = frozenset({"ack", "instant_reply"})
 
 
 def subject_with_ticket(subject: str | None, ticket_number: str | None) -> str:
@@ -89,13 +92,14 @@ def threading_params(message: OutboundMessage) -> tuple[str | None, list[str], s
     """(in_reply_to, references, auto_submitted) from `message.params`, as the notifier sets them.
 
     Params: `in_reply_to` (the citizen's Message-ID), `references` (list or header string),
-    `auto_submitted` (default "auto-replied" for a reply, "auto-generated" otherwise; "no" for a
-    mail a person wrote).
+    `auto_submitted` (default "auto-replied" for a reply or an `AUTO_REPLY_TEMPLATES` answer,
+    "auto-generated" otherwise; "no" for a mail a person wrote).
     """
     params = message.params or {}
     in_reply_to = strip_message_id(str(params.get("in_reply_to") or "")) or None
     refs = params.get("references") or []
     references = parse_id_list(refs) if isinstance(refs, str) else [str(r) for r in refs]
-    default = "auto-replied" if in_reply_to else "auto-generated"
+    replied = in_reply_to or message.template in AUTO_REPLY_TEMPLATES
+    default = "auto-replied" if replied else "auto-generated"
     auto = params.get("auto_submitted", default)
     return in_reply_to, references, (str(auto) if auto else None)

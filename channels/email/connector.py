@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from channels.base import BackgroundTask, Sender
+from channels.email.cap import AutoReplyCap
 from channels.email.reader import MailboxReader
 from channels.email.sender import SmtpSender
 from channels.email.settings import EmailSettings
@@ -35,8 +36,18 @@ class EmailConnector:
         self._runtime = runtime
         self.settings = settings
         smtp = settings.smtp()
-        self._sender = SmtpSender(smtp) if smtp else None
+        self._sender = SmtpSender(smtp, cap=self._cap(runtime, settings)) if smtp else None
         self.reader = MailboxReader(runtime, settings) if settings.imap_host else None
+
+    @staticmethod
+    def _cap(runtime: Runtime, settings: EmailSettings) -> AutoReplyCap:
+        return AutoReplyCap(
+            runtime.redis.client,
+            prefix=runtime.redis.keys.prefix,
+            clock=runtime.clock,
+            per_hour=settings.auto_reply_cap_per_hour,
+            per_day=settings.auto_reply_cap_per_day,
+        )
 
     def router(self) -> APIRouter | None:
         return None

@@ -5,6 +5,7 @@ back to another channel on `UnreachableError`. So: connection failures, timeouts
 are transient; a 5xx for the recipient is permanent, and "no such user" (550/551/553, 5.1.x) is
 unreachable. A 5xx that is *our* fault (authentication, sender refused, no STARTTLS) is treated
 as transient: the operator fixes the configuration and the queued mail still goes out.
+Automatic answers over the per-address cap (cap.py) are not sent: `SendSkipped`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ from typing import Literal
 import aiosmtplib
 
 from channels.base import OutboundMessage, SendResult
+from channels.email.cap import AutoReplyCap
 from channels.email.compose import compose_mail, threading_params
 from channels.email.ids import strip_message_id
-from intake.errors import PermanentSendError, SendError, TransientSendError, UnreachableError
+from intake.errors import (
+    PermanentSendError,
+    SendError,
+    SendSkipped,
+    TransientSendError,
+    UnreachableError,
+)
 from intake.messages import IdentityKind
 
 log = logging.getLogger(__name__)
@@ -62,8 +70,9 @@ class SmtpSender:
 
     channel = "email"
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, *, cap: AutoReplyCap | None = None) -> None:
         self.settings = settings
+        self.cap = cap
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Compose and deliver; returns the Message-ID (without brackets) as provider id."""
@@ -72,9 +81,12 @@ class SmtpSender:
             raise UnreachableError("recipient has no e-mail address")
         mail = self.compose(message)
         message_id = strip_message_id(str(mail["Message-ID"]))
+        counted = await self._count(message, address)
         try:
             response = await self._deliver(mail, self._envelope_from(message), address)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            if self.cap is not None:
+                await self.cap.give_back(counted)
             error = classify_smtp_error(exc)
             log.warning(
                 "mail %s for ticket %s failed: %s", message_id, message.ticket_number, error
@@ -82,6 +94,20 @@ class SmtpSender:
             raise error from exc
         log.info("mail %s for ticket %s accepted", message_id, message.ticket_number)
         return SendResult(provider_id=message_id, detail=response)
+
+    async def _count(self, message: OutboundMessage, address: str) -> list[str]:
+        """Take a place under the cap for an automatic answer, or raise `SendSkipped`."""
+        if self.cap is None or not self.cap.applies(message):
+            return []
+        try:
+            return await self.cap.take(address)
+        except SendSkipped:
+            log.warning(
+                "mail %s for ticket %s not sent: over the per-address cap",
+                message.job_key,
+                message.ticket_number,
+            )
+            raise
 
     def compose(self, message: OutboundMessage) -> EmailMessage:
         """The mail `send` would deliver (threading and Auto-Submitted from `message.params`)."""

@@ -5,7 +5,7 @@ Secrets are `SecretStr` so that a settings dump or a validation error never prin
 login) or `none` (plain text: only for a loopback test server). A processed mail is moved to
 `processed_folder` (`move`; COPY + \\Deleted + UID EXPUNGE where the server lacks MOVE), copied
 and deleted (`copy_delete`), or left in place and flagged \\Seen plus `processed_keyword`
-(`flag`).
+(`flag`). `auto_reply_cap_per_hour` / `_per_day` bound our automatic answers to one address.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ class EmailSettings(BaseModel):
     smtp_envelope_from: str | None = None  # may hold {ticket} (VERP)
     smtp_timeout: float = Field(default=30.0, gt=0)
     smtp_validate_certs: bool = True
+    # loop guard: automatic answers (acknowledgements, instant replies) to one address per
+    # hour / per day beyond which nothing more is sent (cap.py); 0 turns a window off
+    auto_reply_cap_per_hour: int = Field(default=5, ge=0)
+    auto_reply_cap_per_day: int = Field(default=20, ge=0)
 
     @field_validator("address")
     @classmethod

@@ -47,11 +47,13 @@ def build_sender(
     client: httpx.AsyncClient | None = None,
     limiter: RateLimiter | None = None,
 ) -> KannelSender | AliyunSender:
-    """The configured provider's sender; refuses settings that cannot work at start-up."""
+    """The configured provider's sender; refuses settings that cannot work at start-up.
+
+    `client` is for the cloud providers (HTTPS through httpx); Kannel keeps its own pool."""
     if settings.provider == "kannel":
         if not (settings.kannel_user and settings.public_url):
             raise ConfigurationError("SMS via Kannel needs KANNEL_USER and PUBLIC_URL")
-        return KannelSender(settings, client, limiter)
+        return KannelSender(settings, limiter=limiter)  # its own pool: see http1.py
     if settings.provider == "aliyun":
         if not (settings.access_key_id and settings.signature and settings.templates):
             raise ConfigurationError("Aliyun SMS needs ACCESS_KEY_ID, SIGNATURE and TEMPLATES")

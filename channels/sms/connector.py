@@ -4,11 +4,13 @@
 stream and Kannel gets an empty 200 at once (configure the sms-service with
 `max-messages = 0` so that Kannel itself sends nothing back); Kannel's retries carry the same
 gateway id and never make a second ticket. `GET /channels/sms/dlr` receives delivery reports,
-which are put on a stream for the notifier to record against its deliveries.
+which are put on a stream for the notifier to record against its deliveries
+(`notifier.delivery_reports`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,6 +19,7 @@ from fastapi.responses import PlainTextResponse
 
 from channels.base import BackgroundTask, Sender
 from channels.sms import RedisTokenBucket, SmsSettings, build_sender, parse_dlr_request
+from channels.sms.dlr import report_fields, reports_stream
 from channels.sms.kannel_in import parse_mo_request
 from channels.sms.phones import mask
 from intake.errors import ConfigurationError
@@ -35,7 +38,7 @@ def sms_settings(raw: dict[str, Any], *, public_url: str) -> SmsSettings | None:
 
 
 def delivery_reports_stream(runtime: Runtime) -> str:
-    return f"{runtime.redis.keys.prefix}stream:delivery-reports"
+    return reports_stream(runtime.redis.keys.prefix)
 
 
 class SmsConnector:
@@ -51,6 +54,9 @@ class SmsConnector:
             burst=settings.burst,
         )
         self._sender = build_sender(settings, limiter=limiter)
+        # each callback holds a pooled Redis connection, and the pool refuses (not waits) when
+        # it is exhausted: a burst from the gateway queues here instead of failing
+        self._inflight = asyncio.Semaphore(settings.max_inflight_callbacks)
 
     def sender(self) -> Sender | None:
         return self._sender
@@ -80,7 +86,8 @@ class SmsConnector:
         message = parse_mo_request(
             request.scope["query_string"], _ip(request), self._settings, now=self._runtime.clock()
         )
-        receipt = await self._runtime.gateway.submit(message)
+        async with self._inflight:
+            receipt = await self._runtime.gateway.submit(message)
         log.info(
             "sms mo id=%s from=%s duplicate=%s",
             message.external_id,
@@ -93,21 +100,20 @@ class SmsConnector:
         report = parse_dlr_request(
             request.scope["query_string"], _ip(request), self._settings, now=self._runtime.clock()
         )
-        await self._runtime.redis.client.xadd(
-            delivery_reports_stream(self._runtime),
-            {
-                "channel": "sms",
-                "ref": report.ref,
-                "state": report.state.value,
-                "final": "1" if report.final else "0",
-                "status": str(report.status),
-                "answer": report.answer or "",
-                "at": report.at.isoformat(),
-            },
-            maxlen=1_000_000,
-            approximate=True,
+        async with self._inflight:
+            await self._runtime.redis.client.xadd(
+                delivery_reports_stream(self._runtime),
+                report_fields(report),
+                maxlen=1_000_000,
+                approximate=True,
+            )
+        log.info(
+            "sms dlr ref=%s status=%d state=%s to=%s",
+            report.ref,
+            report.status,
+            report.state.value,
+            mask(report.to),
         )
-        log.info("sms dlr ref=%s state=%s", report.ref, report.state.value)
         return PlainTextResponse("")
 
 

@@ -91,6 +91,25 @@ def decode_ref(ref: str) -> str:
         raise InvalidInput("malformed DLR ref", field="ref") from exc
 
 
+def reports_stream(prefix: str) -> str:
+    """The Redis stream on which the connector hands reports to the notifier."""
+    return f"{prefix}stream:delivery-reports"
+
+
+def report_fields(report: DeliveryReport) -> dict[str, str]:
+    """A report as a stream entry (the recipient masked: it is only shown to staff)."""
+    return {
+        "channel": "sms",
+        "ref": report.ref,
+        "state": report.state.value,
+        "final": "1" if report.final else "0",
+        "status": str(report.status),
+        "answer": report.answer,
+        "to": mask(report.to) if report.to else "",
+        "at": report.at.isoformat(),
+    }
+
+
 def build_dlr_url(settings: SmsSettings, delivery_id: str) -> str:
     """The dlr-url for one send, in the fixed interfaces.md shape."""
     secret = quote(settings.inbound_secret.get_secret_value(), safe="")
@@ -131,7 +150,7 @@ def parse_dlr_request(
     """
     authenticate(raw_query, client_ip, settings)
     report = parse_dlr(raw_query, now=now)
-    log.info(
+    log.debug(  # the route logs it once it is queued
         "sms DLR ref=%s status=%d state=%s final=%s to=%s",
         report.ref,
         report.status,

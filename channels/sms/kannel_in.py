@@ -163,7 +163,7 @@ def parse_mo_request(
     """
     authenticate(raw_query, client_ip, settings)
     message = parse_mo(raw_query, now=now)
-    log.info(
+    log.debug(  # the route logs the outcome; this is for tracing the parser
         "sms MO id=%s from=%s chars=%d",
         message.external_id,
         mask(message.sender.value),

@@ -40,7 +40,9 @@ class SmsSettings(BaseModel):
     inbound_secret: SecretStr = SecretStr("")  # carried by get-url and dlr-url
     allowed_ips: list[str] = Field(default_factory=list)  # empty: any address
     public_url: str = ""  # our externally reachable base URL, for the dlr-url
-    dlr_mask: int = 31
+    # delivered 1 + failed 2 + buffered 4 + rejected 16: what staff see. Not the SMSC's own
+    # ACK (8), which would double the callbacks (and their load) for nothing shown.
+    dlr_mask: int = Field(default=23, ge=0, le=63)
 
     # What the citizen sees
     sender: str = ""  # the hotline's number, e.g. "12345"
@@ -60,6 +62,10 @@ class SmsSettings(BaseModel):
     rate_per_second: float = Field(default=100.0, gt=0)
     burst: int = Field(default=20, ge=1)
     timeout_seconds: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=32, ge=1)  # keep-alive connections to smsbox
+    # gateway callbacks (MO, DLR) handled at once per process; more wait their turn. A gateway
+    # fires hundreds at once, and a refused one is lost (Kannel does not retry by default).
+    max_inflight_callbacks: int = Field(default=32, ge=1)
 
     @field_validator("inbound_secret")
     @classmethod

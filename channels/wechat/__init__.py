@@ -2,6 +2,8 @@
 
 The route calls `WeChatEndpoint`/`WeChatEndpoints` (verify, decrypt, parse, reply); the
 notifier uses `WeChatSender`; the core reports inbound traffic to `WeChatSender.observe`.
+New requests that lack a place or a phone go through the guided conversation (`dialog`,
+rules in `dialog.yaml`); voice and image media are downloaded in the background (`media`).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ once, past that exact token, and is retried once. HTTP is httpx, never blocking 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from contextlib import suppress
@@ -99,6 +100,21 @@ class WeChatApiClient:
             result = await self._post_once(path, payload, token)
         return _checked(result)
 
+    async def get_media(self, media_id: str, *, max_bytes: int) -> tuple[bytes, str]:
+        """Temporary media a citizen sent (voice, image): its bytes and content type.
+
+        WeChat answers an unknown or expired media id (3 days) with JSON, errcode 40007.
+        """
+        token = await self.access_token()
+        answer = await self._media_once(media_id, token, max_bytes)
+        if isinstance(answer, dict) and _errcode(answer) in TOKEN_ERRORS:
+            token = await self.refresh_token(stale=token)
+            answer = await self._media_once(media_id, token, max_bytes)
+        if isinstance(answer, dict):
+            _checked(answer)
+            raise WeChatApiError(-2, "media answer without content")
+        return answer
+
     async def refresh_token(self, *, stale: str | None) -> str:
         """Fetch a token under the lock unless someone already replaced `stale` meanwhile."""
         lock = self._redis.lock(
@@ -152,6 +168,27 @@ class WeChatApiClient:
         url = f"{self.account.api_base}{path}"
         return await self._request("POST", url, params={"access_token": token}, json=payload)
 
+    async def _media_once(
+        self, media_id: str, token: str, max_bytes: int
+    ) -> dict[str, Any] | tuple[bytes, str]:
+        url = f"{self.account.api_base}/cgi-bin/media/get"
+        params = {"access_token": token, "media_id": media_id}
+        try:
+            async with self._http.stream("GET", url, params=params) as response:
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise WeChatUnavailable(f"wechat answered HTTP {response.status_code}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body.extend(chunk)
+                    if len(body) > max_bytes:
+                        raise WeChatApiError(-3, f"media larger than {max_bytes} bytes")
+                kind = response.headers.get("content-type", "").split(";")[0].strip()
+        except httpx.HTTPError as exc:
+            raise WeChatUnavailable(f"wechat unreachable: {type(exc).__name__}") from None
+        if kind in ("application/json", "text/plain") or body.startswith(b'{"errcode"'):
+            return _json_or_error(bytes(body))
+        return bytes(body), kind or "application/octet-stream"
+
     async def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self._http.request(method, url, **kwargs)
@@ -184,3 +221,11 @@ def _checked(result: dict[str, Any]) -> dict[str, Any]:
     if code != 0:
         raise WeChatApiError(code, str(result.get("errmsg", "")))
     return result
+
+
+def _json_or_error(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    return data if isinstance(data, dict) else {"errcode": -2, "errmsg": "unexpected answer"}

@@ -4,32 +4,44 @@ A push is made durable first (the gateway dedupes WeChat's retries by MsgId), th
 waits for the pipeline's outcome a bounded time (well inside WeChat's five seconds) and answers
 with a passive reply. Every retry of one MsgId reads the same stored outcome, so it gets the
 same answer; if the outcome is late the route answers `success` and the citizen hears back
-through the notifier instead.
+through the notifier instead. A new request that lacks what a handler needs goes to the guided
+conversation (`dialog.py`) instead, which answers with its question at once. A passive reply
+that carries a new ticket's number marks the notifier's acknowledgement as sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from channels.base import BackgroundTask, Sender
+from channels.wechat.dialog import Dialog, Screen, phone_on_file
+from channels.wechat.dialog_rules import DialogRules
+from channels.wechat.dialog_store import DialogStore, Step
 from channels.wechat.endpoint import WeChatEndpoints
+from channels.wechat.media import MediaFetcher
 from channels.wechat.sender import WeChatSender
-from channels.wechat.settings import WeChatAccount, WeChatSettings
+from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
+from channels.wechat.waiter import OutcomeWaiter
 from intake.errors import ConfigurationError
 from intake.messages import InboundMessage, MessageKind
-from intake.outcomes import wait_for_outcome
+from intake.outcomes import Outcome
 from intake.replies import Replies
 from intake.runtime import Runtime
+from notifier.state import SendState, mark_passive_ack
 
 log = logging.getLogger(__name__)
 
 MENU_MY_REQUESTS = frozenset({"my_requests", "MY_REQUESTS", "查询"})
 MENU_FILE_REQUEST = frozenset({"file_request", "FILE_REQUEST"})
+CHANNEL = "wechat"
+_KEPT_ONLY = (MessageKind.EVENT, MessageKind.UNKNOWN)
 
 
 def wechat_settings(raw: dict[str, Any]) -> WeChatSettings | None:
@@ -41,7 +53,7 @@ def wechat_settings(raw: dict[str, Any]) -> WeChatSettings | None:
             return WeChatSettings(accounts=raw["accounts"])
         if not raw.get("app_id"):
             return None
-        flat = {k: v for k, v in raw.items() if k != "reply_wait_s"}
+        flat = {k: v for k, v in raw.items() if k not in ChannelOptions.model_fields}
         return WeChatSettings(accounts=[WeChatAccount(**flat)])
     except ValueError as exc:
         raise ConfigurationError(f"WeChat settings: {exc}") from exc
@@ -51,21 +63,33 @@ class WeChatConnector:
     name = "wechat"
 
     def __init__(
-        self, runtime: Runtime, settings: WeChatSettings, *, reply_wait_s: float = 4.0
+        self, runtime: Runtime, settings: WeChatSettings, *, options: ChannelOptions | None = None
     ) -> None:
         self._runtime = runtime
+        self._options = options or ChannelOptions()
         self._endpoints = WeChatEndpoints(settings.accounts)
+        prefix = runtime.redis.keys.prefix
         self._sender = WeChatSender.from_accounts(
-            settings.accounts, redis=runtime.redis.client, key_prefix=runtime.redis.keys.prefix
+            settings.accounts, redis=runtime.redis.client, key_prefix=prefix
         )
         self._replies = Replies.load(runtime.settings.catalog.replies_file)
-        self._wait = reply_wait_s
+        self._wait = self._options.reply_wait_s
+        self._acks = SendState(runtime.redis.client, prefix=prefix)
+        self._waiter = OutcomeWaiter(runtime.redis.client, runtime.redis.keys)
+        self.dialog = _dialog(runtime, self._options) if self._options.dialog.enabled else None
+        self.media = _media(runtime, self._sender) if self._options.fetch_media else None
 
     def sender(self) -> Sender | None:
         return self._sender
 
     def background_tasks(self) -> list[BackgroundTask]:
-        return []
+        """The sweep that files timed-out conversations, and the media downloader."""
+        tasks: list[BackgroundTask] = []
+        if self.dialog is not None:
+            tasks.append(partial(self.dialog.run, interval_s=self._options.dialog.sweep_interval))
+        if self.media is not None:
+            tasks.append(self.media.run)
+        return tasks
 
     def router(self) -> APIRouter:
         router = APIRouter(tags=["channels"])
@@ -86,36 +110,39 @@ class WeChatConnector:
         return PlainTextResponse(self._endpoints.select(params).verify_get(params))
 
     async def push(self, request: Request) -> Response:
+        started = time.monotonic()
         params = dict(request.query_params)
         endpoint = self._endpoints.select(params)
         message, context = endpoint.open_post(
             params, await request.body(), received_at=self._runtime.clock()
         )
         await self._sender.observe(message)
-        text = await self._answer(message)
+        if self.media is not None:
+            await self.media.enqueue(message)
+        text = await self._answer(message, started)
         body = endpoint.render_reply(context, text)
         media = "application/xml" if body.startswith(b"<") else "text/plain"
         return Response(body, media_type=media)
 
-    async def _answer(self, message: InboundMessage) -> str | None:
+    async def _answer(self, message: InboundMessage, started: float) -> str | None:
         event = message.fields.get("event")
         key = str(message.fields.get("event_key") or "")
         if event == "click" and key in MENU_MY_REQUESTS:
             message = dataclasses.replace(message, kind=MessageKind.TEXT, text="查询")
+        elif self.dialog is not None and message.kind not in _KEPT_ONLY:
+            step = await self.dialog.on_message(message)
+            if step is not None:
+                return await self._say(step, started)
         await self._runtime.gateway.submit(message)
         if event == "subscribe":
             return self._replies.text("welcome")
         if event == "click" and key in MENU_FILE_REQUEST:
-            return self._replies.text("file_request")
-        if message.kind in (MessageKind.EVENT, MessageKind.UNKNOWN):
+            if self.dialog is None:
+                return self._replies.text("file_request")
+            return await self._say(await self.dialog.on_menu(message), started)
+        if message.kind in _KEPT_ONLY:
             return None
-        outcome = await wait_for_outcome(
-            self._runtime.redis.client,
-            self._runtime.redis.keys,
-            channel=message.channel,
-            external_id=message.external_id,
-            within_s=self._wait,
-        )
+        outcome = await self._outcome(message.external_id, started)
         if outcome is None:
             log.warning(
                 "wechat external_id=%s: no outcome within %.1f s; answering later",
@@ -123,7 +150,52 @@ class WeChatConnector:
                 self._wait,
             )
             return None
+        if outcome.intent == "new_request" and outcome.ticket:
+            await mark_passive_ack(self._acks, number=outcome.ticket, channel=CHANNEL)
         return self._replies.for_outcome(outcome)
+
+    async def _say(self, step: Step, started: float) -> str | None:
+        """A conversation step's answer: its question, or the number it was filed as."""
+        if step.filed is None or step.number is None:
+            return step.text
+        await mark_passive_ack(self._acks, number=step.number, channel=CHANNEL)
+        outcome = await self._outcome(step.filed, started)
+        text = self._replies.for_outcome(outcome) if outcome else None
+        return text or self._replies.text(
+            "new_request", ticket=step.number, query_code=step.query_code
+        )
+
+    async def _outcome(self, external_id: str, started: float) -> Outcome | None:
+        return await self._waiter.wait(
+            channel=CHANNEL,
+            external_id=external_id,
+            within_s=max(0.0, self._wait - (time.monotonic() - started)),
+        )
+
+
+def _dialog(runtime: Runtime, options: ChannelOptions) -> Dialog:
+    config = options.dialog
+    rules = DialogRules.load(config.rules_file)
+    return Dialog(
+        rules=rules,
+        store=DialogStore(runtime.redis.client, key_prefix=runtime.redis.keys.prefix),
+        gateway=runtime.gateway,
+        screen=Screen(rules, runtime.triage.triage if runtime.triage else None),
+        known_phone=partial(phone_on_file, runtime.db),
+        timeout_s=config.timeout,
+        clock=runtime.clock,
+    )
+
+
+def _media(runtime: Runtime, sender: WeChatSender) -> MediaFetcher:
+    return MediaFetcher(
+        redis=runtime.redis.client,
+        key_prefix=runtime.redis.keys.prefix,
+        clients=sender.clients,
+        store=runtime.attachments,
+        db=runtime.db,
+        max_bytes=runtime.settings.web.max_attachment_bytes,
+    )
 
 
 def build(runtime: Runtime) -> WeChatConnector | None:
@@ -131,4 +203,8 @@ def build(runtime: Runtime) -> WeChatConnector | None:
     settings = wechat_settings(raw)
     if settings is None or not settings.accounts:
         return None
-    return WeChatConnector(runtime, settings, reply_wait_s=float(raw.get("reply_wait_s", 4.0)))
+    try:
+        options = ChannelOptions.of(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"WeChat settings: {exc}") from exc
+    return WeChatConnector(runtime, settings, options=options)

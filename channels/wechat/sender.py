@@ -61,6 +61,11 @@ class WeChatSender:
         }
         return cls(clients, ServiceWindow(redis, key_prefix=key_prefix, clock=clock))
 
+    @property
+    def clients(self) -> Mapping[str, WeChatApiClient]:
+        """The API client of each account, by app id (shared with the media fetcher)."""
+        return self._clients
+
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()

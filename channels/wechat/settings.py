@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal
+import re
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -107,3 +109,39 @@ class WeChatSettings(BaseModel):
 
     def by_app_id(self, app_id: str) -> WeChatAccount | None:
         return next((a for a in self.accounts if a.app_id == app_id), None)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh]?)")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+class DialogSettings(BaseModel):
+    """The guided conversation (`INTAKE_WECHAT__DIALOG__…`): on/off, timeout, rules file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    timeout: float = Field(default=600.0, gt=0)  # seconds; "10m", "90s", "1h" accepted
+    rules_file: Path | None = None  # default: the shipped channels/wechat/dialog.yaml
+    sweep_interval: float = Field(default=5.0, gt=0)  # seconds between sweeps for timeouts
+
+    @field_validator("timeout", "sweep_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and (found := _DURATION.fullmatch(value.strip().lower())):
+            return float(found.group(1)) * _UNIT[found.group(2)]
+        return value
+
+
+class ChannelOptions(BaseModel):
+    """Settings of the channel itself, beside the accounts (the same for every account)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reply_wait_s: float = Field(default=4.0, gt=0, lt=5)  # inside WeChat's 5-second window
+    dialog: DialogSettings = Field(default_factory=DialogSettings)
+    fetch_media: bool = True  # download voice and image media into attachment storage
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> ChannelOptions:
+        return cls.model_validate({k: raw[k] for k in cls.model_fields if k in raw})

@@ -15,6 +15,7 @@ from intake.lifecycle import Action, available_actions
 from intake.models import Staff, Ticket, TicketEvent
 from intake.phones import mask_phone
 from intake.tickets import ActionRequest, TicketFilter, get_ticket, list_tickets, perform
+from intake.triage.workdays import deadline_colour
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["staff"])
 
@@ -39,6 +40,8 @@ class TicketSummary(BaseModel):
     contact_phone: str | None
     created_at: datetime
     due_at: datetime | None
+    deadline: str | None = None  # green / yellow / red, "paused" while waiting for the citizen
+    waiting_since: datetime | None = None
 
 
 class EventOut(BaseModel):
@@ -68,7 +71,15 @@ class TicketDetail(TicketSummary):
     actions: list[str]
 
 
-def _summary(ticket: Ticket, *, full_phone: bool) -> dict[str, Any]:
+def _deadline(ticket: Ticket, now: datetime) -> str | None:
+    if ticket.status == TicketStatus.CLOSED.value or ticket.due_at is None:
+        return None
+    if ticket.waiting_since is not None:
+        return "paused"
+    return deadline_colour(now, ticket.due_at)
+
+
+def _summary(ticket: Ticket, *, full_phone: bool, now: datetime) -> dict[str, Any]:
     phone = ticket.contact_phone if full_phone else mask_phone(ticket.contact_phone)
     return {
         "number": ticket.number,
@@ -82,6 +93,8 @@ def _summary(ticket: Ticket, *, full_phone: bool) -> dict[str, Any]:
         "contact_phone": phone or None,
         "created_at": ticket.created_at,
         "due_at": ticket.due_at,
+        "deadline": _deadline(ticket, now),
+        "waiting_since": ticket.waiting_since,
     }
 
 
@@ -98,10 +111,10 @@ def _event(event: TicketEvent) -> EventOut:
     )
 
 
-def _detail(ticket: Ticket, staff: Staff) -> TicketDetail:
+def _detail(ticket: Ticket, staff: Staff, now: datetime) -> TicketDetail:
     anonymous_hidden = ticket.anonymous and Role(staff.role) is Role.HANDLER
     return TicketDetail(
-        **_summary(ticket, full_phone=not anonymous_hidden),
+        **_summary(ticket, full_phone=not anonymous_hidden, now=now),
         query_code=ticket.query_code,
         content=ticket.content,
         address=ticket.address,
@@ -154,21 +167,22 @@ async def list_endpoint(
     )
     async with runtime.db.read() as session:
         tickets = await list_tickets(session, staff=staff, filters=filters, now=runtime.clock())
-    return [_summary(t, full_phone=False) for t in tickets]
+    now = runtime.clock()
+    return [_summary(t, full_phone=False, now=now) for t in tickets]
 
 
 @router.get("/{number}", response_model=TicketDetail, summary="One ticket with its events")
 async def get_endpoint(number: str, runtime: RuntimeDep, staff: StaffDep) -> TicketDetail:
     async with runtime.db.read() as session:
         ticket = await get_ticket(session, number=number, staff=staff)
-    return _detail(ticket, staff)
+    return _detail(ticket, staff, runtime.clock())
 
 
 @router.post(
     "/{number}/actions/{action}",
     response_model=TicketDetail,
     summary="accept, dispatch, note, reply, close, return, reopen, extend, "
-    "approve_extension, reject_extension",
+    "approve_extension, reject_extension, ask (the citizen; the deadline waits)",
 )
 async def act_endpoint(
     number: str,
@@ -201,4 +215,4 @@ async def act_endpoint(
     await runtime.relay.flush()
     async with runtime.db.read() as session:  # unscoped: a return takes it out of reach
         ticket = await get_ticket(session, number=number, staff=None)
-    return _detail(ticket, staff)
+    return _detail(ticket, staff, runtime.clock())

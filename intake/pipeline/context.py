@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from intake.clock import Clock
+from intake.config import PipelineSettings
 from intake.enums import Intent
 from intake.gateway import Gateway
 from intake.messages import InboundMessage
@@ -34,6 +35,7 @@ class Batch:
     flood_per_hour: int = 0
     notify_settings: dict[str, Any] = field(default_factory=dict)
     single_open_channels: frozenset[str] = frozenset()
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)  # closed replies …
     seen: set[tuple[str, str]] = field(default_factory=set)
     identities: dict[IdentityKey, CitizenIdentity] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)

@@ -3,7 +3,8 @@
 In order: kept-only kinds, new requests submitted as such, opt-out / opt-in words (the whole
 message), the flood guard, an explicit thread reference, status queries, a ticket number or
 query code of one's own open ticket inside the text, and, on channels configured for it
-(SMS), the citizen's single open ticket. Anything else is a new request.
+(SMS), the citizen's single open ticket. Anything else is a new request. A reference to one's
+own closed ticket is decided by the closed-reply policy (closed_replies.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from intake.enums import TERMINAL_STATUSES, EventKind, Intent
 from intake.events import add_event
 from intake.messages import IdentityKind, MessageKind
 from intake.models import Ticket
+from intake.pipeline.closed_replies import closed_in_text, closed_reply, is_closed
 from intake.pipeline.context import Context
 from intake.pipeline.rating import answers_a_prompt
 
@@ -81,7 +83,9 @@ async def decide_intent(ctx: Context) -> None:
         return _set(ctx, Intent.STATUS_QUERY, "status words or a ticket number alone")
     if await answers_a_prompt(ctx):
         return None
-    if await _reference_in_text(ctx) or await _single_open_ticket(ctx):
+    if await _reference_in_text(ctx) or await closed_in_text(ctx, TICKET_NUMBER):
+        return None
+    if await _single_open_ticket(ctx):
         return None
     return _set(ctx, Intent.NEW_REQUEST, "no ticket referenced")
 
@@ -126,6 +130,8 @@ async def _thread_reference(ctx: Context) -> bool:
             "intent", "not_follow_up", reason="referenced ticket is not the sender's", ticket=ref
         )
         return False
+    if is_closed(ticket):
+        return await closed_reply(ctx, ticket, via="thread reference")
     ctx.ticket = ticket
     _set(ctx, Intent.FOLLOW_UP, "thread reference", ticket=ref)
     return True

@@ -14,10 +14,13 @@ from intake.events import add_event
 from intake.messages import IdentityKind
 from intake.models import AttachmentRecord, Citizen, Message, Ticket
 from intake.phones import mask_phone
+from intake.pipeline.closed_replies import reopen_on_reply
 from intake.pipeline.context import Context, identity_key_of
 from intake.pipeline.intent import apply_opt_out, decide_intent, record_bounce
 from intake.pipeline.rating import record_rating
+from intake.pipeline.repeats import link_duplicate, refine_intent
 from intake.pipeline.triage_steps import apply_triage, assess_request
+from intake.pipeline.waiting import resume_clock
 
 log = logging.getLogger(__name__)
 
@@ -190,14 +193,18 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     dedupe_delivery,
     identify_citizen,
     decide_intent,
+    refine_intent,
     assess_request,
     record_message,
     open_ticket,
     apply_triage,
+    link_duplicate,
     apply_opt_out,
     record_rating,
     record_bounce,
+    reopen_on_reply,
     add_follow_up,
+    resume_clock,
     note_status_query,
     link_message,
 )

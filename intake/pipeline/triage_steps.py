@@ -65,6 +65,7 @@ def _classify(ticket: Ticket, decision: TriageDecision, *, chosen_type: str | No
         ticket.request_type = decision.request_type.label
     ticket.category = decision.category.label
     ticket.district = decision.routing.district
+    ticket.street = decision.routing.street
 
 
 def _set_deadlines(ticket: Ticket, kit: TriageKit) -> None:

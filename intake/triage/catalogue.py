@@ -16,6 +16,7 @@ import yaml
 
 from intake.errors import ConfigurationError
 from intake.triage.models import REQUEST_TYPES
+from intake.triage.text import normalise
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEPARTMENTS_FILE = Path(__file__).resolve().parent.parent / "data" / "departments.yaml"
@@ -60,6 +61,9 @@ class TypeRules:
     question_mark_weight: float
     category_prior_weight: float
     default_type: str
+    # how a message begins ("感谢…", "建议…", "请问…") says much about its type
+    openings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    opening_weight: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +183,16 @@ def _type_rules(path: Path) -> TypeRules:
         question_mark_weight=float(data.get("question_mark_weight", 1.0)),
         category_prior_weight=float(data.get("category_prior_weight", 1.5)),
         default_type=default_type,
+        openings=_openings(path, data.get("openings")),
+        opening_weight=float(data.get("opening_weight", 0.0)),
     )
+
+
+def _openings(path: Path, raw: Any) -> dict[str, tuple[str, ...]]:
+    openings = raw or {}
+    if not isinstance(openings, dict) or set(openings) - set(REQUEST_TYPES):
+        raise ConfigurationError(f"{path}: openings must map request types to word lists")
+    return {str(t): tuple(normalise(str(w)) for w in words or ()) for t, words in openings.items()}
 
 
 def _weights(path: Path, raw: Any) -> dict[str, float]:

@@ -20,6 +20,8 @@ CATEGORY = "category"
 TYPE_FULL_STRENGTH = 4.0
 CATEGORY_FULL_STRENGTH = 6.0
 MAX_QUESTION_MARKS = 2
+GREETINGS = ("您好", "你好", "喂", "hello", "hi")
+_LEAD = " ,.!?;:，。！？；：、~…-—\"'“”‘’()（）[]【】"
 
 
 def register(matcher: Matcher, types: TypeRules, categories: CategoryCatalogue) -> None:
@@ -72,6 +74,19 @@ def classify_category(hits: Sequence[Hit], catalogue: CategoryCatalogue) -> Clas
     )
 
 
+def _opening(text: str, rules: TypeRules) -> tuple[str, str] | None:
+    """The type whose opening word starts the message, after greetings and punctuation."""
+    start = text.lstrip(_LEAD)
+    for greeting in GREETINGS:
+        if start.startswith(greeting):
+            start = start[len(greeting) :].lstrip(_LEAD)
+    for label, openers in rules.openings.items():
+        for word in openers:
+            if start.startswith(word):
+                return label, word
+    return None
+
+
 def classify_type(
     hits: Sequence[Hit],
     text: str,
@@ -86,6 +101,11 @@ def classify_type(
             scores.get("consultation", 0.0) + marks * rules.question_mark_weight
         )
         words.setdefault("consultation", []).append("?" * marks)
+    opening = _opening(text, rules)
+    if opening is not None:
+        label, word = opening
+        scores[label] = scores.get(label, 0.0) + rules.opening_weight
+        words.setdefault(label, []).append(f"^{word}")
     if category is not None and category.default_type:
         prior = category.default_type
         scores[prior] = scores.get(prior, 0.0) + rules.category_prior_weight

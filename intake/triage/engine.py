@@ -33,6 +33,7 @@ from intake.triage.models import (
 from intake.triage.text import Hit, Matcher, Segmenter, normalise
 
 URGENT = "urgent"
+KEY_TERM_WEIGHT = 2.0  # weaker category words ("施工", "饭店") do not name a problem
 
 
 class Triage:
@@ -104,6 +105,21 @@ class Triage:
             urgent=urgent,
             decisions=tuple(trail),
         )
+
+    def key_terms(self, normalised: str) -> frozenset[str]:
+        """Words naming the problem and the place (category keywords of weight ≥ 2, streets and
+        places of the gazetteer): what two reports of one problem share, to find duplicates.
+        District names are left out: every candidate compared is in the same district."""
+        return frozenset(
+            hit.keyword
+            for hit in self._matcher.find(normalised)
+            if (hit.key[0] == classify.CATEGORY and hit.weight >= KEY_TERM_WEIGHT)
+            or (hit.key[0] == places.PLACE and hit.key[2] != "district")
+        )
+
+    def is_confident(self, category: Classification) -> bool:
+        """True when the category is sure enough to route, and to look for duplicates by."""
+        return self._confident_category(category) is not None
 
     @property
     def _categories(self) -> CategoryCatalogue:

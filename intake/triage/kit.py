@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from intake.triage.deadlines import DeadlineRules
 from intake.triage.engine import Triage
+from intake.triage.repeat_rules import FollowUpRules
 from intake.triage.special_service import SpecialServiceList
 from intake.triage.workdays import WorkCalendar
 
@@ -28,6 +29,7 @@ class TriageFiles:
     deadlines: Path | None = None
     special_service: Path | None = None
     holidays_override: Path | None = None
+    repeats: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class TriageKit:
     deadlines: DeadlineRules
     special: SpecialServiceList
     calendar: WorkCalendar
+    follow_ups: FollowUpRules = field(default_factory=FollowUpRules.load)
 
     @classmethod
     def load(cls, files: TriageFiles, *, today: datetime) -> TriageKit:
@@ -60,4 +63,10 @@ class TriageKit:
         )
         for warning in calendar.coverage_warnings(today.date()):
             log.warning("%s", warning)
-        return cls(triage=triage, deadlines=deadlines, special=special, calendar=calendar)
+        return cls(
+            triage=triage,
+            deadlines=deadlines,
+            special=special,
+            calendar=calendar,
+            follow_ups=FollowUpRules.load(files.repeats),
+        )

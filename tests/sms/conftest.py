@@ -9,10 +9,11 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import unavailable
+from tests.notifier.conftest import clock, senders
 
 from .kannel_peer import kannel_peer, kannel_peer_norecode
 
-__all__ = ["kannel_peer", "kannel_peer_norecode"]
+__all__ = ["clock", "kannel_peer", "kannel_peer_norecode", "senders"]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

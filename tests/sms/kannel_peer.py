@@ -91,6 +91,7 @@ class KannelPeer:
     mo_recode: bool
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     mt_lines: list[str] = field(default_factory=list)
+    mt_seen: list[float] = field(default_factory=list)  # perf_counter() when each line came
     _mt_cond: threading.Condition = field(default_factory=threading.Condition)
     _fakesmsc: subprocess.Popen[bytes] | None = None
 
@@ -124,6 +125,7 @@ class KannelPeer:
             if "Got message" in line:
                 with self._mt_cond:
                     self.mt_lines.append(line)
+                    self.mt_seen.append(time.perf_counter())
                     self._mt_cond.notify_all()
 
     def smsc_online(self) -> bool:
@@ -150,7 +152,9 @@ class KannelPeer:
                 proc.wait(timeout=5)
 
 
-def write_config(workdir: Path, ports: dict[str, int], get_url: str, mo_recode: bool) -> Path:
+def write_config(
+    workdir: Path, ports: dict[str, int], get_url: str, mo_recode: bool, log_level: int = 0
+) -> Path:
     conf = f"""
 group = core
 admin-port = {ports["admin"]}
@@ -162,7 +166,7 @@ smsbox-port = {ports["box"]}
 smsbox-interface = 127.0.0.1
 box-allow-ip = "127.0.0.1"
 log-file = "{workdir}/bearerbox.log"
-log-level = 0
+log-level = {log_level}
 access-log = "{workdir}/access.log"
 dlr-storage = internal
 
@@ -179,8 +183,12 @@ bearerbox-port = {ports["box"]}
 sendsms-port = {ports["sendsms"]}
 sendsms-interface = 127.0.0.1
 mo-recode = {"true" if mo_recode else "false"}
+# a get-url or dlr-url call that fails (e.g. a keep-alive connection the service closed just
+# as smsbox reused it) is retried, instead of the MO or DLR being lost; both are idempotent
+http-request-retry = 3
+http-queue-delay = 1
 log-file = "{workdir}/smsbox.log"
-log-level = 0
+log-level = {log_level}
 access-log = "{workdir}/smsbox-access.log"
 
 group = sendsms-user
@@ -201,36 +209,47 @@ get-url = "{get_url}"
 
 
 def start_kannel(
-    workdir: Path, *, callback_base: str, secret: str = SECRET, mo_recode: bool = True
+    workdir: Path,
+    *,
+    callback_base: str,
+    secret: str = SECRET,
+    mo_recode: bool = True,
+    interval: float = 0.01,
+    log_level: int = 0,
 ) -> KannelPeer:
-    """Start bearerbox, smsbox and fakesmsc; get-url is `{callback_base}/channels/sms/kannel`."""
+    """Start bearerbox, smsbox and fakesmsc; get-url is `{callback_base}/channels/sms/kannel`.
+
+    `interval` is fakesmsc's pacing of MO messages (seconds, 0: as fast as it can) and
+    `log_level` Kannel's (0 debug … 4 panic; the benchmark keeps its disk quiet with 3)."""
     require_kannel()
     workdir.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("admin", "box", "smsc", "sendsms")}
     get_url = f"{callback_base}/channels/sms/kannel?secret={secret}&{GET_URL_QUERY}"
-    conf = write_config(workdir, ports, get_url, mo_recode)
+    conf = write_config(workdir, ports, get_url, mo_recode, log_level)
     peer = KannelPeer(workdir, ports["sendsms"], ports["admin"], callback_base, mo_recode)
     try:
-        _launch(peer, conf, ports)
+        _launch(peer, conf, ports, interval, verbosity=max(log_level, 1))
     except BaseException:
         peer.stop()
         raise
     return peer
 
 
-def _launch(peer: KannelPeer, conf: Path, ports: dict[str, int]) -> None:
+def _launch(
+    peer: KannelPeer, conf: Path, ports: dict[str, int], interval: float, verbosity: int
+) -> None:
     def spawn(args: list[str], name: str) -> subprocess.Popen[bytes]:
         out = (peer.workdir / f"{name}.out").open("wb")
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=peer.workdir)
         peer.procs.append(proc)
         return proc
 
-    spawn([BEARERBOX, "-v", "1", str(conf)], "bearerbox")
+    spawn([BEARERBOX, "-v", str(verbosity), str(conf)], "bearerbox")
     wait_until(lambda: port_open(ports["box"]) and port_open(ports["smsc"]), 15, "bearerbox")
-    spawn([SMSBOX, "-v", "1", str(conf)], "smsbox")
+    spawn([SMSBOX, "-v", str(verbosity), str(conf)], "smsbox")
     wait_until(lambda: port_open(ports["sendsms"]), 15, "smsbox")
     fake = subprocess.Popen(
-        [FAKESMSC, "-H", "127.0.0.1", "-r", str(ports["smsc"]), "-i", "0.01"],
+        [FAKESMSC, "-H", "127.0.0.1", "-r", str(ports["smsc"]), "-i", str(interval)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -300,6 +319,36 @@ def parse_mt(line: str) -> MT:
     if kind == "text":
         return MT(sender, receiver, kind, udh, rest.encode("utf-8"))
     return MT(sender, receiver, kind, udh, urllib.parse.unquote_to_bytes(rest.replace("+", "%20")))
+
+
+def _concat_key(udh: bytes) -> tuple[int, int, int] | None:
+    """(reference, total, sequence) from a concatenation UDH (8- or 16-bit reference)."""
+    if len(udh) >= 6 and udh[1] == 0x00:
+        return udh[3], udh[4], udh[5]
+    if len(udh) >= 7 and udh[1] == 0x08:
+        return udh[3] << 8 | udh[4], udh[5], udh[6]
+    return None
+
+
+def texts_to(lines: list[str], receiver: str) -> list[str]:
+    """Whole messages fakesmsc received for `receiver`, concatenated parts joined in order.
+
+    fakesmsc prints every part of a concatenated MT as "udh … data …" whatever its coding;
+    the parts are taken as UCS-2 here, which is what every Chinese MT must be."""
+    whole: list[str] = []
+    parts: dict[int, dict[int, bytes]] = {}
+    for mt in (m for m in map(parse_mt, lines) if m.receiver == receiver):
+        key = _concat_key(mt.udh) if mt.udh else None
+        if key is None:
+            whole.append(mt.text)
+            continue
+        ref, total, seq = key
+        parts.setdefault(ref, {})[seq] = mt.data
+        if len(parts[ref]) == total:
+            got = parts.pop(ref)
+            data = b"".join(got[i] for i in range(1, total + 1))
+            whole.append(data.decode("utf-16-be"))
+    return whole
 
 
 def _rig(tmp_path_factory: pytest.TempPathFactory, mo_recode: bool) -> Iterator[KannelRig]:

@@ -83,14 +83,14 @@ def test_mo_ids_are_unique(kannel_peer: KannelRig) -> None:
 
 async def test_chinese_mt_arrives_as_ucs2_with_dlrs(kannel_peer: KannelRig) -> None:
     rig = kannel_peer
-    async with httpx.AsyncClient() as client:
-        sender = KannelSender(settings_for(rig), client)
-        message = OutboundMessage(
-            recipient=SenderIdentity(IdentityKind.PHONE, "13900139001"),
-            text="您的工单2026112100042已受理。回复TD退订",
-            job_key="job:2026112100042:ack",
-        )
-        result = await sender.send(message)
+    sender = KannelSender(settings_for(rig))
+    message = OutboundMessage(
+        recipient=SenderIdentity(IdentityKind.PHONE, "13900139001"),
+        text="您的工单2026112100042已受理。回复TD退订",
+        job_key="job:2026112100042:ack",
+    )
+    result = await sender.send(message)
+    await sender.aclose()
     assert result.detail == "0: Accepted for delivery"
     line = await asyncio.to_thread(rig.peer.wait_mt, lambda s: "+8613900139001" in s, 10)
     mt = parse_mt(line)
@@ -161,19 +161,19 @@ async def test_rate_limited_sends_through_kannel(
 ) -> None:
     redis, prefix = sms_redis
     limiter = RedisTokenBucket(redis, f"{prefix}rate:kannel", rate=100, burst=5)
-    async with httpx.AsyncClient() as client:
-        sender = KannelSender(settings_for(kannel_peer), client, limiter)
-        start = time.monotonic()
-        results = await asyncio.gather(
-            *(
-                sender.send(
-                    OutboundMessage(
-                        SenderIdentity(IdentityKind.PHONE, "13900139200"), f"batch {i}", f"b:{i}"
-                    )
+    sender = KannelSender(settings_for(kannel_peer), limiter=limiter)
+    start = time.monotonic()
+    results = await asyncio.gather(
+        *(
+            sender.send(
+                OutboundMessage(
+                    SenderIdentity(IdentityKind.PHONE, "13900139200"), f"batch {i}", f"b:{i}"
                 )
-                for i in range(45)
             )
+            for i in range(45)
         )
-        elapsed = time.monotonic() - start
+    )
+    elapsed = time.monotonic() - start
+    await sender.aclose()
     assert all(r.detail == "0: Accepted for delivery" for r in results)
     assert elapsed >= (45 - 5) / 100 * 0.9  # 0.4 s: the gateway's rate held

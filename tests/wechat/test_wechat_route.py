@@ -12,15 +12,16 @@ import pytest
 import xmltodict
 from sqlalchemy import func, select
 
-from intake.app import create_app
 from intake.config import Settings
 from intake.models import Ticket
 from intake.runtime import Runtime
+from tests.wechat.service import post as _post
+from tests.wechat.service import push_xml as _xml
+from tests.wechat.service import text_push as _text
+from tests.wechat.service import wechat_service
 from tests.wechat.wechat_helpers import (
     APP_ID,
-    KEY_CURRENT,
     KEY_PREVIOUS,
-    ORIGINAL_ID,
     TOKEN,
     decrypt_reply,
     encrypted_post,
@@ -31,56 +32,8 @@ from tests.wechat.wechat_helpers import (
 
 @pytest.fixture
 async def wechat(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    settings.wechat = {
-        "app_id": APP_ID,
-        "app_secret": "city-secret",
-        "token": TOKEN,
-        "aes_key": KEY_CURRENT,
-        "aes_key_previous": KEY_PREVIOUS,
-        "original_id": ORIGINAL_ID,
-        "mode": "compatible",
-        "api_base": "http://127.0.0.1:9",
-    }
-    runtime = await Runtime.open(settings)
-    stop = asyncio.Event()
-    worker = asyncio.create_task(runtime.pipeline_worker(consumer="wx").run(stop))
-    app = create_app(settings, runtime=runtime)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client, runtime
-    stop.set()
-    await worker
-    await runtime.close()
-
-
-def _xml(
-    msg_type: str,
-    body: str,
-    *,
-    openid: str = "o_user1",
-    msg_id: str | None = None,
-    ts: int | None = None,
-) -> str:
-    tail = f"<MsgId>{msg_id}</MsgId>" if msg_id else ""
-    return (
-        f"<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>"
-        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{ts or int(time.time())}</CreateTime>"
-        f"<MsgType><![CDATA[{msg_type}]]></MsgType>{body}{tail}</xml>"
-    )
-
-
-def _text(content: str, msg_id: str, openid: str = "o_user1") -> str:
-    return _xml("text", f"<Content><![CDATA[{content}]]></Content>", msg_id=msg_id, openid=openid)
-
-
-async def _post(client: httpx.AsyncClient, xml: str) -> str:
-    params, body = plain_post(xml, timestamp=int(time.time()))
-    response = await client.post("/channels/wechat", params=params, content=body)
-    assert response.status_code == 200, response.text
-    if response.text == "success":
-        return ""
-    return str(xmltodict.parse(response.text)["xml"]["Content"])
+    async with wechat_service(settings) as service:
+        yield service.client, service.runtime
 
 
 async def test_url_verification(wechat: tuple[httpx.AsyncClient, Runtime]) -> None:
@@ -107,7 +60,8 @@ async def test_text_gets_its_ticket_number_in_the_reply(
     wechat: tuple[httpx.AsyncClient, Runtime],
 ) -> None:
     client, runtime = wechat
-    reply = await _post(client, _text("人民路和解放路路口的红绿灯坏了，很危险", "6001"))
+    text = "人民路和解放路路口的红绿灯坏了，很危险。电话13812345678"  # nothing to ask
+    reply = await _post(client, _text(text, "6001"))
     async with runtime.db.read() as session:
         ticket = await session.scalar(select(Ticket))
     assert ticket is not None and ticket.channel == "wechat"

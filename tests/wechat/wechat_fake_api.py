@@ -3,8 +3,9 @@
 Adapted from /work/shared/test-peers/wechat/fake_wechat_api.py. It answers with WeChat's JSON
 shapes and error codes: /cgi-bin/token and /cgi-bin/stable_token issue tokens (only the latest
 one is valid, as after a real refresh once the grace period is over: 40001 otherwise; a token
-marked expired gives 42001), and /cgi-bin/message/custom/send and template/send deliver or
-answer a scripted errcode per recipient.
+marked expired gives 42001), /cgi-bin/message/custom/send and template/send deliver or
+answer a scripted errcode per recipient, and /cgi-bin/media/get serves uploaded media (an
+unknown media id gets errcode 40007 as JSON labelled text/plain, as the real API does).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class FakeWeChat:
     # recipient openid -> errcodes (or "http500") to answer, one per call, before succeeding
     scripted: dict[str, list[int | str]] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # id -> (bytes, type)
     delivered: list[dict[str, Any]] = field(default_factory=list)
     _tokens: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _msgids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
@@ -120,8 +122,24 @@ async def _send(request: Request) -> Response:
     return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
 
+async def _media_get(request: Request) -> Response:
+    fake, query = Holder.fake, request.query_params
+    fake.calls.append({"path": "/cgi-bin/media/get", "query": dict(query)})
+    refused = fake.check_token(query.get("access_token", ""))
+    if refused:
+        return JSONResponse(refused)
+    found = fake.media.get(query.get("media_id", ""))
+    if found is None:
+        body = b'{"errcode":40007,"errmsg":"invalid media_id hint: [fake]"}'
+        return Response(body, media_type="text/plain")
+    data, content_type = found
+    headers = {"Content-disposition": f'attachment; filename="{query["media_id"]}"'}
+    return Response(data, media_type=content_type, headers=headers)
+
+
 app = Starlette(
     routes=[
+        Route("/cgi-bin/media/get", _media_get, methods=["GET"]),
         Route("/cgi-bin/token", _token, methods=["GET"]),
         Route("/cgi-bin/stable_token", _stable_token, methods=["POST"]),
         Route("/cgi-bin/message/custom/send", _send, methods=["POST"]),

@@ -1,0 +1,93 @@
+"""What a batch of jobs needs from the database, read in one go.
+
+One connection and three statements per batch (delivery records, tickets with their
+citizens' identities, staff) instead of two or three sessions per job; the routes are then
+built in memory (`notifier.routing`), exactly as one job would build its own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from intake.db import Database
+from intake.models import CitizenIdentity, Staff, Ticket
+from notifier.facts import IDENTITY_COLUMNS, TICKET_COLUMNS, IdentityFacts, TicketFacts
+from notifier.jobs import CITIZEN, JobSpec
+from notifier.models import FINAL_DELIVERY, Delivery, DeliveryStatus
+from notifier.routing import Route, citizen_routes, staff_routes
+
+_TICKET_WIDTH = len(TICKET_COLUMNS)
+
+
+@dataclass
+class Batch:
+    statuses: dict[str, DeliveryStatus] = field(default_factory=dict)  # by job key, if recorded
+    tickets: dict[str, TicketFacts] = field(default_factory=dict)  # by number
+    identities: dict[int, list[IdentityFacts]] = field(default_factory=dict)  # by citizen
+    staff: dict[int, Staff] = field(default_factory=dict)
+
+    def routes(self, spec: JobSpec, ticket: TicketFacts) -> list[Route] | None:
+        """The job's routes in order; None when its staff member is gone or inactive."""
+        if spec.audience == CITIZEN:
+            return citizen_routes(ticket, self.identities.get(ticket.citizen_id, []))
+        member = self.staff.get(spec.staff_id or 0)
+        return staff_routes(member) if member is not None and member.active else None
+
+
+async def load_batch(db: Database, specs: list[JobSpec]) -> Batch:
+    """The delivery records of the jobs, and what the unfinished ones need to run."""
+    found = Batch()
+    if not specs:
+        return found
+    dialect = db.dialect
+    async with db.read() as session:
+        if dialect == "postgresql":
+            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        rows = await session.execute(
+            select(Delivery.job_key, Delivery.status).where(
+                _one_of(Delivery.job_key, [spec.key for spec in specs], dialect)
+            )
+        )
+        found.statuses = {key: DeliveryStatus(status) for key, status in rows}
+        pending = [spec for spec in specs if found.statuses.get(spec.key) not in FINAL_DELIVERY]
+        numbers = {spec.number for spec in pending}
+        staff_ids = {s.staff_id for s in pending if s.audience != CITIZEN and s.staff_id}
+        if numbers:
+            pairs = await session.execute(
+                select(*TICKET_COLUMNS, *IDENTITY_COLUMNS)
+                .outerjoin(CitizenIdentity, CitizenIdentity.citizen_id == Ticket.citizen_id)
+                .where(_one_of(Ticket.number, numbers, dialect))
+                .order_by(CitizenIdentity.id)
+            )
+            _collect(found, pairs)
+        if staff_ids:
+            members = await session.scalars(select(Staff).where(Staff.id.in_(staff_ids)))
+            found.staff = {member.id: member for member in members}
+    return found
+
+
+def _one_of(column: Any, values: Collection[str], dialect: str) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL one array parameter, so that one prepared plan serves
+    any number of values (a parameter per value is planned anew for each batch size)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)  # type: ignore[no-any-return]
+
+
+def _collect(found: Batch, rows: Any) -> None:
+    """Tickets and identities from the joined rows (a ticket repeats once per identity)."""
+    identities: dict[int, dict[int, IdentityFacts]] = defaultdict(dict)
+    for row in rows:
+        ticket = found.tickets.get(row[1])
+        if ticket is None:
+            ticket = found.tickets[row[1]] = TicketFacts(*row[:_TICKET_WIDTH])
+        if row[_TICKET_WIDTH] is not None:
+            identity = IdentityFacts(*row[_TICKET_WIDTH:])
+            identities[ticket.citizen_id][identity.id] = identity
+    found.identities = {citizen: list(by_id.values()) for citizen, by_id in identities.items()}
