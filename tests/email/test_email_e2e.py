@@ -51,6 +51,7 @@ from tests.email.dovecot_peer import (
     start_dovecot,
 )
 from tests.notifier.conftest import NOTIFY, FakeClock, MailHandler
+from tests.polling import poll as poll_until
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -119,13 +120,7 @@ async def hotline(
 
 
 async def poll(predicate: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+    return await poll_until(predicate, timeout, 0.05)
 
 
 def parsed(content: bytes) -> EmailMessage:

@@ -34,6 +34,7 @@ from tests.email.dovecot_peer import (
     set_headers,
     start_dovecot,
 )
+from tests.polling import poll as poll_until
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -81,13 +82,7 @@ async def running(reader: MailboxReader) -> AsyncIterator[asyncio.Task[None]]:
 
 
 async def poll(predicate: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+    return await poll_until(predicate, timeout, 0.05)
 
 
 async def stream(runtime: Runtime) -> list[InboundMessage]:

@@ -38,6 +38,7 @@ from tests.email.dovecot_peer import (
     set_headers,
     start_dovecot,
 )
+from tests.polling import poll as poll_until
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -84,13 +85,7 @@ async def service(settings: Settings, dovecot: Dovecot) -> AsyncIterator[Service
 
 
 async def poll(predicate: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
+    return await poll_until(predicate, timeout, 0.1)
 
 
 async def tickets(runtime: Runtime) -> list[Ticket]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from intake.config import Settings
 from intake.messages import IdentityKind, SenderIdentity
 from intake.models import Message, Ticket
 from intake.runtime import Runtime
+from tests.polling import poll as poll_until
 from tests.sms.kannel_peer import PASSWORD, SECRET, USER, KannelPeer, parse_mt, start_kannel
 
 pytestmark = pytest.mark.integration
@@ -79,13 +79,7 @@ async def service(settings: Settings, tmp_path: Path) -> AsyncIterator[Service]:
 
 
 async def _poll(predicate: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+    return await poll_until(predicate, timeout, 0.05)
 
 
 def _ucs2(sender: str, text: str) -> str:
