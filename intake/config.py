@@ -29,6 +29,8 @@ class PipelineSettings(BaseModel):
     single_open_follow_up: list[str] = Field(default_factory=lambda: ["sms"])
     # channels answered through the notifier right after processing (WeChat answers passively)
     instant_reply_channels: list[str] = Field(default_factory=lambda: ["sms", "email", "telegram"])
+    # channels whose edge never waits for the core's outcome (the web form has its number)
+    no_outcome_channels: list[str] = Field(default_factory=lambda: ["web"])
     # a reply to one's own closed ticket within this many days reopens it (or is a follow-up on
     # it); later it is a new request that names the old ticket (intake/pipeline/closed_replies.py)
     closed_reply_window_days: int = Field(default=7, ge=0)

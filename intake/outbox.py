@@ -67,14 +67,23 @@ class OutboxRelay:
         if not events:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.xadd(
-                    self._keys.events,
-                    domain_event(event, event.ticket),
-                    maxlen=EVENTS_MAXLEN,
-                    approximate=True,
-                )
+            self.queue(pipe, events)
             await pipe.execute()
+        await self.mark_published(events)
+
+    def queue(self, pipe: Any, events: list[TicketEvent]) -> None:
+        """Put events on a pipeline or `CommandBatch`; `mark_published` once it has run."""
+        for event in events:
+            pipe.xadd(
+                self._keys.events,
+                domain_event(event, event.ticket),
+                maxlen=EVENTS_MAXLEN,
+                approximate=True,
+            )
+
+    async def mark_published(self, events: list[TicketEvent]) -> None:
+        if not events:
+            return
         async with self._db.write() as session, session.begin():
             await session.execute(
                 update(TicketEvent)

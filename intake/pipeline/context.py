@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from intake.clock import Clock
 from intake.config import PipelineSettings
 from intake.enums import Intent
+from intake.fast_rows import add, build
 from intake.gateway import Gateway
 from intake.messages import InboundMessage
 from intake.models import Citizen, CitizenIdentity, Message, Ticket, TicketEvent
@@ -73,8 +74,10 @@ class Batch:
         return self.tickets[number]
 
     def add_identity(self, citizen: Citizen, key: IdentityKey) -> CitizenIdentity:
-        identity = CitizenIdentity(citizen=citizen, kind=key[0], account=key[1], value=key[2])
-        self.session.add(identity)
+        identity = build(
+            CitizenIdentity, citizen=citizen, kind=key[0], account=key[1], value=key[2]
+        )
+        add(self.session, identity)
         self.identities[key] = identity
         return identity
 

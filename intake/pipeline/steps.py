@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from intake.enums import EventKind, Intent, RequestType, TicketStatus
 from intake.events import add_event
+from intake.fast_rows import add, build
 from intake.messages import IdentityKind
 from intake.models import AttachmentRecord, Citizen, Message, Ticket
 from intake.phones import mask_phone
@@ -43,9 +44,9 @@ async def identify_citizen(ctx: Context) -> None:
     phone = message.fields.get("contact_phone")
     phone_key = ("phone", "", phone) if phone else None
     known = batch.identities.get(own_key) or (phone_key and batch.identities.get(phone_key))
-    citizen = known.citizen if known else Citizen(name=message.fields.get("contact_name"))
+    citizen = known.citizen if known else build(Citizen, name=message.fields.get("contact_name"))
     if not known:
-        batch.session.add(citizen)
+        add(batch.session, citizen)
     for key in (own_key, phone_key):
         if key and key not in batch.identities:
             batch.add_identity(citizen, key)
@@ -54,7 +55,8 @@ async def identify_citizen(ctx: Context) -> None:
 
 async def record_message(ctx: Context) -> None:
     message = ctx.message
-    ctx.record = Message(
+    ctx.record = build(
+        Message,
         channel=message.channel,
         external_id=message.external_id,
         citizen=ctx.citizen,
@@ -65,7 +67,7 @@ async def record_message(ctx: Context) -> None:
         received_at=message.received_at,
         processed_at=ctx.batch.clock(),
     )
-    ctx.batch.session.add(ctx.record)
+    add(ctx.batch.session, ctx.record)
 
 
 async def open_ticket(ctx: Context) -> None:
@@ -76,7 +78,7 @@ async def open_ticket(ctx: Context) -> None:
             ctx.message.received_at
         )
     ctx.ticket = _new_ticket(ctx)
-    ctx.batch.session.add(ctx.ticket)
+    add(ctx.batch.session, ctx.ticket)
     ctx.batch.tickets[ctx.ticket.number] = ctx.ticket
     _citizen_wrote(ctx, EventKind.RECEIVED)
 
@@ -89,7 +91,8 @@ def _new_ticket(ctx: Context) -> Ticket:
     if phone is None and message.sender.kind is IdentityKind.PHONE:
         phone = message.sender.value
     assert ctx.number and ctx.query_code and ctx.citizen is not None
-    return Ticket(
+    return build(
+        Ticket,
         number=ctx.number,
         query_code=ctx.query_code,
         citizen=ctx.citizen,

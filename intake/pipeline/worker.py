@@ -31,11 +31,18 @@ from intake.models import TicketEvent
 from intake.outbox import OutboxRelay
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.steps import DEFAULT_STEPS, Step
+from intake.redis_batch import BatchRunner, CommandBatch
 from intake.redis_conn import RedisHandle
 from intake.replies import Replies
 from intake.triage.kit import TriageKit
 
 log = logging.getLogger(__name__)
+
+_COUNT_ATTEMPTS = """
+local counts = {}
+for i, entry in ipairs(ARGV) do counts[i] = redis.call('HINCRBY', KEYS[1], entry, 1) end
+return counts
+"""
 
 
 @dataclass
@@ -74,6 +81,8 @@ class PipelineWorker:
         self._replies = Replies.load(replies_file)
         self._clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self._run_batch = BatchRunner(self._redis)
+        self._count_attempts = self._redis.register_script(_COUNT_ATTEMPTS)
 
     async def ensure_group(self) -> None:
         try:
@@ -140,10 +149,9 @@ class PipelineWorker:
         return list(reply[0][1]) if reply else []
 
     async def _decode(self, raw: list[tuple[str, dict[str, str]]]) -> list[Entry]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry_id, _ in raw:
-                pipe.hincrby(self._keys.attempts, entry_id, 1)
-            attempts = await pipe.execute()
+        attempts = await self._count_attempts(
+            keys=[self._keys.attempts], args=[entry_id for entry_id, _ in raw]
+        )
         entries = []
         for (entry_id, fields), tries in zip(raw, attempts, strict=True):
             entry = await self._decode_one(entry_id, fields, int(tries))
@@ -253,17 +261,21 @@ class PipelineWorker:
     async def _done(
         self, entries: list[Entry], contexts: list[Context], events: list[TicketEvent]
     ) -> None:
+        """One atomic script call: ack, outcomes, replies and the domain events of the batch."""
         ids = [e.id for e in entries]
-        pending = [self._keys.pending_ticket(n) for e in entries if (n := e.fields.get("number"))]
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self._keys.inbound, PIPELINE_GROUP, *ids)
-            pipe.xdel(self._keys.inbound, *ids)
-            pipe.hdel(self._keys.attempts, *ids, *(f"{i}:error" for i in ids))
-            for key in pending:  # kept a little longer: a lookup may be between its two reads
-                pipe.expire(key, 60)
-            for ctx in contexts:
-                outcomes.store(pipe, self._keys, ctx)
-                if ctx.message.channel in self._settings.instant_reply_channels:
-                    outcomes.queue_reply(pipe, self._keys, ctx, self._instant_text(ctx))
-            await pipe.execute()
-        await self._relay.publish(events)
+        batch = CommandBatch()
+        batch.xack(self._keys.inbound, PIPELINE_GROUP, *ids)
+        batch.xdel(self._keys.inbound, *ids)
+        batch.hdel(self._keys.attempts, *ids, *(f"{i}:error" for i in ids))
+        for entry in entries:  # kept a little longer: a lookup may be between its two reads
+            if number := entry.fields.get("number"):
+                batch.expire(self._keys.pending_ticket(number), 60)
+        for ctx in contexts:
+            channel = ctx.message.channel
+            if channel not in self._settings.no_outcome_channels:
+                outcomes.store(batch, self._keys, ctx)
+            if channel in self._settings.instant_reply_channels:
+                outcomes.queue_reply(batch, self._keys, ctx, self._instant_text(ctx))
+        self._relay.queue(batch, events)
+        await self._run_batch.run(batch)
+        await self._relay.mark_published(events)

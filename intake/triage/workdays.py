@@ -42,6 +42,10 @@ def _next_midnight(moment: datetime) -> datetime:
     return datetime.combine(moment.date() + DAY, time(0), tzinfo=SHANGHAI)
 
 
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
 class WorkCalendar:
     """The official calendar plus overrides; `is_working_day` is the single source of truth."""
 
@@ -50,6 +54,7 @@ class WorkCalendar:
         self.workdays: set[date] = set()
         self.override_years: set[int] = set()
         self._memo: dict[date, bool] = {}
+        self._nth: dict[tuple[date, int], date] = {}
         if override_file is not None:
             self._load_overrides(Path(override_file))
 
@@ -114,15 +119,39 @@ class WorkCalendar:
         return self.working_time_between(start, end) / DAY
 
     def _add(self, start: datetime, amount: timedelta) -> datetime:
-        cursor, remaining = _aware(start), amount
-        for _ in range(MAX_SCAN_DAYS):
-            midnight = _next_midnight(cursor)
-            if self.is_working_day(cursor.date()):
-                if remaining <= midnight - cursor:
-                    return cursor + remaining
-                remaining -= midnight - cursor
-            cursor = midnight
-        raise ConfigurationError("no working days found within ten years; check the calendar")
+        """The rest of the start day if it is a working day, then whole working days."""
+        cursor = _aware(start)
+        midnight = _next_midnight(cursor)
+        if self.is_working_day(cursor.date()):
+            left = midnight - cursor
+            if amount <= left:
+                return cursor + amount
+            amount -= left
+        if amount <= timedelta(0):
+            return _start_of(self._nth_working_day(midnight.date(), 0))
+        whole, rest = divmod(amount, DAY)
+        if not rest:  # due at the very end of a working day, not the start of the next one
+            whole, rest = whole - 1, DAY
+        return _start_of(self._nth_working_day(midnight.date(), whole)) + rest
+
+    def _nth_working_day(self, first: date, n: int) -> date:
+        """The n-th (from 0) working day on or after `first`; memoised, deadlines repeat."""
+        key = (first, n)
+        found = self._nth.get(key)
+        if found is None:
+            day, seen = first, -1
+            for _ in range(MAX_SCAN_DAYS):
+                if self.is_working_day(day):
+                    seen += 1
+                    if seen == n:
+                        break
+                day += DAY
+            else:
+                raise ConfigurationError(
+                    "no working days found within ten years; check the calendar"
+                )
+            found = self._nth[key] = day
+        return found
 
     def add_working_days(
         self, start: datetime, days: float, *, pauses: Iterable[Interval] = ()

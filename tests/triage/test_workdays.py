@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import random
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,29 @@ def test_ticket_deadlines_by_type_and_category() -> None:
     assert rules.compute(received, "report").finish_working_days == 30
     assert rules.finish_days("help", "water-supply") == 2  # category override
     assert rules.finish_days("help", "noise") == 5
+
+
+def _walk_day_by_day(cal: WorkCalendar, start: datetime, amount: timedelta) -> datetime:
+    """The obvious definition, one calendar day at a time: the fast `_add` must agree."""
+    cursor, remaining = start.astimezone(SHANGHAI), amount
+    while True:
+        midnight = datetime.combine(cursor.date() + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+        if cal.is_working_day(cursor.date()):
+            if remaining <= midnight - cursor:
+                return cursor + remaining
+            remaining -= midnight - cursor
+        cursor = midnight
+
+
+def test_whole_day_jumps_agree_with_walking_day_by_day() -> None:
+    cal = WorkCalendar()
+    rng = random.Random(12345)
+    base = datetime(2025, 9, 20, tzinfo=SHANGHAI)  # National Day and its 调休 weekends ahead
+    for _ in range(2000):
+        start = base + timedelta(minutes=rng.randrange(0, 60 * 24 * 60))
+        days = rng.choice([0, 0.5, 1, 2, 3, 5, 7.25, 10, 15, 20])
+        amount = timedelta(days=days)
+        assert cal.add_working_days(start, days) == _walk_day_by_day(cal, start, amount), (
+            start,
+            days,
+        )
