@@ -8,6 +8,7 @@ The worker processes messages in batches inside one transaction; lookups the ste
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -41,8 +42,14 @@ class Batch:
     identities: dict[IdentityKey, CitizenIdentity] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
     events: list[TicketEvent] = field(default_factory=list)  # to publish after the commit
+    earliest: datetime | None = None  # the oldest message of the batch (lookback windows)
+    # tickets opened in this batch, by citizen (object id) and, once triaged, by category
+    new_by_citizen: dict[int, list[Ticket]] = field(default_factory=dict)
+    new_by_category: dict[str, list[Ticket]] = field(default_factory=dict)
+    lookups: dict[Any, Any] = field(default_factory=dict)  # steps' per-batch query results
 
     async def prefetch(self, messages: list[InboundMessage]) -> None:
+        self.earliest = min((m.received_at for m in messages), default=None)
         keys = {(m.channel, m.external_id) for m in messages}
         rows = await self.session.execute(
             select(Message.channel, Message.external_id).where(
@@ -72,6 +79,11 @@ class Batch:
                 return None
             self.tickets[number] = found
         return self.tickets[number]
+
+    def add_ticket(self, ticket: Ticket) -> None:
+        """A ticket opened in this batch (its citizen set): findable before it is written."""
+        self.tickets[ticket.number] = ticket
+        self.new_by_citizen.setdefault(id(ticket.citizen), []).append(ticket)
 
     def add_identity(self, citizen: Citizen, key: IdentityKey) -> CitizenIdentity:
         identity = build(

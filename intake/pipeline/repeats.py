@@ -9,19 +9,21 @@ reports the same problem as another citizen's open ticket nearby is linked to it
 (web form, Telegram wizard) keeps its ticket, since the citizen already holds the number: a
 repeat of one's own open ticket is then linked to it and counted there.
 
-Candidates come from indexed queries that read a few columns, not whole tickets (the
-citizen's open tickets; open masters of the same category and district, or inside a
-coordinate box, newest first and capped) plus the tickets of this batch not yet written;
-only the ticket that matches is loaded.
+Candidates come from indexed queries that read a few columns, not whole tickets, run once
+per batch and filtered per message (the open tickets of the batch's citizens; open masters
+of the same category and district, newest first and capped; a coordinate box per message
+when only a point is known), plus the tickets opened in this batch, indexed by citizen and
+category; only the ticket that matches is loaded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 
 from intake.enums import TERMINAL_STATUSES, EventKind, Intent, TicketStatus
 from intake.events import add_event
@@ -44,28 +46,44 @@ _OPEN = tuple(s.value for s in TicketStatus if s.value not in _CLOSED)
 # a master must still be waiting for its answer: once replied, a new report gets its own
 _LINKABLE = tuple(s for s in _OPEN if s != TicketStatus.REPLIED.value)
 OWN_TICKETS_LIMIT = 20
-NOBODY = -1  # a citizen id no row has: the "not the sender" filter for a sender not yet saved
 
 # Statements are built once (bind parameters per call): building them is most of their cost.
-_OWN_OPEN = (
-    select(Ticket.id, Ticket.content)
+# Both run once per batch and are filtered per message in Python (sender, lookback window).
+_RANKED_OWN = (
+    select(
+        Ticket.id,
+        Ticket.citizen_id,
+        Ticket.content,
+        Ticket.created_at,
+        func.row_number()
+        .over(partition_by=Ticket.citizen_id, order_by=Ticket.id.desc())
+        .label("rank"),
+    )
     .where(
-        Ticket.citizen_id == bindparam("citizen"),
+        Ticket.citizen_id.in_(bindparam("citizens", expanding=True)),
         Ticket.status.in_(_OPEN),
         Ticket.created_at >= bindparam("since"),
     )
-    .order_by(Ticket.id.desc())
-    .limit(OWN_TICKETS_LIMIT)
+    .subquery()
 )
+_OWN_OPEN = select(
+    _RANKED_OWN.c.id, _RANKED_OWN.c.citizen_id, _RANKED_OWN.c.content, _RANKED_OWN.c.created_at
+).where(_RANKED_OWN.c.rank <= OWN_TICKETS_LIMIT)
 _MASTERS = select(
-    Ticket.id, Ticket.content, Ticket.district, Ticket.street, Ticket.latitude, Ticket.longitude
+    Ticket.id,
+    Ticket.content,
+    Ticket.district,
+    Ticket.street,
+    Ticket.latitude,
+    Ticket.longitude,
+    Ticket.citizen_id,
+    Ticket.created_at,
 ).where(
     Ticket.category == bindparam("category"),
     Ticket.created_at >= bindparam("since"),
     Ticket.status.in_(_LINKABLE),
     Ticket.master_ticket_id.is_(None),
     Ticket.request_type.in_(bindparam("types", expanding=True)),
-    Ticket.citizen_id != bindparam("citizen"),
 )
 _NEWEST = (Ticket.created_at.desc(), Ticket.id.desc())
 # served by ix_tickets_nearby (category, district, created_at)
@@ -82,6 +100,7 @@ _MASTERS_IN_BOX = (
     .order_by(*_NEWEST)
     .limit(bindparam("limit"))
 )
+MasterRow = tuple[int, str, str | None, str | None, float | None, float | None, int, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,24 +165,45 @@ async def _own_repeat(ctx: Context, kit: TriageKit) -> Match | None:
 async def _own_open_tickets(
     ctx: Context, kit: TriageKit, *, exclude: Ticket | None
 ) -> list[Candidate]:
+    """The citizen's open tickets in the window: saved ones (one query per batch) and new ones."""
     citizen = ctx.citizen
     if citizen is None:
         return []
     since = ctx.message.received_at - kit.follow_ups.repeats.window
+    new = ctx.batch.new_by_citizen.get(id(citizen), [])
     found: list[Candidate] = []
     if citizen.id is not None:
-        rows = await _rows(ctx, _OWN_OPEN, {"citizen": citizen.id, "since": since})
-        skip = exclude.id if exclude is not None else None
-        found = [Candidate(i, c, Place()) for i, c in rows if i != skip]
+        skip = {t.__dict__.get("id") for t in new}  # written mid-batch: listed below already
+        if exclude is not None:
+            skip.add(exclude.id)
+        rows = (await _own_open_rows(ctx, kit)).get(citizen.id, [])
+        found = [Candidate(i, c, Place()) for i, c, at in rows if at >= since and i not in skip]
     unsaved = [
-        Candidate(None, t.content, _place(t), t)
-        for t in _unsaved(ctx)
-        if t is not exclude
-        and t.citizen is citizen
-        and t.created_at >= since
-        and t.status not in _CLOSED
+        Candidate(t.__dict__.get("id"), t.content, _place(t), t)
+        for t in new
+        if t is not exclude and t.created_at >= since and t.status not in _CLOSED
     ]
     return found + unsaved
+
+
+async def _own_open_rows(
+    ctx: Context, kit: TriageKit
+) -> dict[int, list[tuple[int, str, datetime]]]:
+    """Open tickets of every known citizen of the batch, newest first, read once per batch."""
+    batch = ctx.batch
+    found: dict[int, list[tuple[int, str, datetime]]] | None = batch.lookups.get("own_open")
+    if found is None:
+        citizens = sorted(
+            {c for i in batch.identities.values() if (c := i.__dict__.get("citizen_id"))}
+        )
+        earliest = batch.earliest or ctx.message.received_at
+        found = {}
+        if citizens:
+            params = {"citizens": citizens, "since": earliest - kit.follow_ups.repeats.window}
+            for ticket_id, citizen_id, content, created_at in await _rows(ctx, _OWN_OPEN, params):
+                found.setdefault(citizen_id, []).append((ticket_id, content, created_at))
+        batch.lookups["own_open"] = found
+    return found
 
 
 async def _count_repeat(ctx: Context, kit: TriageKit, match: Match, *, attached: bool) -> None:
@@ -214,6 +254,7 @@ async def link_duplicate(ctx: Context) -> None:
     kit, ticket = ctx.batch.triage, ctx.ticket
     if kit is None or ticket is None or ctx.intent is not Intent.NEW_REQUEST:
         return
+    ctx.batch.new_by_category.setdefault(ticket.category or "", []).append(ticket)
     if ticket.status in _CLOSED or ctx.assessment is None or ctx.assessment.emergency:
         return
     if not ticket.content.strip():
@@ -243,14 +284,21 @@ async def _other_citizens_report(
     here = _place(ticket)
     if here.district is None and not here.has_point:
         return None  # nowhere known: "nearby" cannot be told
-    query, params = _nearby_query(ctx, ticket, here, kit)
-    found = await _rows(ctx, query, params)
-    candidates = [Candidate(row[0], row[1], Place(*row[2:])) for row in found] + [
-        Candidate(None, t.content, _place(t), t)
-        for t in _unsaved(ctx)
+    citizen = ctx.citizen
+    citizen_id = citizen.id if citizen is not None else None
+    since = ctx.message.received_at - rules.window
+    new = ctx.batch.new_by_category.get(ticket.category or "", [])
+    skip = {t.__dict__.get("id") for t in new}  # written mid-batch: listed below already
+    rows = [
+        row
+        for row in await _master_rows(ctx, ticket, here, kit)
+        if row[7] >= since and row[6] != citizen_id and row[0] not in skip
+    ][: rules.max_candidates]
+    candidates = [Candidate(row[0], row[1], Place(*row[2:6])) for row in rows] + [
+        Candidate(t.__dict__.get("id"), t.content, _place(t), t)
+        for t in new
         if t is not ticket
-        and t.category == ticket.category
-        and t.citizen is not ctx.citizen
+        and t.citizen is not citizen
         and t.request_type in rules.request_types
         and t.master_ticket_id is None
         and t.status in _LINKABLE
@@ -272,20 +320,26 @@ async def _other_citizens_report(
     return Match(master, score, shared_terms(mine, theirs), place) if master else None
 
 
-def _nearby_query(
+async def _master_rows(
     ctx: Context, ticket: Ticket, here: Place, kit: TriageKit
-) -> tuple[Select[Any], dict[str, Any]]:
-    """Open masters of the category in the district, else inside a box around the point."""
-    rules, citizen = kit.follow_ups.duplicates, ctx.citizen
+) -> list[MasterRow]:
+    """Open masters of the category in the district (one query per district and batch), else
+    inside a box around the point; the sender's own are filtered out by the caller."""
+    rules, batch = kit.follow_ups.duplicates, ctx.batch
+    earliest = min(batch.earliest or ctx.message.received_at, ctx.message.received_at)
     params: dict[str, Any] = {
         "category": ticket.category,
-        "since": ctx.message.received_at - rules.window,
+        "since": earliest - rules.window,
         "types": sorted(rules.request_types),
-        "citizen": citizen.id if citizen is not None and citizen.id is not None else NOBODY,
-        "limit": rules.max_candidates,
+        "limit": rules.max_candidates * 2,  # room for the sender's own, filtered out later
     }
     if here.district is not None:
-        return _MASTERS_IN_DISTRICT, {**params, "district": here.district}
+        key = ("masters", ticket.category, here.district)
+        cached: list[MasterRow] | None = batch.lookups.get(key)
+        if cached is None:
+            params["district"] = here.district
+            cached = batch.lookups[key] = await _rows(ctx, _MASTERS_IN_DISTRICT, params)
+        return cached
     assert here.latitude is not None and here.longitude is not None
     dlat, dlon = degrees_around(here.latitude, rules.radius_m)
     box = {
@@ -294,7 +348,7 @@ def _nearby_query(
         "lon_min": here.longitude - dlon,
         "lon_max": here.longitude + dlon,
     }
-    return _MASTERS_IN_BOX, {**params, **box}
+    return await _rows(ctx, _MASTERS_IN_BOX, {**params, **box})
 
 
 async def _link(ctx: Context, ticket: Ticket, match: Match, *, rule_id: str) -> None:
@@ -364,12 +418,3 @@ async def _rows(ctx: Context, query: Select[Any], params: dict[str, Any]) -> lis
     session = ctx.batch.session
     with session.no_autoflush:
         return [tuple(row) for row in await session.execute(query, params)]
-
-
-def _unsaved(ctx: Context) -> list[Ticket]:
-    """Tickets opened earlier in this batch and not flushed yet (their relations are set).
-
-    Read from the instance dict, not the instrumented attribute: the batch may hold hundreds
-    of loaded tickets and this runs for every message.
-    """
-    return [t for t in ctx.batch.tickets.values() if t.__dict__.get("id") is None]

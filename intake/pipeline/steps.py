@@ -79,7 +79,7 @@ async def open_ticket(ctx: Context) -> None:
         )
     ctx.ticket = _new_ticket(ctx)
     add(ctx.batch.session, ctx.ticket)
-    ctx.batch.tickets[ctx.ticket.number] = ctx.ticket
+    ctx.batch.add_ticket(ctx.ticket)
     _citizen_wrote(ctx, EventKind.RECEIVED)
 
 
