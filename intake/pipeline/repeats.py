@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm.util import identity_key
 
 from intake.enums import TERMINAL_STATUSES, EventKind, Intent, TicketStatus
 from intake.events import add_event
@@ -401,8 +402,10 @@ async def _load(ctx: Context, candidate: Candidate, statuses: Sequence[str]) -> 
     ticket = candidate.ticket
     if ticket is None:
         session = ctx.batch.session
-        with session.no_autoflush:
-            ticket = await session.get(Ticket, candidate.id)
+        ticket = session.sync_session.identity_map.get(identity_key(Ticket, candidate.id))
+        if ticket is None:  # not loaded in this batch yet (the map needs no round trip)
+            with session.no_autoflush:
+                ticket = await session.get(Ticket, candidate.id)
         if ticket is None:
             return None
         ticket = ctx.batch.tickets.setdefault(ticket.number, ticket)

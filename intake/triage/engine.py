@@ -9,6 +9,7 @@ knowledge base for consultations, then routing by category and place. Every step
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from intake.triage import classify, guards, places
@@ -54,6 +55,11 @@ class Triage:
         self.kb.register(self._matcher)
         places.register(self._matcher, catalogue.districts)
         self._matcher.add_all((URGENT,), catalogue.categories.urgency_keywords)
+        # the pipeline asks about one text twice (assess, then key_terms for duplicates)
+        self._find = lru_cache(maxsize=1024)(self._find_hits)
+
+    def _find_hits(self, normalised: str) -> tuple[Hit, ...]:
+        return tuple(self._matcher.find(normalised))
 
     @classmethod
     def load(cls, paths: CataloguePaths | None = None, **overrides: Path | str | None) -> Triage:
@@ -69,7 +75,7 @@ class Triage:
     ) -> TriageDecision:
         """Triage one request. Never raises on content; an empty text goes to a human."""
         normalised = normalise(text)
-        hits = _by_namespace(self._matcher.find(normalised))
+        hits = _by_namespace(self._find(normalised))
         trail: list[Decision] = []
         emergency = self._emergency(hits, trail)
         out_of_scope = self._out_of_scope(hits, trail)
@@ -112,7 +118,7 @@ class Triage:
         District names are left out: every candidate compared is in the same district."""
         return frozenset(
             hit.keyword
-            for hit in self._matcher.find(normalised)
+            for hit in self._find(normalised)
             if (hit.key[0] == classify.CATEGORY and hit.weight >= KEY_TERM_WEIGHT)
             or (hit.key[0] == places.PLACE and hit.key[2] != "district")
         )
@@ -191,7 +197,7 @@ class Triage:
         place = places.locate(text_hits, self.catalogue.districts)
         if place is None and label:
             source = "location_label"
-            label_hits = _by_namespace(self._matcher.find(normalise(label))).get(places.PLACE, ())
+            label_hits = _by_namespace(self._find(normalise(label))).get(places.PLACE, ())
             place = places.locate(label_hits, self.catalogue.districts)
         target = category or self._categories.fallback
         if place is None:
