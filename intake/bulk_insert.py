@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.orm.interfaces import MANYTOONE
 
 from intake.models import Base
+from intake.statement_shapes import power_of_two_chunks
 
 _FLAG = "bulk_insert_new"
 _TABLE_ORDER = {table: i for i, table in enumerate(Base.metadata.sorted_tables)}
@@ -85,11 +86,12 @@ def _insert(session: Session, mapper: Mapper[Any], objects: list[Any]) -> None:
     for i, row in enumerate(rows):
         groups[frozenset(row)].append(i)
     connection = session.connection(bind_arguments={"mapper": mapper})
+    statement = insert(table).returning(pk, sort_by_parameter_order=True)
     for indexes in groups.values():
-        statement = insert(table).returning(pk, sort_by_parameter_order=True)
-        result = connection.execute(statement, [rows[i] for i in indexes])
-        for i, (key,) in zip(indexes, result.all(), strict=True):
-            objects[i].__dict__[pk_key] = key
+        for chunk in power_of_two_chunks(indexes):  # a few statement texts, each prepared once
+            result = connection.execute(statement, [rows[i] for i in chunk])
+            for i, (key,) in zip(chunk, result.all(), strict=True):
+                objects[i].__dict__[pk_key] = key
 
 
 def _row(mapper: Mapper[Any], obj: Any, pk_key: str) -> dict[str, Any]:

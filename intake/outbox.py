@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from intake.db import Database
 from intake.keys import Keys
 from intake.models import Ticket, TicketEvent
+from intake.statement_shapes import padded
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class OutboxRelay:
         async with self._db.write() as session, session.begin():
             await session.execute(
                 update(TicketEvent)
-                .where(TicketEvent.id.in_([e.id for e in events]))
+                .where(TicketEvent.id.in_(padded(sorted(e.id for e in events))))
                 .values(published=True)
             )
 

@@ -22,6 +22,7 @@ from intake.fast_rows import add, build
 from intake.gateway import Gateway
 from intake.messages import InboundMessage
 from intake.models import Citizen, CitizenIdentity, Message, Ticket, TicketEvent
+from intake.statement_shapes import padded
 from intake.triage.kit import TriageKit
 from intake.triage.models import TriageDecision
 
@@ -53,7 +54,7 @@ class Batch:
         keys = {(m.channel, m.external_id) for m in messages}
         rows = await self.session.execute(
             select(Message.channel, Message.external_id).where(
-                tuple_(Message.channel, Message.external_id).in_(keys)
+                tuple_(Message.channel, Message.external_id).in_(padded(sorted(keys)))
             )
         )
         self.seen.update((c, e) for c, e in rows)
@@ -65,7 +66,7 @@ class Batch:
             .options(selectinload(CitizenIdentity.citizen))
             .where(
                 tuple_(CitizenIdentity.kind, CitizenIdentity.account, CitizenIdentity.value).in_(
-                    wanted
+                    padded(sorted(wanted))
                 )
             )
         )

@@ -31,6 +31,7 @@ from intake.events import add_event
 from intake.models import Ticket
 from intake.pipeline.context import Context
 from intake.pipeline.not_helpful import reopen_if_not_helpful
+from intake.statement_shapes import padded
 from intake.triage.duplicates import (
     Features,
     Place,
@@ -200,7 +201,8 @@ async def _own_open_rows(
         earliest = batch.earliest or ctx.message.received_at
         found = {}
         if citizens:
-            params = {"citizens": citizens, "since": earliest - kit.follow_ups.repeats.window}
+            since = earliest - kit.follow_ups.repeats.window
+            params = {"citizens": padded(citizens), "since": since}
             for ticket_id, citizen_id, content, created_at in await _rows(ctx, _OWN_OPEN, params):
                 found.setdefault(citizen_id, []).append((ticket_id, content, created_at))
         batch.lookups["own_open"] = found

@@ -166,6 +166,8 @@ class WorkCalendar:
         merged = _merge(pauses)
         amount = timedelta(days=days)
         due = self._add(start, amount)
+        if not merged:
+            return due
         for _ in range(len(merged) + 1):  # each round can only pull in later pauses
             paused = sum(
                 (
