@@ -9,7 +9,6 @@ drains the stream. This isolates the worker, which bounds end-to-end intake thro
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import os
 import random
@@ -24,6 +23,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from channels.web.form import WebRequest, to_message
 from intake.config import Settings
+from intake.process import run_async, settle_heap
 from intake.runtime import Runtime
 
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -69,6 +69,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     try:
         await queue(runtime, args.count)
         worker = runtime.pipeline_worker(consumer="bench")
+        settle_heap()  # as `intake worker` does after start-up
         profiler = cProfile.Profile() if args.profile else None
         started, cpu_started = time.perf_counter(), time.process_time()
         if profiler:
@@ -105,7 +106,7 @@ def main() -> None:
     parser.add_argument("--profile", help="write cProfile stats of the drain to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
-        asyncio.run(run(args, Path(tmp)))
+        run_async(run(args, Path(tmp)))
 
 
 if __name__ == "__main__":

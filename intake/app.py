@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from intake.api import health, public, staff
 from intake.api.errors import install_error_handlers
 from intake.config import Settings
+from intake.process import settle_heap
 from intake.runtime import Runtime
 from notifier.routes import router as rating_router
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         if owned:
             app.state.runtime = await Runtime.open(settings)
             _mount_channels(app, app.state.runtime)
+            settle_heap()
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ import typer
 
 from intake.config import Settings, load_settings
 from intake.enums import Role
+from intake.process import run_async
 
 app = typer.Typer(help="12345 hotline intake service", no_args_is_help=True)
 db_app = typer.Typer(help="database schema")
@@ -37,7 +38,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, data_dir: DataDir = None) -> 
     """Everything in one process, with embedded Redis and SQLite unless configured."""
     from intake.runner import run_all
 
-    asyncio.run(run_all(_settings(data_dir), host=host, port=port))
+    run_async(run_all(_settings(data_dir), host=host, port=port))
 
 
 @app.command()
@@ -73,7 +74,7 @@ def worker(
 
     if only is not None and only not in WORKER_KINDS:
         raise typer.BadParameter(f"--only must be one of {', '.join(WORKER_KINDS)}")
-    asyncio.run(run_workers(_settings(data_dir), only=only))
+    run_async(run_workers(_settings(data_dir), only=only))
 
 
 @db_app.command("upgrade")

@@ -14,6 +14,7 @@ from channels.base import Connector
 from intake.app import create_app
 from intake.config import Settings
 from intake.outbox import relay_loop
+from intake.process import settle_heap
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ async def run_all(settings: Settings, *, host: str, port: int) -> None:
     )
     stop = asyncio.Event()
     tasks = _worker_tasks(runtime, stop, only=None, connectors=app.state.connectors)
+    settle_heap()
     log.info("intake run: http://%s:%d/ data=%s", host, port, settings.data_dir.resolve())
     _quiet_after_uvicorn(stop)
     try:
@@ -57,6 +59,7 @@ async def run_workers(settings: Settings, *, only: str | None) -> None:
     from channels.registry import build_connectors
 
     tasks = _worker_tasks(runtime, stop, only=only, connectors=build_connectors(runtime))
+    settle_heap()
     try:
         await stop.wait()
     finally:
