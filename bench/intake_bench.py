@@ -133,7 +133,8 @@ async def bench_intake(
     procs = []
     if split:
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
-        procs.append(subprocess.Popen([*cli, "worker", "--only", "pipeline"], env=env))
+        for _ in range(args.workers):
+            procs.append(subprocess.Popen([*cli, "worker", "--only", "pipeline"], env=env))
         procs.append(subprocess.Popen([*cli, "serve", "--port", str(port)], env=env))
     else:
         procs.append(subprocess.Popen([*cli, "run", "--port", str(port)], env=env))
@@ -183,6 +184,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="pipeline worker processes beside `intake serve`"
+    )
     args = parser.parse_args()
     print(
         f"load: {args.clients} concurrent keep-alive clients for {args.seconds:.0f} s each; "

@@ -68,7 +68,16 @@ class AcceptedReceipt(Receipt):
 
 
 def new_query_code() -> str:
-    return "".join(secrets.choice(QUERY_CODE_ALPHABET) for _ in range(QUERY_CODE_LENGTH))
+    """Eight symbols from one 64-bit draw of the system CSPRNG (one syscall, not eight).
+
+    31**8 is about 2**39.6, so reducing a 64-bit number leaves a bias below one in ten million.
+    """
+    number = int.from_bytes(secrets.token_bytes(8), "big")
+    symbols = []
+    for _ in range(QUERY_CODE_LENGTH):
+        number, index = divmod(number, len(QUERY_CODE_ALPHABET))
+        symbols.append(QUERY_CODE_ALPHABET[index])
+    return "".join(symbols)
 
 
 def fingerprint(message: InboundMessage) -> str:

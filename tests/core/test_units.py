@@ -119,3 +119,17 @@ def test_config_file_and_nested_env(monkeypatch: pytest.MonkeyPatch, tmp_path: o
     settings = load_settings()
     assert settings.public_url == "https://12345.example.cn"
     assert settings.pipeline.batch_size == 7 and settings.pipeline.max_attempts == 9
+
+
+def test_query_codes_use_the_whole_alphabet_and_never_repeat_in_practice() -> None:
+    from collections import Counter
+
+    from intake.gateway import QUERY_CODE_ALPHABET, QUERY_CODE_LENGTH, new_query_code
+
+    codes = [new_query_code() for _ in range(20_000)]
+    assert len(set(codes)) == len(codes)
+    assert all(len(c) == QUERY_CODE_LENGTH and set(c) <= set(QUERY_CODE_ALPHABET) for c in codes)
+    counts = Counter("".join(codes))
+    expected = len(codes) * QUERY_CODE_LENGTH / len(QUERY_CODE_ALPHABET)
+    assert set(counts) == set(QUERY_CODE_ALPHABET)
+    assert all(abs(n - expected) < expected * 0.1 for n in counts.values())  # no skewed symbol
