@@ -1,7 +1,8 @@
 """The words of a message: template context from the ticket, then one OutboundMessage per route.
 
-E-mail gets one-click rating links (and an HTML part); SMS gets "reply 1/2/3" and the
-provider template name with its parameters; WeChat and Telegram get answer buttons.
+E-mail gets one-click rating links (and an HTML part) and threads under the citizen's own
+mail; SMS gets "reply 1/2/3" and the provider template name with its parameters; WeChat and
+Telegram get answer buttons.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from channels.base import OutboundMessage
 from intake.catalog import Catalog
 from intake.enums import RequestType
-from notifier.facts import TicketFacts
+from notifier.facts import MailThread, TicketFacts
 from notifier.jobs import JobSpec
 from notifier.links import RATING_ZH, RATINGS, rating_links
 from notifier.models import Prompt
@@ -67,7 +68,9 @@ def build_message(
     public_url: str,
     secret: str,
     lang: str | None = None,
+    thread: MailThread | None = None,
 ) -> OutboundMessage:
+    """`thread`: the citizen's mail that an e-mail answers (see `channel_params`)."""
     ctx = dict(context)
     prompt_id = ctx.get("prompt_id")
     rating = spec.template in ("survey", "reminder") and prompt_id is not None
@@ -87,6 +90,18 @@ def build_message(
         subject=rendered.subject,
         html=rendered.html if route.channel == "email" else None,
         template=spec.template,
-        params=rendered.params if route.channel == "sms" else {},
+        params=channel_params(route.channel, rendered.params, thread),
         buttons=buttons,
     )
+
+
+def channel_params(
+    channel: str, template_params: dict[str, Any], thread: MailThread | None
+) -> dict[str, Any]:
+    """SMS: the provider template's parameters; e-mail: In-Reply-To/References of the
+    citizen's mail, so that our answer threads under it in their client."""
+    if channel == "sms":
+        return template_params
+    if channel == "email" and thread is not None:
+        return thread.params()
+    return {}

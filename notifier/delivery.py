@@ -27,7 +27,7 @@ from notifier.claim import Claim, ClaimRequest
 from notifier.coalesce import Coalescer
 from notifier.compose import build_message
 from notifier.context import JobContext
-from notifier.facts import TicketFacts
+from notifier.facts import MailThread, TicketFacts
 from notifier.jobs import CITIZEN, NON_ESSENTIAL, JobSpec
 from notifier.models import DeliveryStatus
 from notifier.records import CALLBACK_TASK, Ledger, Outcome
@@ -59,6 +59,7 @@ class Attempt:
     ledger: Ledger  # where the batch gathers its outcomes
     attempts: int = 1  # saq's attempt number of this run
     max_attempts: int = 1
+    thread: MailThread | None = None  # the citizen's mail an e-mail to them answers
 
 
 class Deliverer:
@@ -164,6 +165,7 @@ class Deliverer:
             public_url=self.jc.public_url,
             secret=self.jc.secret,
             lang=self.jc.cfg.language,
+            thread=run.thread,
         )
 
     async def _send(

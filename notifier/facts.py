@@ -41,6 +41,19 @@ class IdentityFacts:
     unsubscribed_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class MailThread:
+    """The citizen's latest mail on a ticket: what our mail answers, so that it threads under
+    theirs in their client (RFC 5322 §3.6.4) rather than starting a conversation of its own."""
+
+    message_id: str
+    references: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        """The threading params the e-mail sender reads (`channels.email.compose`)."""
+        return {"in_reply_to": self.message_id, "references": list(self.references)}
+
+
 def columns(facts: type[Any], model: type[Any]) -> list[Any]:
     """The model's columns named like the fields of `facts`, in field order."""
     return [getattr(model, f.name) for f in fields(facts)]

@@ -100,6 +100,7 @@ class JobRunner:
             ledger,
             attempts=job.attempts or 1,
             max_attempts=job.retries or 1,
+            thread=found.mail_thread(spec, ticket),
         )
         await self.deliverer.run_routes(attempt, routes or [])
         return "done"

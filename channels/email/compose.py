@@ -92,14 +92,22 @@ def threading_params(message: OutboundMessage) -> tuple[str | None, list[str], s
     """(in_reply_to, references, auto_submitted) from `message.params`, as the notifier sets them.
 
     Params: `in_reply_to` (the citizen's Message-ID), `references` (list or header string),
-    `auto_submitted` (default "auto-replied" for a reply or an `AUTO_REPLY_TEMPLATES` answer,
-    "auto-generated" otherwise; "no" for a mail a person wrote).
+    `auto_submitted` (default "auto-replied" for an `AUTO_REPLY_TEMPLATES` answer, or for an
+    untemplated reply; "auto-generated" otherwise; "no" for a mail a person wrote).
+    The notifier threads every mail of an e-mail ticket under the citizen's latest mail, so a
+    templated notification (closure, survey) stays "auto-generated" although it is threaded.
     """
     params = message.params or {}
     in_reply_to = strip_message_id(str(params.get("in_reply_to") or "")) or None
     refs = params.get("references") or []
     references = parse_id_list(refs) if isinstance(refs, str) else [str(r) for r in refs]
-    replied = in_reply_to or message.template in AUTO_REPLY_TEMPLATES
-    default = "auto-replied" if replied else "auto-generated"
+    default = "auto-replied" if _answers_the_citizen(message, in_reply_to) else "auto-generated"
     auto = params.get("auto_submitted", default)
     return in_reply_to, references, (str(auto) if auto else None)
+
+
+def _answers_the_citizen(message: OutboundMessage, in_reply_to: str | None) -> bool:
+    """An automatic answer to the citizen's own mail (RFC 3834 "auto-replied")."""
+    if message.template:
+        return message.template in AUTO_REPLY_TEMPLATES
+    return in_reply_to is not None

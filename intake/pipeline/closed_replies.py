@@ -1,12 +1,13 @@
 """A citizen writing back about their own closed ticket: reopen, follow-up, or a new request.
 
 Within `closed_reply_window_days` of the closure, a reply (a thread reference, such as an
-e-mail answering ours, or the ticket's number quoted in the text, on any channel) lands on the
-old ticket: `closed_reply_action` "reopen" sends it back to handling through the lifecycle's
-REOPEN transition (the state machine stays the one authority on statuses), "follow_up" only
-adds the message for staff to read. Later than that, the matter is a new request, and the
-decision naming the old ticket is kept on the new one. An answer to the callback survey is a
-rating, never a reopen by itself: the survey mail is a reply to the closed ticket too.
+e-mail answering ours, or the ticket's number or query code quoted in the text, on any channel)
+lands on the old ticket: `closed_reply_action` "reopen" sends it back to handling through the
+lifecycle's REOPEN transition (the state machine stays the one authority on statuses),
+"follow_up" only adds the message for staff to read. Later than that, the matter is a new
+request, and the decision naming the old ticket is kept on the new one. An answer to the
+callback survey is a rating, never a reopen by itself: the survey mail is a reply to the closed
+ticket too.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import re
 import unicodedata
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
+
 from intake.enums import TERMINAL_STATUSES, Intent, TicketStatus
 from intake.events import add_event
+from intake.gateway import QUERY_CODE_ALPHABET, QUERY_CODE_LENGTH
 from intake.lifecycle import EVENT_OF, Action, next_status
 from intake.models import Ticket
 from intake.pipeline.context import Context
@@ -24,6 +28,11 @@ from intake.pipeline.rating import answers_a_prompt
 
 STEP = "closed_reply"
 REOPEN = "reopen"
+# a query code can only be quoted in a text that has this many code symbols in a row
+_CODE_RUN = re.compile(f"[{QUERY_CODE_ALPHABET}]{{{QUERY_CODE_LENGTH}}}")
+# the sender's closed tickets whose codes a text is compared with, the latest closed first
+CODE_CANDIDATES = 20
+_CLOSED = tuple(s.value for s in TERMINAL_STATUSES)
 
 
 def is_closed(ticket: Ticket) -> bool:
@@ -59,7 +68,7 @@ async def closed_reply(ctx: Context, ticket: Ticket, *, via: str) -> bool:
 
 
 async def closed_in_text(ctx: Context, numbers: re.Pattern[str]) -> bool:
-    """The number of one's own closed ticket quoted in the text, on any channel."""
+    """The number or query code of one's own closed ticket quoted in the text, on any channel."""
     citizen = ctx.citizen
     if citizen is None or citizen.id is None:
         return False
@@ -70,7 +79,33 @@ async def closed_in_text(ctx: Context, numbers: re.Pattern[str]) -> bool:
         ticket = await ctx.batch.ticket(number)
         if ticket is not None and ticket.citizen_id == citizen.id and is_closed(ticket):
             return await closed_reply(ctx, ticket, via="ticket number in the text")
+    return await _closed_code_in_text(ctx, citizen.id, text.upper())
+
+
+async def _closed_code_in_text(ctx: Context, citizen_id: int, text: str) -> bool:
+    """The query code of one's own closed ticket in `text` (NFKC, upper-cased), as
+    `_reference_in_text` matches those of open tickets; someone else's code is no reference."""
+    if not _CODE_RUN.search(text):  # most texts (Chinese words, numbers) cannot hold a code
+        return False
+    for ticket in await _latest_closed_tickets(ctx, citizen_id):
+        if ticket.query_code in text and is_closed(ticket):
+            return await closed_reply(ctx, ticket, via="query code in the text")
     return False
+
+
+async def _latest_closed_tickets(ctx: Context, citizen_id: int) -> list[Ticket]:
+    """The sender's closed tickets, the latest closed first, capped: one indexed query.
+
+    Not only those inside the window: a code of an older one still names it on the new
+    request that the message becomes (`closed_reply`).
+    """
+    found = await ctx.batch.session.scalars(
+        select(Ticket)
+        .where(Ticket.citizen_id == citizen_id, Ticket.status.in_(_CLOSED))
+        .order_by(func.coalesce(Ticket.closed_at, Ticket.updated_at).desc(), Ticket.id.desc())
+        .limit(CODE_CANDIDATES)
+    )
+    return [ctx.batch.tickets.setdefault(ticket.number, ticket) for ticket in found]
 
 
 def _plausible(number: str) -> bool:

@@ -82,6 +82,7 @@ class PipelineWorker:
         self._clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._run_batch = BatchRunner(self._redis)
+        self._settling: asyncio.Task[None] | None = None
         self._count_attempts = self._redis.register_script(_COUNT_ATTEMPTS)
 
     async def ensure_group(self) -> None:
@@ -96,29 +97,45 @@ class PipelineWorker:
     async def run(self, stop: asyncio.Event) -> None:
         await self.ensure_group()
         log.info("pipeline worker %s started", self.consumer)
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except (OSError, ConnectionError) as exc:
-                log.warning("pipeline worker: %s; retrying in 1 s", exc)
-                await asyncio.sleep(1)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once(overlap=True)
+                except (OSError, ConnectionError) as exc:
+                    log.warning("pipeline worker: %s; retrying in 1 s", exc)
+                    await asyncio.sleep(1)
+        finally:
+            await self.settled()
 
-    async def run_once(self, *, block_ms: int | None = None) -> int:
-        """Process one batch (claimed stale entries first); returns how many entries."""
+    async def run_once(self, *, block_ms: int | None = None, overlap: bool = False) -> int:
+        """Process one batch (claimed stale entries first); returns how many entries.
+
+        With `overlap` the batch's acknowledgement may still be running when this returns
+        (the next call or `settled()` waits for it).
+        """
         raw = await self._claim() or await self._read(block_ms)
         if not raw:
+            await self.settled()
             return 0
         entries = await self._decode(raw)
         if entries:
             await self._process(entries)
+        if not overlap:
+            await self.settled()
         return len(raw)
+
+    async def settled(self) -> None:
+        """Wait for the last batch's acknowledgement; its failure is raised here."""
+        task, self._settling = self._settling, None
+        if task is not None:
+            await task
 
     async def drain(self, *, limit_s: float = 60.0) -> None:
         """Process until the intake stream is empty: for tests, the CLI and the benchmark."""
         await self.ensure_group()
         async with asyncio.timeout(limit_s):
             while True:
-                if await self.run_once(block_ms=1):
+                if await self.run_once(block_ms=1, overlap=True):
                     continue
                 if not await self._redis.xlen(self._keys.inbound):
                     return
@@ -194,7 +211,10 @@ class PipelineWorker:
             for entry in entries:
                 await self._process_alone(entry)
             return
-        await self._done(entries, contexts, events)
+        # Acknowledge this batch while the next one is read and processed: the two overlap on
+        # Redis and the database instead of one waiting for the other. At most one is pending.
+        await self.settled()
+        self._settling = asyncio.create_task(self._done(entries, contexts, events))
 
     async def _process_alone(self, entry: Entry) -> None:
         try:

@@ -4,6 +4,7 @@ a survey answer stays a rating; someone else's closed ticket is never touched.""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,3 +226,50 @@ async def test_a_survey_answer_in_the_thread_is_a_rating_not_a_reopen(
     assert await _intent(runtime, "s1") == "rating"
     assert (await _ticket(runtime, ticket.number)).status == "closed"
     assert [e.kind for e in await _events(runtime, ticket.number)][-1] == "rated"
+
+
+async def test_the_query_code_quoted_in_the_text_reopens_like_the_number(
+    closing: Callable[..., Any],
+) -> None:
+    runtime, ticket = await closing()
+    at = CLOSED_AT + timedelta(days=1)
+    # full-width and lower case, as a phone keyboard may type it: folded before comparing
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in ticket.query_code.lower())
+    assert unicodedata.normalize("NFKC", wide).upper() == ticket.query_code
+    await runtime.gateway.submit(message("c1", f"查询码{wide}，路灯又不亮了", at=at))
+    await drain(runtime)
+    assert (await _ticket(runtime, ticket.number)).status == "reopened"
+    assert await _count(runtime) == 1 and await _intent(runtime, "c1") == "follow_up"
+    follow_up = (await _events(runtime, ticket.number))[-1]
+    assert follow_up.kind == "follow_up"
+    (decision,) = [d for d in follow_up.data["decisions"] if d["step"] == "closed_reply"]
+    assert decision["outcome"] == "reopen" and decision["ticket"] == ticket.number
+    assert "query code in the text" in decision["reason"]
+    # the same code from another citizen is not a reference to it: a new request
+    stranger = SenderIdentity(kind=IdentityKind.EMAIL, value="stranger@example.test")
+    text = f"我的查询码是{ticket.query_code}"
+    await runtime.gateway.submit(message("c2", text, at=at, channel="email", sender=stranger))
+    await drain(runtime)
+    assert await _count(runtime) == 2 and await _intent(runtime, "c2") == "new_request"
+    kinds = [e.kind for e in await _events(runtime, ticket.number)]
+    assert kinds.count("follow_up") == 1 and kinds.count("reopened") == 1
+
+
+async def test_a_query_code_after_the_window_is_a_new_request_naming_the_old_ticket(
+    closing: Callable[..., Any],
+) -> None:
+    runtime, ticket = await closing(closed_reply_window_days=3)
+    at = CLOSED_AT + timedelta(days=3, minutes=1)
+    await runtime.gateway.submit(message("c3", f"查询码 {ticket.query_code} 的灯又坏了", at=at))
+    await drain(runtime)
+    assert (await _ticket(runtime, ticket.number)).status == "closed"
+    assert await _count(runtime) == 2 and await _intent(runtime, "c3") == "new_request"
+    async with runtime.db.read() as session:
+        fresh = await session.scalar(select(Ticket).where(Ticket.number != ticket.number))
+    assert fresh is not None
+    received = next(e for e in await _events(runtime, fresh.number) if e.kind == "received")
+    (decision,) = [d for d in received.data["decisions"] if d["step"] == "closed_reply"]
+    assert decision["outcome"] == "new_request" and decision["ticket"] == ticket.number
+    assert (
+        "query code in the text" in decision["reason"] and "after the window" in decision["reason"]
+    )

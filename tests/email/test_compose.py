@@ -95,6 +95,17 @@ def test_threading_params_defaults() -> None:
     assert threading_params(human)[2] == "no"
 
 
+def test_a_threaded_notification_is_marked_by_its_template_not_by_its_thread() -> None:
+    """The notifier threads every mail of an e-mail ticket under the citizen's latest mail:
+    an acknowledgement answers it, a closure or survey a person caused is still generated."""
+    thread = {"in_reply_to": "<c1@x>", "references": ["c0@x"]}
+    ack = outbound(template="ack", params=thread)
+    assert threading_params(ack) == ("c1@x", ["c0@x"], "auto-replied")
+    for template in ("closed", "reply", "survey"):
+        threaded = outbound(template=template, params=thread)
+        assert threading_params(threaded) == ("c1@x", ["c0@x"], "auto-generated")
+
+
 def test_invalid_recipient_raises_value_error() -> None:
     bad = outbound(recipient=SenderIdentity(IdentityKind.EMAIL, "not-an-address"))
     with pytest.raises(ValueError):

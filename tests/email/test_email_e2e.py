@@ -56,6 +56,7 @@ from tests.polling import poll as poll_until
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
 CITIZEN = "zhangsan@example.test"  # the sender of fixture 01_utf8_plain.eml
+FIRST_MAIL_ID = "<c1.001@mail.example.test>"  # its Message-ID (it has no References)
 DOMAIN = ADDRESS.rpartition("@")[2]
 
 
@@ -177,6 +178,13 @@ def event_count(runtime: Runtime, number: str, kind: str, n: int) -> Callable[[]
     return check
 
 
+def threads_under(ours: EmailMessage, theirs: str, *, references: str = "") -> bool:
+    """Our mail answers the citizen's mail `theirs` (whose own References were `references`)."""
+    return str(ours["In-Reply-To"]) == theirs and str(ours["References"]) == " ".join(
+        [*references.split(), theirs]
+    )
+
+
 def citizen_reply(to: EmailMessage, text: str, n: int) -> bytes:
     """What the citizen's mail client sends when they answer our mail `to`."""
     mail = EmailMessage()
@@ -230,11 +238,12 @@ async def test_mail_ticket_acknowledgement_follow_up_and_reopen(hotline: Hotline
     assert str(ack["Auto-Submitted"]) == "auto-replied"
     assert ticket_from_message_id(str(ack["Message-ID"]), DOMAIN) == ticket.number
     assert ack["To"].addresses[0].addr_spec == CITIZEN
+    assert str(ack["In-Reply-To"]) == FIRST_MAIL_ID  # it answers the citizen's mail
+    assert str(ack["References"]).split()[-1] == FIRST_MAIL_ID
 
     # the citizen answers the acknowledgement: a follow-up on the same ticket, confirmed
-    await append(
-        hotline.dovecot, citizen_reply(ack, "补充：在幸福路12号门口。", 1), at=hotline.clock()
-    )
+    answer = citizen_reply(ack, "补充：在幸福路12号门口。", 1)
+    await append(hotline.dovecot, answer, at=hotline.clock())
     await poll(event_count(runtime, ticket.number, "follow_up", 1))
     (follow_up,) = await events(runtime, ticket.number, "follow_up")
     assert follow_up.text == "补充：在幸福路12号门口。" and follow_up.actor_kind == "citizen"
@@ -249,6 +258,11 @@ async def test_mail_ticket_acknowledgement_follow_up_and_reopen(hotline: Hotline
     closure = (await poll(mail_arrives(hotline, 3)))[2]
     assert "已办结" in text_of(closure)
     assert str(closure["Auto-Submitted"]) == "auto-generated"
+    # threaded under the citizen's latest mail on the ticket: their answer to our ack
+    answered = parsed(answer)
+    assert threads_under(
+        closure, str(answered["Message-ID"]), references=str(answered["References"])
+    )
     closed_at = hotline.clock()
 
     # an answer eight days later is a new matter (the window is seven days) naming the old one
@@ -261,6 +275,10 @@ async def test_mail_ticket_acknowledgement_follow_up_and_reopen(hotline: Hotline
     assert decision["outcome"] == "new_request" and decision["ticket"] == ticket.number
     new_ack = (await poll(mail_arrives(hotline, 4)))[3]
     assert fresh.number in text_of(new_ack)
+    late_mail = parsed(late)
+    assert threads_under(
+        new_ack, str(late_mail["Message-ID"]), references=str(late_mail["References"])
+    )
 
     # an answer inside the window reopens the ticket, the citizen being its actor
     inside = citizen_reply(closure, "还是不亮，请再来看看。", 3)
