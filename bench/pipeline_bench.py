@@ -23,6 +23,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from channels.web.form import WebRequest, to_message
 from intake.config import Settings
+from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.process import run_async, settle_heap
 from intake.runtime import Runtime
 
@@ -37,7 +38,9 @@ TEXTS = [
 ]
 
 
-async def queue(runtime: Runtime, count: int) -> None:
+async def queue(runtime: Runtime, count: int, channel: str) -> None:
+    if channel == "sms":
+        return await queue_texts(runtime, count)
     for i in range(count):
         request = WebRequest(
             phone=f"1380000{random.randint(0, 9999):04d}",
@@ -55,6 +58,21 @@ async def queue(runtime: Runtime, count: int) -> None:
         await runtime.gateway.submit(message, open_ticket=True)
 
 
+async def queue_texts(runtime: Runtime, count: int) -> None:
+    """Text messages as SMS: not numbered at the edge, so the core decides what each one is
+    (new request, follow-up, status query, rating …), as for WeChat and e-mail too."""
+    for i in range(count):
+        message = InboundMessage(
+            channel="sms",
+            external_id=f"bench-{uuid.uuid4().hex}",
+            sender=SenderIdentity(kind=IdentityKind.PHONE, value=f"+86138{i:08d}"),
+            kind=MessageKind.TEXT,
+            received_at=runtime.clock(),
+            text=random.choice(TEXTS) + f" #{i}",
+        )
+        await runtime.gateway.submit(message)
+
+
 async def run(args: argparse.Namespace, data_dir: Path) -> None:
     env: dict[str, object] = {"data_dir": data_dir}
     db_name = f"bench_pipeline_{uuid.uuid4().hex[:8]}"
@@ -67,7 +85,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     settings = Settings(**env)  # type: ignore[arg-type]
     runtime = await Runtime.open(settings)
     try:
-        await queue(runtime, args.count)
+        await queue(runtime, args.count, args.channel)
         worker = runtime.pipeline_worker(consumer="bench")
         settle_heap()  # as `intake worker` does after start-up
         profiler = cProfile.Profile() if args.profile else None
@@ -82,6 +100,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         cpu = time.process_time() - cpu_started
         rate = args.count / elapsed
         kind = "PostgreSQL + Redis server" if args.servers else "SQLite + embedded Redis"
+        kind += f", {args.channel}"
         print(
             f"{kind}: {args.count} tickets in {elapsed:.2f} s = {rate:,.0f} tickets/s "
             f"({rate / TARGET:.2f}× the {TARGET:,.0f}/s target), "
@@ -103,6 +122,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--servers", action="store_true", help="PostgreSQL + Redis server")
+    parser.add_argument(
+        "--channel",
+        choices=["web", "sms"],
+        default="web",
+        help="web: numbered form requests; sms: texts the core must decide about",
+    )
     parser.add_argument("--profile", help="write cProfile stats of the drain to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:

@@ -118,6 +118,7 @@ class Context:
     prompt: Any = None  # the notifier's prompt this message answers
     reply_text: str | None = None  # a reply decided while processing (rating thanks …)
     open_tickets: list[dict[str, str]] = field(default_factory=list)
+    sender_count: int | None = None  # the sender's messages this hour, this one included
     stopped: str | None = None
 
     def decide(self, step: str, outcome: str, **why: Any) -> None:

@@ -30,6 +30,7 @@ from intake.messages import InboundMessage
 from intake.models import TicketEvent
 from intake.outbox import OutboxRelay
 from intake.pipeline.context import Batch, Context
+from intake.pipeline.intent import count_senders
 from intake.pipeline.steps import DEFAULT_STEPS, Step
 from intake.redis_batch import BatchRunner, CommandBatch
 from intake.redis_conn import RedisHandle
@@ -232,7 +233,6 @@ class PipelineWorker:
 
     async def _commit(self, entries: list[Entry]) -> tuple[list[Context], list[TicketEvent]]:
         """Run the steps for every entry in one transaction; returns them and their events."""
-        contexts = []
         async with self._db.write() as session, session.begin():
             bulk_insert.enable(session)
             batch = Batch(
@@ -246,8 +246,8 @@ class PipelineWorker:
                 pipeline=self._settings,
             )
             await batch.prefetch([e.message for e in entries])
-            for entry in entries:
-                ctx = Context(
+            contexts = [
+                Context(
                     entry_id=entry.id,
                     message=entry.message,
                     batch=batch,
@@ -255,8 +255,11 @@ class PipelineWorker:
                     query_code=entry.fields.get("code") or None,
                     payload=entry.payload,
                 )
+                for entry in entries
+            ]
+            await count_senders(contexts)
+            for ctx in contexts:
                 await self._run_steps(ctx)
-                contexts.append(ctx)
         return contexts, batch.events
 
     async def _run_steps(self, ctx: Context) -> None:
