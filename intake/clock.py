@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -17,4 +18,10 @@ def utcnow() -> datetime:
 
 def intake_day(at: datetime) -> str:
     """The YYYYMMDD of the intake day in Asia/Shanghai, the prefix of ticket numbers."""
-    return at.astimezone(SHANGHAI).strftime("%Y%m%d")
+    return _day_of_utc_hour(int(at.timestamp()) // 3600)
+
+
+@lru_cache(maxsize=256)
+def _day_of_utc_hour(hour: int) -> str:
+    """Shanghai's offset is whole hours, so the day is the same for the whole UTC hour."""
+    return datetime.fromtimestamp(hour * 3600, SHANGHAI).strftime("%Y%m%d")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import secrets
 from collections import deque
 from dataclasses import dataclass
@@ -77,12 +78,27 @@ class AcceptedReceipt(Receipt):
     fingerprint: str = ""
 
 
+_entropy = bytearray()
+_entropy_pid = 0
+
+
+def _random_bytes(n: int) -> bytes:
+    """From the system CSPRNG, read 4 KiB at a time (one syscall per 512 query codes); a
+    forked process never reuses its parent's bytes."""
+    global _entropy, _entropy_pid
+    if len(_entropy) < n or _entropy_pid != os.getpid():
+        _entropy, _entropy_pid = bytearray(secrets.token_bytes(4096)), os.getpid()
+    chunk = bytes(_entropy[:n])
+    del _entropy[:n]
+    return chunk
+
+
 def new_query_code() -> str:
-    """Eight symbols from one 64-bit draw of the system CSPRNG (one syscall, not eight).
+    """Eight symbols from one 64-bit draw of the system CSPRNG.
 
     31**8 is about 2**39.6, so reducing a 64-bit number leaves a bias below one in ten million.
     """
-    number = int.from_bytes(secrets.token_bytes(8), "big")
+    number = int.from_bytes(_random_bytes(8), "big")
     symbols = []
     for _ in range(QUERY_CODE_LENGTH):
         number, index = divmod(number, len(QUERY_CODE_ALPHABET))

@@ -16,9 +16,8 @@ import logging
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import jieba
 
@@ -45,9 +44,11 @@ def is_content_char(char: str) -> bool:
     return not unicodedata.category(char).startswith(_PUNCT_CATEGORIES)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One keyword found in a text: which rule set entry it feeds, where, and its weight."""
+class Hit(NamedTuple):
+    """One keyword found in a text: which rule set entry it feeds, where, and its weight.
+
+    A named tuple: a matcher makes dozens per request, and a frozen dataclass costs
+    several times as much to construct."""
 
     key: RuleKey
     keyword: str
