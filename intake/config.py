@@ -21,7 +21,7 @@ DEV_SECRET = "dev-insecure-secret-change-me"
 
 
 class PipelineSettings(BaseModel):
-    batch_size: int = 100
+    batch_size: int = 250  # the most one read takes; a backlog drains faster in larger batches
     block_ms: int = 1000
     max_attempts: int = 5
     claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker

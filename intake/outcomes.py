@@ -102,5 +102,16 @@ def queue_reply(pipe: Any, keys: Keys, ctx: Context, text: str | None) -> None:
             "text": text,
             "job_key": f"reply:{ctx.message.channel}:{ctx.message.external_id}",
             "ticket": ctx.ticket.number if ctx.ticket else "",
+            **_thread_of(ctx),
         },
     )
+
+
+def _thread_of(ctx: Context) -> dict[str, str]:
+    """An e-mail answer threads under the citizen's mail: its Message-ID and References."""
+    fields = ctx.message.fields
+    message_id = fields.get("message_id")
+    if not message_id:
+        return {}
+    references = fields.get("references") or ()
+    return {"in_reply_to": str(message_id), "references": " ".join(map(str, references))}

@@ -24,7 +24,7 @@ def padded(values: Sequence[T]) -> list[T]:
     return items
 
 
-def power_of_two_chunks(items: Sequence[T], largest: int = 64) -> Iterator[Sequence[T]]:
+def power_of_two_chunks(items: Sequence[T], largest: int = 128) -> Iterator[Sequence[T]]:
     """Consecutive slices of `items` whose lengths are powers of two (at most `largest`)."""
     start = 0
     while start < len(items):

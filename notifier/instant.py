@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -101,6 +102,7 @@ class InstantReplies:
                     job_key=key,
                     ticket_number=fields.get("ticket") or None,
                     template="instant_reply",
+                    params=_thread_params(fields),
                 )
             )
         except TransientSendError as exc:
@@ -113,6 +115,16 @@ class InstantReplies:
             return True
         await self._state.set(key, channel, SENT_PREFIX + (result.provider_id or ""))
         return True
+
+
+def _thread_params(fields: dict[str, str]) -> dict[str, Any]:
+    """The citizen's mail this answers (set by the core for e-mail), for In-Reply-To."""
+    if not fields.get("in_reply_to"):
+        return {}
+    return {
+        "in_reply_to": fields["in_reply_to"],
+        "references": fields.get("references", "").split(),
+    }
 
 
 def _masked(identity: SenderIdentity) -> str:

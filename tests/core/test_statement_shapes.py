@@ -21,4 +21,4 @@ def test_chunks_cover_everything_in_order_with_power_of_two_lengths() -> None:
         items = list(range(n))
         chunks = list(power_of_two_chunks(items))
         assert [x for chunk in chunks for x in chunk] == items
-        assert all(len(c) & (len(c) - 1) == 0 and len(c) <= 64 for c in chunks)
+        assert all(len(c) & (len(c) - 1) == 0 and len(c) <= 128 for c in chunks)

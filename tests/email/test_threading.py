@@ -131,3 +131,21 @@ async def test_mail_without_references_threads_under_its_message_id_alone(
         assert str(mail["References"]) == f"<{FIRST_ID}>"
     finally:
         await notifier.close()
+
+
+async def test_the_instant_answer_to_a_follow_up_threads_under_it(hotline: Runtime) -> None:
+    """"Added to ticket N" answers the citizen's follow-up mail, not the ticket's first one."""
+    email = Recorder("email")
+    notifier = Notifier(hotline, {"email": email})
+    try:
+        await receive(hotline, citizen_mail("幸福路的路灯坏了。", FIRST_ID, parent=None))
+        ours = str(SMTP.compose(await notified(notifier, email, "ack"))["Message-ID"])
+        follow_up = "c3.003@mail.example.test"
+        await receive(hotline, citizen_mail("补充：晚上七点后全黑。", follow_up, parent=ours))
+        await notifier.run_due()
+        (answer,) = [m for m in email.sent if m.template == "instant_reply"]
+        mail = SMTP.compose(answer)
+        assert str(mail["In-Reply-To"]) == f"<{follow_up}>"
+        assert str(mail["References"]).split() == [ours, f"<{follow_up}>"]
+    finally:
+        await notifier.close()
