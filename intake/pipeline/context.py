@@ -48,6 +48,7 @@ class Batch:
     new_by_citizen: dict[int, list[Ticket]] = field(default_factory=dict)
     new_by_category: dict[str, list[Ticket]] = field(default_factory=dict)
     lookups: dict[Any, Any] = field(default_factory=dict)  # steps' per-batch query results
+    unknown_numbers: set[str] = field(default_factory=set)  # referenced, found in no ticket
 
     async def prefetch(self, messages: list[InboundMessage]) -> None:
         self.earliest = min((m.received_at for m in messages), default=None)
@@ -72,9 +73,23 @@ class Batch:
         )
         for identity in found:
             self.identities[(identity.kind, identity.account, identity.value)] = identity
+        await self._prefetch_referenced({m.thread_ref for m in messages if m.thread_ref})
+
+    async def _prefetch_referenced(self, refs: set[str]) -> None:
+        """Tickets named by thread references (replies to our mail), in one query."""
+        numbers = sorted(r for r in refs if r.isdigit())
+        if not numbers:
+            return
+        for ticket in await self.session.scalars(
+            select(Ticket).where(Ticket.number.in_(padded(numbers)))
+        ):
+            self.tickets.setdefault(ticket.number, ticket)
+        self.unknown_numbers.update(n for n in numbers if n not in self.tickets)
 
     async def ticket(self, number: str) -> Ticket | None:
         if number not in self.tickets:
+            if number in self.unknown_numbers:
+                return None  # looked for with the batch: no such ticket
             found = await self.session.scalar(select(Ticket).where(Ticket.number == number))
             if found is None:
                 return None

@@ -177,7 +177,7 @@ def _attach_files(ctx: Context) -> None:
 async def link_message(ctx: Context) -> None:
     if ctx.record is not None:
         ctx.record.ticket = ctx.ticket
-    log.info(
+    log.debug(
         "processed channel=%s external_id=%s sender=%s intent=%s ticket=%s",
         ctx.message.channel,
         ctx.message.external_id,

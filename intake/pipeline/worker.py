@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,7 @@ class PipelineWorker:
             for entry in entries:
                 await self._process_alone(entry)
             return
+        _log_batch(contexts)
         # Acknowledge this batch while the next one is read and processed: the two overlap on
         # Redis and the database instead of one waiting for the other. At most one is pending.
         await self.settled()
@@ -302,3 +304,17 @@ class PipelineWorker:
         self._relay.queue(batch, events)
         await self._run_batch.run(batch)
         await self._relay.mark_published(events)
+
+
+def _log_batch(contexts: list[Context]) -> None:
+    """One line per batch at INFO (each message's line is at DEBUG): what the batch became."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    intents = Counter(ctx.intent.value if ctx.intent else "stopped" for ctx in contexts)
+    tickets = sum(1 for ctx in contexts if ctx.intent is Intent.NEW_REQUEST and ctx.ticket)
+    log.info(
+        "batch of %d processed: %s; %d tickets opened",
+        len(contexts),
+        ", ".join(f"{name}={n}" for name, n in sorted(intents.items())),
+        tickets,
+    )
