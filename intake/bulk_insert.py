@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Table, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 from sqlalchemy.orm.interfaces import MANYTOONE
@@ -86,6 +86,11 @@ def _insert(session: Session, mapper: Mapper[Any], objects: list[Any]) -> None:
     for i, row in enumerate(rows):
         groups[frozenset(row)].append(i)
     connection = session.connection(bind_arguments={"mapper": mapper})
+    if connection.dialect.name == "sqlite":
+        _insert_numbered(connection, table, pk, rows)
+        for obj, row in zip(objects, rows, strict=True):
+            obj.__dict__[pk_key] = row[pk.key]
+        return
     statement = insert(table).returning(pk, sort_by_parameter_order=True)
     for indexes in groups.values():
         for chunk in power_of_two_chunks(indexes):  # a few statement texts, each prepared once
@@ -127,3 +132,18 @@ def _row(mapper: Mapper[Any], obj: Any, pk_key: str) -> dict[str, Any]:
             state[key] = value
         row[column.key] = state[key]
     return row
+
+
+def _insert_numbered(connection: Any, table: Table, pk: Any, rows: list[dict[str, Any]]) -> None:
+    """SQLite: the keys are given here, after the table's highest, and the rows go in one
+    `executemany`. SQLite cannot promise RETURNING in row order, so SQLAlchemy would insert
+    them one statement at a time; the writer holds the database (BEGIN IMMEDIATE), so nobody
+    else can take these keys between the read and the insert."""
+    highest = connection.execute(select(func.max(pk))).scalar() or 0
+    for offset, row in enumerate(rows, start=1):
+        row[pk.key] = highest + offset
+    groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[frozenset(row)].append(row)
+    for same_columns in groups.values():
+        connection.execute(insert(table), same_columns)
