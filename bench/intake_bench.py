@@ -1,13 +1,17 @@
-"""Intake spine benchmark: `intake run` as a user starts it, under bounded concurrent load.
+"""Intake spine benchmark: the service as a user starts it, under bounded concurrent load.
 
-Runs three servers one after the other, each a real process on 127.0.0.1:
+Runs these servers one after the other, each a real process on 127.0.0.1:
   1. the bare FastAPI endpoint (same body validation, answers 201): the HTTP stack's ceiling;
-  2. `intake run` with embedded defaults (SQLite + embedded Redis);
-  3. `intake run` with the PostgreSQL and Redis servers of this machine.
+  2. `intake run` with embedded defaults (SQLite + embedded Redis)            (mode embedded);
+  3. `intake run --pipeline-processes N` with the PostgreSQL and Redis servers of this
+     machine                                                                 (mode run);
+  4. as compose.yml runs it: `intake serve`, `intake worker` and more pipeline workers
+     (`--workers` pipeline processes in all), on the same servers             (mode split).
 For each: accepted requests/s, p50/p99 latency, and the time until every accepted request is a
 ticket in the database; then our throughput as a ratio of the bare endpoint.
 
-    python bench/intake_bench.py [--seconds 15] [--clients 32]
+    python bench/intake_bench.py [--seconds 15] [--clients 32] [--modes embedded,run,split]
+                                 [--workers 2]
 """
 
 from __future__ import annotations
@@ -133,11 +137,15 @@ async def bench_intake(
     procs = []
     if split:
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
-        for _ in range(args.workers):
+        # as compose.yml runs it: `intake worker` (pipeline, notifier …) and more pipelines
+        procs.append(subprocess.Popen([*cli, "worker"], env=env))
+        for _ in range(args.workers - 1):
             procs.append(subprocess.Popen([*cli, "worker", "--only", "pipeline"], env=env))
         procs.append(subprocess.Popen([*cli, "serve", "--port", str(port)], env=env))
     else:
-        procs.append(subprocess.Popen([*cli, "run", "--port", str(port)], env=env))
+        processes = "1" if "INTAKE_DATABASE_URL" not in env else str(args.workers)
+        run = [*cli, "run", "--port", str(port), "--pipeline-processes", processes]
+        procs.append(subprocess.Popen(run, env=env))
     proc = procs[-1]
     try:
         await wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
@@ -154,7 +162,7 @@ async def bench_intake(
         while (tickets := await count_tickets(env)) < len(numbers):
             if time.perf_counter() - load_end > 120:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # each count scans the table: not too often
         done = time.perf_counter()
         print(result.summary(name))
         print(
@@ -185,7 +193,17 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument(
-        "--workers", type=int, default=1, help="pipeline worker processes beside `intake serve`"
+        "--modes",
+        default="embedded,run,split",
+        help="comma-separated: embedded (intake run, SQLite), run (intake run, servers), "
+        "split (intake serve + intake worker, servers)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="pipeline processes: `intake run --pipeline-processes` with PostgreSQL (SQLite has "
+        "one writer: one process) and beside `intake serve` (compose.yml runs two)",
     )
     args = parser.parse_args()
     print(
@@ -198,7 +216,8 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="intake-bench-"))
     results = {}
     try:
-        if not args.skip_sqlite:
+        modes = set(args.modes.split(","))
+        if "embedded" in modes and not args.skip_sqlite:
             results["embedded (SQLite + embedded Redis)"] = await bench_intake(
                 "embedded", base_env(tmp / "embedded"), args
             )
@@ -218,14 +237,14 @@ async def main() -> None:
             }
         )
         try:
-            results["servers (PostgreSQL + Redis), intake run"] = await bench_intake(
-                "servers", env, args
-            )
+            if "run" in modes:
+                name = f"servers, intake run --pipeline-processes {args.workers}"
+                results[name] = await bench_intake("servers", env, args)
             env2 = {**env, "INTAKE_REDIS_PREFIX": prefix + "split:"}
             env2["INTAKE_DATABASE_URL"] = await _fresh_db(admin, env["INTAKE_DATABASE_URL"], db)
-            results["servers, intake serve + intake worker"] = await bench_intake(
-                "split", env2, args, split=True
-            )
+            if "split" in modes:
+                name = f"servers, intake serve + {args.workers} pipeline worker processes"
+                results[name] = await bench_intake("split", env2, args, split=True)
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{db}_split" WITH (FORCE)')
             await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

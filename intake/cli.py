@@ -34,11 +34,27 @@ def _settings(data_dir: Path | None) -> Settings:
 
 
 @app.command()
-def run(host: str = "127.0.0.1", port: int = 8000, data_dir: DataDir = None) -> None:
+def run(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: DataDir = None,
+    pipeline_processes: Annotated[
+        int | None,
+        typer.Option(
+            help="pipeline processes (INTAKE_PIPELINE__PROCESSES): this one and N-1 children; "
+            "2 on a multi-core machine with PostgreSQL"
+        ),
+    ] = None,
+) -> None:
     """Everything in one process, with embedded Redis and SQLite unless configured."""
     from intake.runner import run_all
 
-    run_async(run_all(_settings(data_dir), host=host, port=port))
+    settings = _settings(data_dir)
+    if pipeline_processes is not None:
+        if pipeline_processes < 1:
+            raise typer.BadParameter("--pipeline-processes must be at least 1")
+        settings.pipeline.processes = pipeline_processes
+    run_async(run_all(settings, host=host, port=port))
 
 
 @app.command()

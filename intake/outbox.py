@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from sqlalchemy import select, update
+from sqlalchemy import false, select, update
 
 from intake.db import Database
 from intake.keys import Keys
@@ -38,7 +38,7 @@ class OutboxRelay:
             query = (
                 select(TicketEvent, Ticket)
                 .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-                .where(TicketEvent.published.is_(False))
+                .where(TicketEvent.published == false())  # the partial index's own predicate
                 .order_by(TicketEvent.id)
                 .limit(limit)
             )

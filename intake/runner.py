@@ -12,6 +12,7 @@ import uvicorn
 
 from channels.base import Connector
 from intake.app import create_app
+from intake.child_workers import child_environment, supervise_pipelines
 from intake.config import Settings
 from intake.outbox import relay_loop
 from intake.process import settle_heap
@@ -31,6 +32,10 @@ async def run_all(settings: Settings, *, host: str, port: int) -> None:
     )
     stop = asyncio.Event()
     tasks = _worker_tasks(runtime, stop, only=None, connectors=app.state.connectors)
+    extra = settings.pipeline.processes - 1
+    if extra:
+        env = child_environment(settings, runtime.redis.url)
+        tasks.append(asyncio.create_task(supervise_pipelines(extra, env, stop), name="children"))
     settle_heap()
     log.info("intake run: http://%s:%d/ data=%s", host, port, settings.data_dir.resolve())
     _quiet_after_uvicorn(stop)

@@ -106,11 +106,18 @@ def _set(ctx: Context, intent: Intent, reason: str, **why: object) -> None:
     ctx.decide("intent", intent, reason=reason, **why)
 
 
+# The n-th distinct message of a sender this hour is told n, also when its batch is retried
+# (a message already counted keeps its place instead of counting twice).
 _COUNT_SENDERS = """
 local counts = {}
 for i, key in ipairs(KEYS) do
-  counts[i] = redis.call('INCR', key)
-  if counts[i] == 1 then redis.call('EXPIRE', key, 7200) end
+  local place = redis.call('HGET', key, ARGV[i])
+  if not place then
+    place = redis.call('HLEN', key) + 1
+    redis.call('HSET', key, ARGV[i], place)
+    if place == 1 then redis.call('EXPIRE', key, 7200) end
+  end
+  counts[i] = tonumber(place)
 end
 return counts
 """
@@ -152,7 +159,12 @@ async def count_senders(contexts: list[Context]) -> None:
             counted.append((ctx, key))
     if counted:
         redis = batch.gateway.redis
-        counts = await redis.eval(_COUNT_SENDERS, len(counted), *(k for _, k in counted))
+        counts = await redis.eval(
+            _COUNT_SENDERS,
+            len(counted),
+            *(k for _, k in counted),
+            *(ctx.message.external_id for ctx, _ in counted),
+        )
         for (ctx, _), count in zip(counted, counts, strict=True):
             ctx.sender_count = int(count)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from redis.exceptions import ResponseError
+from sqlalchemy.exc import DBAPIError
 
 from intake import bulk_insert, outcomes
 from intake.clock import Clock, utcnow
@@ -33,12 +34,16 @@ from intake.outbox import OutboxRelay
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.intent import count_senders
 from intake.pipeline.steps import DEFAULT_STEPS, Step
+from intake.planner_statistics import PlannerStatistics
 from intake.redis_batch import BatchRunner, CommandBatch
 from intake.redis_conn import RedisHandle
 from intake.replies import Replies
 from intake.triage.kit import TriageKit
 
 log = logging.getLogger(__name__)
+
+BATCH_ATTEMPTS = 3  # a batch that meets a concurrent writer is run again this many times
+_CONFLICT_STATES = {"23505", "40001", "40P01"}  # unique violation, serialization, deadlock
 
 _COUNT_ATTEMPTS = """
 local counts = {}
@@ -86,6 +91,7 @@ class PipelineWorker:
         self._run_batch = BatchRunner(self._redis)
         self._settling: asyncio.Task[None] | None = None
         self._count_attempts = self._redis.register_script(_COUNT_ATTEMPTS)
+        self._statistics = PlannerStatistics(db)
 
     async def ensure_group(self) -> None:
         try:
@@ -206,13 +212,21 @@ class PipelineWorker:
         return Entry(id=entry_id, fields=fields, message=message, payload=payload)
 
     async def _process(self, entries: list[Entry]) -> None:
-        try:
-            contexts, events = await self._commit(entries)
-        except Exception as exc:  # one bad message must not block the batch: retry one by one
-            log.warning("batch of %d failed (%r); retrying one by one", len(entries), exc)
-            for entry in entries:
-                await self._process_alone(entry)
-            return
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            try:
+                contexts, events = await self._commit(entries)
+                break
+            except Exception as exc:
+                if attempt < BATCH_ATTEMPTS and _concurrent_conflict(exc):
+                    # another worker wrote the same new citizen first, or the two locked rows
+                    # in opposite orders: run the batch again, it now sees the other's rows
+                    log.info("batch of %d met a concurrent write (%s); again", len(entries), exc)
+                    continue
+                # one bad message must not block the batch: retry one by one
+                log.warning("batch of %d failed (%r); retrying one by one", len(entries), exc)
+                for entry in entries:
+                    await self._process_alone(entry)
+                return
         _log_batch(contexts)
         # Acknowledge this batch while the next one is read and processed: the two overlap on
         # Redis and the database instead of one waiting for the other. At most one is pending.
@@ -304,6 +318,16 @@ class PipelineWorker:
         self._relay.queue(batch, events)
         await self._run_batch.run(batch)
         await self._relay.mark_published(events)
+        try:
+            await self._statistics.after_batch(len(entries))
+        except Exception as exc:  # plans only get slower; the batch is done
+            log.warning("could not refresh planner statistics: %r", exc)
+
+
+def _concurrent_conflict(exc: Exception) -> bool:
+    """A unique key taken by a concurrent transaction, a deadlock or a serialization failure:
+    the batch itself is fine and succeeds when run again."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _CONFLICT_STATES
 
 
 def _log_batch(contexts: list[Context]) -> None:

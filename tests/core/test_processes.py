@@ -145,15 +145,8 @@ async def _submit_and_wait(base: str, text: str) -> dict[str, str]:
                 f"{base}/api/v1/requests", json={"phone": "13800000000", "content": text}
             )
         ).json()
-        deadline = time.monotonic() + 20
-        while True:  # the staff-side view needs the worker: wait until the ticket is real
-            found = await http.get(
-                f"{base}/api/v1/requests/{body['number']}", params={"code": body["query_code"]}
-            )
-            if found.status_code == 200 and found.json()["request_type"]:
-                return dict(body)
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+    await _wait_for_ticket(base, body)
+    return dict(body)
 
 
 async def test_restarting_intake_run_keeps_tickets_and_numbers(
@@ -189,3 +182,78 @@ async def test_restarting_intake_run_keeps_tickets_and_numbers(
     sequence = [int(t["number"][8:]) for t in [*first, second, third]]
     assert sequence == [1, 2, 3, 4, 5] or sequence == sorted(set(sequence))
     assert len(set(sequence)) == 5
+
+
+def _pipeline_children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"worker" in cmdline and b"pipeline" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+async def _children_of(parent: int, *, other_than: set[int] = frozenset()) -> list[int]:
+    deadline = time.monotonic() + 20
+    while not (children := [c for c in _pipeline_children(parent) if c not in other_than]):
+        assert time.monotonic() < deadline, "no pipeline child process"
+        await asyncio.sleep(0.1)
+    return children
+
+
+async def test_intake_run_with_two_pipeline_processes(
+    embedded_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`intake run --pipeline-processes 2`: a child worker on the embedded Redis and SQLite,
+    restarted when it dies, stopped with `intake run`; every request is one ticket."""
+    log, port = tmp_path / "run.log", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _intake(
+        "run", "--port", str(port), "--pipeline-processes", "2", env=embedded_env, log=log
+    )
+    try:
+        await _wait_healthy(base, proc, log)
+        (child,) = await _children_of(proc.pid)
+        async with httpx.AsyncClient() as http:
+            bodies = await asyncio.gather(
+                *(
+                    http.post(
+                        f"{base}/api/v1/requests",
+                        json={"phone": f"138000000{i:02d}", "content": f"第{i}件事：路灯不亮"},
+                    )
+                    for i in range(40)
+                )
+            )
+        assert all(b.status_code == 201 for b in bodies)
+        os.kill(child, signal.SIGKILL)
+        (restarted,) = await _children_of(proc.pid, other_than={child})
+        last = await _submit_and_wait(base, "子进程重启后提交的诉求")
+        for body in [b.json() for b in bodies] + [last]:
+            await _wait_for_ticket(base, body)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    assert _pipeline_children(proc.pid) == []
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(restarted, 0)
+        pytest.fail("the child pipeline process outlived `intake run`")
+
+
+async def _wait_for_ticket(base: str, body: dict[str, str]) -> None:
+    """Until the accepted request is a real ticket (the worker filled in its fields)."""
+    async with httpx.AsyncClient() as http:
+        deadline = time.monotonic() + 20
+        while True:
+            found = await http.get(
+                f"{base}/api/v1/requests/{body['number']}", params={"code": body["query_code"]}
+            )
+            if found.status_code == 200 and found.json()["request_type"]:
+                return
+            assert time.monotonic() < deadline, body
+            await asyncio.sleep(0.05)
