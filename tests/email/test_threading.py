@@ -134,7 +134,7 @@ async def test_mail_without_references_threads_under_its_message_id_alone(
 
 
 async def test_the_instant_answer_to_a_follow_up_threads_under_it(hotline: Runtime) -> None:
-    """"Added to ticket N" answers the citizen's follow-up mail, not the ticket's first one."""
+    """ "Added to ticket N" answers the citizen's follow-up mail, not the ticket's first one."""
     email = Recorder("email")
     notifier = Notifier(hotline, {"email": email})
     try:
