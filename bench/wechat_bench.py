@@ -230,6 +230,8 @@ async def bench(name: str, env: dict[str, str], args: argparse.Namespace, rate: 
     """One fresh `intake run`, loaded at `rate` for `args.seconds`."""
     port = free_port()
     cmd = [sys.executable, "-m", "intake.cli", "run", "--port", str(port)]
+    if "INTAKE_DATABASE_URL" in env:  # SQLite has one writer: a second pipeline gains nothing
+        cmd += ["--pipeline-processes", str(args.pipeline_processes)]
     log_path = Path(env["INTAKE_DATA_DIR"]).with_suffix(".log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -345,6 +347,9 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--backend", choices=["servers", "embedded", "both"], default="both")
     parser.add_argument("--dialog-share", type=float, default=0.1)
+    parser.add_argument(
+        "--pipeline-processes", type=int, default=2, help="`intake run` with PostgreSQL"
+    )
     args = parser.parse_args()
     args.seconds = min(max(args.seconds, 1.0), 120.0)  # bounded: timestamps stay fresh
     rates = [min(max(r, 1.0), 5000.0) for r in args.rate or [TARGET_RATE]]

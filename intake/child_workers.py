@@ -1,7 +1,7 @@
 """Pipeline worker processes that `intake run` starts beside itself.
 
-One process runs on one core: with PostgreSQL, a second pipeline process lets two batches be
-processed side by side while the HTTP server keeps its own core busy. The children are plain
+One process runs on one core: with PostgreSQL, pipeline processes of their own let batches be
+processed side by side while `intake run` keeps its core for HTTP. The children are plain
 `intake worker --only pipeline` processes on the same database and Redis (the embedded one's
 socket is handed to them), restarted when one dies, stopped with `intake run`.
 """
@@ -46,7 +46,7 @@ async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Eve
         children[slot] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "intake.cli", "worker", "--only", "pipeline", env=env
         )
-        log.info("pipeline process %d started pid=%d", slot + 2, children[slot].pid)
+        log.info("pipeline process %d started pid=%d", slot + 1, children[slot].pid)
 
     try:
         for slot in range(count):
@@ -63,7 +63,7 @@ async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Eve
                     continue
                 slot = exits[waiter]
                 log.warning(
-                    "pipeline process %d exited with %s; restarting", slot + 2, waiter.result()
+                    "pipeline process %d exited with %s; restarting", slot + 1, waiter.result()
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=RESTART_DELAY_S)

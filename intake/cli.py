@@ -41,8 +41,8 @@ def run(
     pipeline_processes: Annotated[
         int | None,
         typer.Option(
-            help="pipeline processes (INTAKE_PIPELINE__PROCESSES): this one and N-1 children; "
-            "2 on a multi-core machine with PostgreSQL"
+            help="pipeline processes (INTAKE_PIPELINE__PROCESSES): 1 runs inside `intake run`, "
+            "more run as child processes; 2 on a multi-core machine with PostgreSQL"
         ),
     ] = None,
 ) -> None:

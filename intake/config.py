@@ -22,7 +22,7 @@ DEV_SECRET = "dev-insecure-secret-change-me"
 
 class PipelineSettings(BaseModel):
     batch_size: int = 250  # the most one read takes; a backlog drains faster in larger batches
-    # pipeline processes of `intake run`: its own, and the rest as child processes (with
+    # pipeline processes of `intake run`: 1 runs inside it; more run as child processes (with
     # PostgreSQL two overlap well; SQLite has one writer, so more gain nothing there)
     processes: int = Field(default=1, ge=1, le=16)
     block_ms: int = 1000

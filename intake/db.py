@@ -51,7 +51,9 @@ def open_database(settings: Settings) -> Database:
         writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
         reader = _sqlite_engine(url, begin="BEGIN")
     else:
-        writer = _create(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
+        # 20 kept open: a burst of webhooks waiting on lookups would otherwise open and close
+        # overflow connections (a PostgreSQL connection costs milliseconds to set up)
+        writer = _create(url, pool_size=20, max_overflow=10, pool_pre_ping=True, **_JSON)
         reader = writer
     return Database(
         engine=writer,

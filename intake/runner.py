@@ -31,11 +31,15 @@ async def run_all(settings: Settings, *, host: str, port: int) -> None:
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     )
     stop = asyncio.Event()
-    tasks = _worker_tasks(runtime, stop, only=None, connectors=app.state.connectors)
-    extra = settings.pipeline.processes - 1
-    if extra:
+    # One pipeline: in this process. Several: all of them child processes, so that this one
+    # keeps its core for HTTP (whose webhooks wait for the pipeline's outcome) and the rest.
+    children = settings.pipeline.processes if settings.pipeline.processes > 1 else 0
+    tasks = _worker_tasks(
+        runtime, stop, only=None, connectors=app.state.connectors, pipeline=not children
+    )
+    if children:
         env = child_environment(settings, runtime.redis.url)
-        tasks.append(asyncio.create_task(supervise_pipelines(extra, env, stop), name="children"))
+        tasks.append(asyncio.create_task(supervise_pipelines(children, env, stop), name="children"))
     settle_heap()
     log.info("intake run: http://%s:%d/ data=%s", host, port, settings.data_dir.resolve())
     _quiet_after_uvicorn(stop)
@@ -73,11 +77,16 @@ async def run_workers(settings: Settings, *, only: str | None) -> None:
 
 
 def _worker_tasks(
-    runtime: Runtime, stop: asyncio.Event, *, only: str | None, connectors: dict[str, Connector]
+    runtime: Runtime,
+    stop: asyncio.Event,
+    *,
+    only: str | None,
+    connectors: dict[str, Connector],
+    pipeline: bool = True,
 ) -> list[asyncio.Task[None]]:
     # every worker process relays the outbox: events a crashed process committed get out
     tasks = [asyncio.create_task(relay_loop(runtime.relay, stop), name="outbox-relay")]
-    if only in (None, "pipeline"):
+    if pipeline and only in (None, "pipeline"):
         worker = runtime.pipeline_worker()
         tasks.append(asyncio.create_task(worker.run(stop), name="pipeline"))
     if only in (None, "notifier"):

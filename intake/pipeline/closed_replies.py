@@ -29,7 +29,7 @@ from intake.pipeline.rating import answers_a_prompt
 STEP = "closed_reply"
 REOPEN = "reopen"
 # a query code can only be quoted in a text that has this many code symbols in a row
-_CODE_RUN = re.compile(f"[{QUERY_CODE_ALPHABET}]{{{QUERY_CODE_LENGTH}}}")
+CODE_RUN = re.compile(f"[{QUERY_CODE_ALPHABET}]{{{QUERY_CODE_LENGTH}}}")
 # the sender's closed tickets whose codes a text is compared with, the latest closed first
 CODE_CANDIDATES = 20
 _CLOSED = tuple(s.value for s in TERMINAL_STATUSES)
@@ -85,7 +85,7 @@ async def closed_in_text(ctx: Context, numbers: re.Pattern[str]) -> bool:
 async def _closed_code_in_text(ctx: Context, citizen_id: int, text: str) -> bool:
     """The query code of one's own closed ticket in `text` (NFKC, upper-cased), as
     `_reference_in_text` matches those of open tickets; someone else's code is no reference."""
-    if not _CODE_RUN.search(text):  # most texts (Chinese words, numbers) cannot hold a code
+    if not CODE_RUN.search(text):  # most texts (Chinese words, numbers) cannot hold a code
         return False
     for ticket in await _latest_closed_tickets(ctx, citizen_id):
         if ticket.query_code in text and is_closed(ticket):

@@ -18,11 +18,12 @@ from intake.enums import TERMINAL_STATUSES, EventKind, Intent
 from intake.events import add_event
 from intake.messages import IdentityKind, MessageKind
 from intake.models import Ticket
-from intake.pipeline.closed_replies import closed_in_text, closed_reply, is_closed
+from intake.pipeline.closed_replies import CODE_RUN, closed_in_text, closed_reply, is_closed
 from intake.pipeline.context import Context
 from intake.pipeline.rating import answers_a_prompt
 
 TICKET_NUMBER = re.compile(r"(?<!\d)(\d{8}\d{5,7})(?!\d)")
+_DIGIT_RUN = re.compile(r"\d{13}")  # every ticket number has at least 13 digits
 STATUS_WORDS = frozenset({"查询", "进度", "查询进度", "办理进度", "状态", "status", "/status"})
 OPT_OUT_WORDS = frozenset(
     {
@@ -197,8 +198,10 @@ async def _thread_reference(ctx: Context) -> bool:
 
 async def _reference_in_text(ctx: Context) -> bool:
     """A citizen quoting their ticket number or query code continues that ticket."""
-    tickets = await _open_tickets(ctx)
     text = unicodedata.normalize("NFKC", ctx.message.text).upper()
+    if not (_DIGIT_RUN.search(text) or CODE_RUN.search(text)):
+        return False  # no run of digits or symbols that could be one: no query needed
+    tickets = await _open_tickets(ctx)
     for ticket in tickets:
         if ticket.number in text or ticket.query_code in text:
             ctx.ticket = ticket

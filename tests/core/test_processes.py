@@ -199,10 +199,10 @@ def _pipeline_children(parent: int) -> list[int]:
     return found
 
 
-async def _children_of(parent: int, *, other_than: set[int] = frozenset()) -> list[int]:
+async def _children_of(parent: int, count: int) -> list[int]:
     deadline = time.monotonic() + 20
-    while not (children := [c for c in _pipeline_children(parent) if c not in other_than]):
-        assert time.monotonic() < deadline, "no pipeline child process"
+    while len(children := _pipeline_children(parent)) != count:
+        assert time.monotonic() < deadline, f"pipeline child processes: {children}"
         await asyncio.sleep(0.1)
     return children
 
@@ -210,8 +210,9 @@ async def _children_of(parent: int, *, other_than: set[int] = frozenset()) -> li
 async def test_intake_run_with_two_pipeline_processes(
     embedded_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """`intake run --pipeline-processes 2`: a child worker on the embedded Redis and SQLite,
-    restarted when it dies, stopped with `intake run`; every request is one ticket."""
+    """`intake run --pipeline-processes 2`: two child pipelines on the embedded Redis and
+    SQLite, one restarted when it dies, both stopped with `intake run`; every request is one
+    ticket."""
     log, port = tmp_path / "run.log", _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _intake(
@@ -219,7 +220,7 @@ async def test_intake_run_with_two_pipeline_processes(
     )
     try:
         await _wait_healthy(base, proc, log)
-        (child,) = await _children_of(proc.pid)
+        child, other = await _children_of(proc.pid, 2)
         async with httpx.AsyncClient() as http:
             bodies = await asyncio.gather(
                 *(
@@ -232,7 +233,9 @@ async def test_intake_run_with_two_pipeline_processes(
             )
         assert all(b.status_code == 201 for b in bodies)
         os.kill(child, signal.SIGKILL)
-        (restarted,) = await _children_of(proc.pid, other_than={child})
+        await asyncio.sleep(0.3)
+        restarted = set(await _children_of(proc.pid, 2)) - {child, other}
+        assert len(restarted) == 1 and other in _pipeline_children(proc.pid)
         last = await _submit_and_wait(base, "子进程重启后提交的诉求")
         for body in [b.json() for b in bodies] + [last]:
             await _wait_for_ticket(base, body)
@@ -240,9 +243,10 @@ async def test_intake_run_with_two_pipeline_processes(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, log.read_text()
     assert _pipeline_children(proc.pid) == []
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(restarted, 0)
-        pytest.fail("the child pipeline process outlived `intake run`")
+    for pid in (*restarted, other):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 0)
+            pytest.fail("a child pipeline process outlived `intake run`")
 
 
 async def _wait_for_ticket(base: str, body: dict[str, str]) -> None:
