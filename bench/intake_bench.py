@@ -11,7 +11,7 @@ For each: accepted requests/s, p50/p99 latency, and the time until every accepte
 ticket in the database; then our throughput as a ratio of the bare endpoint.
 
     python bench/intake_bench.py [--seconds 15] [--clients 32] [--modes embedded,run,split]
-                                 [--workers 2]
+                                 [--workers 2] [--pipeline-only]
 """
 
 from __future__ import annotations
@@ -137,9 +137,13 @@ async def bench_intake(
     procs = []
     if split:
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
-        # as compose.yml runs it: `intake worker` (pipeline, notifier …) and more pipelines
-        procs.append(subprocess.Popen([*cli, "worker"], env=env))
-        for _ in range(args.workers - 1):
+        # as compose.yml runs it: `intake worker` (pipeline, notifier …) and more pipelines;
+        # with --pipeline-only the notifier is left out (only what writes tickets runs)
+        pipelines = args.workers
+        if not args.pipeline_only:
+            procs.append(subprocess.Popen([*cli, "worker"], env=env))
+            pipelines -= 1
+        for _ in range(pipelines):
             procs.append(subprocess.Popen([*cli, "worker", "--only", "pipeline"], env=env))
         procs.append(subprocess.Popen([*cli, "serve", "--port", str(port)], env=env))
     else:
@@ -205,6 +209,11 @@ async def main() -> None:
         help="pipeline processes: `intake run --pipeline-processes` with PostgreSQL (SQLite has "
         "one writer: one process) and beside `intake serve` (compose.yml runs two)",
     )
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="split mode: every worker process is `intake worker --only pipeline` (no notifier)",
+    )
     args = parser.parse_args()
     print(
         f"load: {args.clients} concurrent keep-alive clients for {args.seconds:.0f} s each; "
@@ -244,6 +253,7 @@ async def main() -> None:
             env2["INTAKE_DATABASE_URL"] = await _fresh_db(admin, env["INTAKE_DATABASE_URL"], db)
             if "split" in modes:
                 name = f"servers, intake serve + {args.workers} pipeline worker processes"
+                name += " (no notifier)" if args.pipeline_only else " (one runs the notifier)"
                 results[name] = await bench_intake("split", env2, args, split=True)
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{db}_split" WITH (FORCE)')
