@@ -11,25 +11,14 @@ import pytest
 from sqlalchemy import func, select, text
 
 from intake.deadletter import list_dead
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.models import Citizen, CitizenIdentity, Message, Ticket
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.intent import count_senders
 from intake.planner_statistics import PlannerStatistics
 from intake.runtime import Runtime
+from tests.core.test_pipeline import sms
 
 PHONES = [f"+86139000000{i:02d}" for i in range(12)]
-
-
-def _text(external_id: str, phone: str, body: str) -> InboundMessage:
-    return InboundMessage(
-        channel="sms",
-        external_id=external_id,
-        sender=SenderIdentity(kind=IdentityKind.PHONE, value=phone),
-        kind=MessageKind.TEXT,
-        received_at=datetime.now(UTC),
-        text=body,
-    )
 
 
 async def _count(runtime: Runtime, model: type) -> int:
@@ -44,7 +33,7 @@ async def test_two_workers_creating_the_same_citizens_neither_fails(
     total = 96
     for i in range(total):  # every batch of either worker holds senders new to the database
         phone = PHONES[i % len(PHONES)]
-        await runtime.gateway.submit(_text(f"c{i}", phone, f"第{i}号问题：小区路灯不亮"))
+        await runtime.gateway.submit(sms(f"c{i}", f"第{i}号问题：小区路灯不亮", phone=phone))
     workers = [runtime.pipeline_worker(consumer=name) for name in ("w1", "w2")]
     await workers[0].ensure_group()
 
@@ -73,7 +62,7 @@ async def test_a_batch_run_again_counts_each_sender_once(runtime: Runtime) -> No
         clock=lambda: datetime.now(UTC),
         flood_per_hour=5,
     )
-    messages = [_text(f"f{i}", PHONES[0], f"第{i}条") for i in range(3)]
+    messages = [sms(f"f{i}", f"第{i}条", phone=PHONES[0]) for i in range(3)]
 
     def contexts() -> list[Context]:
         return [Context(entry_id=f"1-{i}", message=m, batch=batch) for i, m in enumerate(messages)]
@@ -83,7 +72,7 @@ async def test_a_batch_run_again_counts_each_sender_once(runtime: Runtime) -> No
     await count_senders(again)
     assert [c.sender_count for c in first] == [1, 2, 3]
     assert [c.sender_count for c in again] == [1, 2, 3]
-    later = Context(entry_id="1-9", message=_text("f9", PHONES[0], "又一条"), batch=batch)
+    later = Context(entry_id="1-9", message=sms("f9", "又一条", phone=PHONES[0]), batch=batch)
     await count_senders([later])
     assert later.sender_count == 4
 
@@ -94,13 +83,13 @@ async def test_planner_statistics_follow_a_fast_growing_database(runtime: Runtim
         assert not statistics.enabled and not await statistics.after_batch(10_000)
         return
     for i in range(3):
-        await runtime.gateway.submit(_text(f"s{i}", PHONES[i], "井盖缺失"))
+        await runtime.gateway.submit(sms(f"s{i}", "井盖缺失", phone=PHONES[i]))
     await runtime.pipeline_worker(consumer="s").drain(limit_s=30)
     async with runtime.db.write() as session, session.begin():
         await session.execute(text("ANALYZE messages"))  # as autovacuum would have: 3 rows
     assert not await statistics.after_batch(999)  # young: waits for 1,000 rows
     for i in range(3, 5):
-        await runtime.gateway.submit(_text(f"s{i}", PHONES[i], "井盖缺失"))
+        await runtime.gateway.submit(sms(f"s{i}", "井盖缺失", phone=PHONES[i]))
     await runtime.pipeline_worker(consumer="s").drain(limit_s=30)
     assert await statistics.after_batch(1)
     async with runtime.db.read() as session:
