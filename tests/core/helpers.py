@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
+from intake.enums import Role
+from intake.lifecycle import Action
 from intake.models import Ticket
 from intake.runtime import Runtime
+from intake.staff import add_staff
+from intake.tickets import ActionRequest, perform
 
 
 def request_body(**overrides: Any) -> dict[str, Any]:
@@ -29,3 +35,26 @@ async def drain(runtime: Runtime) -> None:
 async def ticket_count(runtime: Runtime) -> int:
     async with runtime.db.read() as session:
         return int(await session.scalar(select(func.count()).select_from(Ticket)) or 0)
+
+
+async def accept_and_close(
+    runtime: Runtime,
+    number: str,
+    *,
+    reply: str = "已通知路灯所当日修复。",
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """An agent accepts the ticket and closes it with `reply`, as the staff API would."""
+    async with runtime.db.write() as session, session.begin():
+        agent, _ = await add_staff(
+            session, name="李娜", role=Role.AGENT, department=None, catalog=runtime.catalog
+        )
+        for action, text in ((Action.ACCEPT, None), (Action.CLOSE, reply)):
+            await perform(
+                session,
+                number=number,
+                request=ActionRequest(action, text=text),
+                staff=agent,
+                catalog=runtime.catalog,
+                clock=clock or runtime.clock,
+            )

@@ -23,7 +23,7 @@ from intake.tickets import ActionRequest, perform
 from notifier.config import load_notify_settings
 from notifier.models import PromptKind
 from notifier.prompts import ensure_prompt
-from tests.core.helpers import drain
+from tests.core.helpers import accept_and_close, drain
 
 CLOSED_AT = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 PHONE = "+8613912345678"
@@ -63,21 +63,12 @@ async def closing(settings: Settings) -> AsyncIterator[Callable[..., Any]]:
         at = CLOSED_AT - timedelta(hours=2)
         await runtime.gateway.submit(message("first", "我家楼道的灯坏了，请尽快修理", at=at))
         await drain(runtime)
-        async with runtime.db.write() as session, session.begin():
+        async with runtime.db.read() as session:
             number = await session.scalar(select(Ticket.number))
-            assert number is not None
-            agent, _ = await add_staff(
-                session, name="李娜", role=Role.AGENT, department=None, catalog=runtime.catalog
-            )
-            for action, text in ((Action.ACCEPT, None), (Action.CLOSE, "已联系物业更换灯泡。")):
-                await perform(
-                    session,
-                    number=number,
-                    request=ActionRequest(action, text=text),
-                    staff=agent,
-                    catalog=runtime.catalog,
-                    clock=lambda: CLOSED_AT,
-                )
+        assert number is not None
+        await accept_and_close(
+            runtime, number, reply="已联系物业更换灯泡。", clock=lambda: CLOSED_AT
+        )
         return runtime, await _ticket(runtime, number)
 
     yield make

@@ -30,15 +30,12 @@ from sqlalchemy import select
 from channels.email.connector import EmailConnector
 from channels.email.ids import ticket_from_message_id
 from intake.config import Settings
-from intake.enums import Role
-from intake.lifecycle import Action
 from intake.models import Ticket, TicketEvent
 from intake.runtime import Runtime
-from intake.staff import add_staff
-from intake.tickets import ActionRequest, perform
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
 from tests.conftest import unavailable
+from tests.core.helpers import accept_and_close
 from tests.email.dovecot_peer import (
     ADDRESS,
     PASSWORD,
@@ -211,20 +208,7 @@ async def append(dovecot: Dovecot, raw: bytes, *, at: datetime) -> None:
 
 
 async def close_ticket(hotline: Hotline, number: str) -> None:
-    runtime = hotline.runtime
-    async with runtime.db.write() as session, session.begin():
-        agent, _ = await add_staff(
-            session, name="李娜", role=Role.AGENT, department=None, catalog=runtime.catalog
-        )
-        for action, text in ((Action.ACCEPT, None), (Action.CLOSE, "已通知路灯所当日修复。")):
-            await perform(
-                session,
-                number=number,
-                request=ActionRequest(action, text=text),
-                staff=agent,
-                catalog=runtime.catalog,
-                clock=hotline.clock,
-            )
+    await accept_and_close(hotline.runtime, number, clock=hotline.clock)
 
 
 async def test_mail_ticket_acknowledgement_follow_up_and_reopen(hotline: Hotline) -> None:

@@ -19,14 +19,11 @@ from channels.base import OutboundMessage
 from channels.email.parse import parse_mail
 from channels.email.sender import SmtpSender, SmtpSettings
 from intake.config import Settings
-from intake.enums import Role
-from intake.lifecycle import Action
 from intake.models import Ticket
 from intake.runtime import Runtime
-from intake.staff import add_staff
-from intake.tickets import ActionRequest, perform
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
+from tests.core.helpers import accept_and_close
 from tests.notifier.conftest import NOTIFY, FakeClock, Recorder
 
 MAILBOX = "12345@city.example.test"
@@ -76,19 +73,7 @@ async def notified(notifier: Notifier, recorder: Recorder, template: str) -> Out
 
 
 async def close(runtime: Runtime, number: str) -> None:
-    async with runtime.db.write() as session, session.begin():
-        agent, _ = await add_staff(
-            session, name="李娜", role=Role.AGENT, department=None, catalog=runtime.catalog
-        )
-        for action, text in ((Action.ACCEPT, None), (Action.CLOSE, "已通知路灯所当日修复。")):
-            await perform(
-                session,
-                number=number,
-                request=ActionRequest(action, text=text),
-                staff=agent,
-                catalog=runtime.catalog,
-                clock=runtime.clock,
-            )
+    await accept_and_close(runtime, number)
 
 
 async def test_notifications_thread_under_the_citizens_latest_mail(hotline: Runtime) -> None:
