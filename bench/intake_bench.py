@@ -187,7 +187,8 @@ async def _fresh_db(admin: asyncpg.Connection, url: str, db: str) -> str:
 
 def base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
-    env.update({"INTAKE_DATA_DIR": str(data_dir), "INTAKE_LOG_LEVEL": "WARNING"})
+    level = os.environ.get("BENCH_LOG_LEVEL", "WARNING")  # INFO shows the pipeline's batches
+    env.update({"INTAKE_DATA_DIR": str(data_dir), "INTAKE_LOG_LEVEL": level})
     return env
 
 

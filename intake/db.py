@@ -7,11 +7,13 @@ transactions so that status lookups never queue behind the pipeline's writes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create
 
@@ -53,7 +55,8 @@ def open_database(settings: Settings) -> Database:
     else:
         # 20 kept open: a burst of webhooks waiting on lookups would otherwise open and close
         # overflow connections (a PostgreSQL connection costs milliseconds to set up)
-        writer = _create(url, pool_size=20, max_overflow=10, pool_pre_ping=True, **_JSON)
+        writer = _create(url, pool_size=20, max_overflow=10, **_JSON)
+        _ping_when_idle(writer)
         reader = writer
     return Database(
         engine=writer,
@@ -61,6 +64,32 @@ def open_database(settings: Settings) -> Database:
         write=async_sessionmaker(writer, expire_on_commit=False),
         read=async_sessionmaker(reader, expire_on_commit=False),
     )
+
+
+# A connection unused this long is checked before use (the server may have restarted or
+# closed it meanwhile); busy ones are not: pinging every checkout costs three round trips
+# (BEGIN, a query, ROLLBACK) per transaction. A connection that dies under load fails that
+# transaction once and the pool is renewed; callers that retry (the pipeline) do not notice.
+IDLE_PING_S = 5.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _taken(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return
+        try:
+            dbapi_conn.ping()
+        except Exception as exc:  # the pool replaces it and tries again
+            raise DisconnectionError(f"stale connection: {exc!r}") from exc
 
 
 def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:

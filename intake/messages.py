@@ -71,6 +71,10 @@ class Location:
     label: str | None = None  # an address or place name, typed or given by the channel
 
 
+# set by a channel that checked the contact phone is the sender's (Telegram's own contact)
+VOUCHED_PHONE = "contact_phone_vouched"
+
+
 @dataclass(frozen=True, slots=True)
 class InboundMessage:
     channel: str
@@ -89,6 +93,17 @@ class InboundMessage:
     @property
     def idempotency_key(self) -> str:
         return f"{self.channel}:{self.external_id}"
+
+    @property
+    def vouched_phone(self) -> str | None:
+        """The contact phone, when the channel vouches that it is the sender's own.
+
+        Only such a phone may join this sender to the citizen behind the number: a number
+        merely typed in (a WeChat conversation, a form) could be anyone's, and joining on it
+        would show that person's tickets and send their replies to whoever typed it.
+        """
+        phone = self.fields.get("contact_phone")
+        return phone if phone and self.fields.get(VOUCHED_PHONE) is True else None
 
     def to_dict(self) -> dict[str, Any]:
         """Built by hand: `asdict` deep-copies the raw payload (a whole e-mail) every time."""

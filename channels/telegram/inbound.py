@@ -14,6 +14,7 @@ from typing import Any
 from aiogram.types import Message, Update
 
 from intake.messages import (
+    VOUCHED_PHONE,
     Attachment,
     IdentityKind,
     InboundMessage,
@@ -91,8 +92,9 @@ def guided(
 ) -> InboundMessage:
     """The guided request as one message: type, text, location and phone gathered in steps."""
     fields: dict[str, Any] = {"request_type": form["request_type"]}
-    if form.get("contact_phone"):
+    if form.get("contact_phone"):  # only ever the sender's own contact (citizen.py checks)
         fields["contact_phone"] = form["contact_phone"]
+        fields[VOUCHED_PHONE] = True
     place = form.get("location") or {}
     location = Location(**place) if place else None
     return InboundMessage(

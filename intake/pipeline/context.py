@@ -66,7 +66,7 @@ class Batch:
         )
         self.seen.update((c, e) for c, e in rows)
         wanted = {identity_key_of(m) for m in messages} | {
-            ("phone", "", p) for m in messages if (p := m.fields.get("contact_phone"))
+            ("phone", "", p) for m in messages if (p := m.vouched_phone)
         }
         await self._load_identities(wanted)
         missing = wanted - self.identities.keys()

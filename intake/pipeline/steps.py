@@ -38,10 +38,11 @@ async def dedupe_delivery(ctx: Context) -> None:
 
 
 async def identify_citizen(ctx: Context) -> None:
-    """One citizen, many identities: a phone given on any channel links them together."""
+    """One citizen, many identities: a phone the channel vouches for links them together (a
+    typed contact phone stays on the ticket only)."""
     batch, message = ctx.batch, ctx.message
     own_key = identity_key_of(message)
-    phone = message.fields.get("contact_phone")
+    phone = message.vouched_phone
     phone_key = ("phone", "", phone) if phone else None
     known = batch.identities.get(own_key) or (phone_key and batch.identities.get(phone_key))
     citizen = known.citizen if known else build(Citizen, name=message.fields.get("contact_name"))

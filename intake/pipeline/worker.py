@@ -218,8 +218,8 @@ class PipelineWorker:
                 break
             except Exception as exc:
                 if attempt < BATCH_ATTEMPTS and _concurrent_conflict(exc):
-                    # another worker wrote the same new citizen first, or the two locked rows
-                    # in opposite orders: run the batch again, it now sees the other's rows
+                    # another worker wrote the same new citizen first, the two locked rows in
+                    # opposite orders, or the connection died: run the batch again
                     log.info("batch of %d met a concurrent write (%s); again", len(entries), exc)
                     continue
                 # one bad message must not block the batch: retry one by one
@@ -325,9 +325,11 @@ class PipelineWorker:
 
 
 def _concurrent_conflict(exc: Exception) -> bool:
-    """A unique key taken by a concurrent transaction, a deadlock or a serialization failure:
-    the batch itself is fine and succeeds when run again."""
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _CONFLICT_STATES
+    """A unique key taken by a concurrent transaction, a deadlock, a serialization failure or
+    a connection the server dropped: the batch itself is fine and succeeds when run again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in _CONFLICT_STATES
 
 
 def _log_batch(contexts: list[Context]) -> None:

@@ -9,7 +9,13 @@ from sqlalchemy import select
 
 from intake.deadletter import list_dead, replay
 from intake.keys import PIPELINE_GROUP
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.messages import (
+    VOUCHED_PHONE,
+    IdentityKind,
+    InboundMessage,
+    MessageKind,
+    SenderIdentity,
+)
 from intake.models import CitizenIdentity, Message, Ticket, TicketEvent
 from intake.pipeline.context import Context
 from intake.pipeline.steps import DEFAULT_STEPS
@@ -107,25 +113,49 @@ async def test_unknown_and_events_are_kept_without_ticket(runtime: Runtime) -> N
     assert kept is not None and kept.intent == "ignored" and kept.payload["raw"] == {"id": "u1"}
 
 
-async def test_phone_links_identities_across_channels(runtime: Runtime) -> None:
-    await runtime.gateway.submit(sms("s1", "咨询公积金提取"))
-    wechat = InboundMessage(
-        channel="wechat",
-        external_id="w1",
-        sender=SenderIdentity(kind=IdentityKind.WECHAT, value="oOPENID", account="wx1"),
+def _chat(
+    channel: str, kind: IdentityKind, external_id: str, fields: dict[str, object]
+) -> InboundMessage:
+    return InboundMessage(
+        channel=channel,
+        external_id=external_id,
+        sender=SenderIdentity(kind=kind, value=f"user-{external_id}", account="acc1"),
         kind=MessageKind.TEXT,
         received_at=datetime.now(UTC),
         text="小区停水了",
-        fields={"contact_phone": "+8613912345678"},
+        fields=fields,
     )
-    await runtime.gateway.submit(wechat)
-    await drain(runtime)
+
+
+async def _citizens_by_kind(runtime: Runtime) -> dict[str, set[int]]:
     async with runtime.db.read() as session:
-        identities = (
-            await session.execute(select(CitizenIdentity.kind, CitizenIdentity.citizen_id))
-        ).all()
-    assert {kind for kind, _ in identities} == {"phone", "wechat"}
-    assert len({citizen for _, citizen in identities}) == 1
+        rows = await session.execute(select(CitizenIdentity.kind, CitizenIdentity.citizen_id))
+    found: dict[str, set[int]] = {}
+    for kind, citizen in rows:
+        found.setdefault(kind, set()).add(citizen)
+    return found
+
+
+async def test_vouched_phone_links_identities_across_channels(runtime: Runtime) -> None:
+    await runtime.gateway.submit(sms("s1", "咨询公积金提取"))
+    phone = {"contact_phone": "+8613912345678", VOUCHED_PHONE: True}  # Telegram's own contact
+    await runtime.gateway.submit(_chat("telegram", IdentityKind.TELEGRAM, "t1", phone))
+    await drain(runtime)
+    found = await _citizens_by_kind(runtime)
+    assert set(found) == {"phone", "telegram"} and found["phone"] == found["telegram"]
+
+
+async def test_typed_phone_is_kept_on_the_ticket_but_links_nobody(runtime: Runtime) -> None:
+    """Anyone can type anyone's number: joining on it would show that person's tickets."""
+    await runtime.gateway.submit(sms("s1", "咨询公积金提取"))
+    typed = {"contact_phone": "+8613912345678"}
+    await runtime.gateway.submit(_chat("wechat", IdentityKind.WECHAT, "w1", typed))
+    await drain(runtime)
+    found = await _citizens_by_kind(runtime)
+    assert set(found) == {"phone", "wechat"} and not found["phone"] & found["wechat"]
+    async with runtime.db.read() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.channel == "wechat"))
+    assert ticket is not None and ticket.contact_phone == "+8613912345678"
 
 
 async def _explode(ctx: Context) -> None:

@@ -215,9 +215,9 @@ async def test_intake_run_with_two_pipeline_processes(
     ticket."""
     log, port = tmp_path / "run.log", _free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _intake(
-        "run", "--port", str(port), "--pipeline-processes", "2", env=embedded_env, log=log
-    )
+    # what the killed child held unacknowledged is taken over by the others after a second
+    env = {**embedded_env, "INTAKE_PIPELINE__CLAIM_IDLE_MS": "1000"}
+    proc = _intake("run", "--port", str(port), "--pipeline-processes", "2", env=env, log=log)
     try:
         await _wait_healthy(base, proc, log)
         child, other = await _children_of(proc.pid, 2)

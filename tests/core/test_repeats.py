@@ -15,7 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from intake.enums import Role
-from intake.messages import IdentityKind, InboundMessage, Location, MessageKind, SenderIdentity
+from intake.messages import (
+    VOUCHED_PHONE,
+    IdentityKind,
+    InboundMessage,
+    Location,
+    MessageKind,
+    SenderIdentity,
+)
 from intake.models import Message, Ticket
 from intake.outcomes import wait_for_outcome
 from intake.replies import Replies
@@ -41,7 +48,11 @@ def message(
     thread_ref: str | None = None,
     location: Location | None = None,
     at: datetime | None = None,
+    vouched: bool = False,
 ) -> InboundMessage:
+    fields: dict[str, object] = {"contact_phone": phone} if phone else {}
+    if vouched:
+        fields[VOUCHED_PHONE] = True  # the channel checked it is the sender's own number
     return InboundMessage(
         channel=channel,
         external_id=external_id,
@@ -51,7 +62,7 @@ def message(
         text=text,
         thread_ref=thread_ref,
         location=location,
-        fields={"contact_phone": phone} if phone else {},
+        fields=fields,
     )
 
 
@@ -60,7 +71,7 @@ def sms(external_id: str, text: str, *, phone: str = PHONE, **kw: object) -> Inb
     return message("sms", external_id, text, sender=sender, **kw)  # type: ignore[arg-type]
 
 
-WECHAT = SenderIdentity(kind=IdentityKind.WECHAT, value="oOPENID-1", account="wx1")
+TELEGRAM = SenderIdentity(kind=IdentityKind.TELEGRAM, value="424242")
 MAIL = SenderIdentity(kind=IdentityKind.EMAIL, value="zhang@example.cn")
 
 
@@ -100,16 +111,16 @@ async def test_same_citizen_repeats_across_channels_flag_supervision(runtime: Ru
     await _send(runtime, sms("s1", FUMES))
     await _send(
         runtime,
-        message("wechat", "w1", FUMES_AGAIN, sender=WECHAT, phone=PHONE),
-        message("email", "e1", FUMES_THIRD, sender=MAIL, phone=PHONE),
+        message("telegram", "t1", FUMES_AGAIN, sender=TELEGRAM, phone=PHONE, vouched=True),
+        sms("s2", FUMES_THIRD),
     )
     (ticket,) = await _tickets(runtime)
     assert ticket.repeat_count == 2 and not ticket.supervision
-    reply = await _instant_reply(runtime, "wechat", "w1")
+    reply = await _instant_reply(runtime, "telegram", "t1")
     assert reply is not None and ticket.number in reply and "第 1 次" in reply
-    # the WeChat identity is now the citizen's: no phone needed for the third repeat
-    await _send(runtime, message("wechat", "w2", FUMES_AGAIN + "到底有没有人管", sender=WECHAT))
-    await _send(runtime, message("wechat", "w3", "请问社保卡丢了怎么补办？", sender=WECHAT))
+    # the Telegram identity is now the citizen's: no phone needed for the third repeat
+    await _send(runtime, message("telegram", "t2", FUMES_AGAIN + "到底有没有人管", sender=TELEGRAM))
+    await _send(runtime, message("telegram", "t3", "请问社保卡丢了怎么补办？", sender=TELEGRAM))
     first, other = await _tickets(runtime)
     assert first.number == ticket.number and other.category == "social-insurance"
     assert first.repeat_count == 3 and first.supervision
@@ -126,10 +137,10 @@ async def test_same_citizen_repeats_across_channels_flag_supervision(runtime: Ru
     ]
     assert await _intents(runtime) == {
         "s1": "new_request",
-        "w1": "follow_up",
-        "e1": "follow_up",
-        "w2": "follow_up",
-        "w3": "new_request",
+        "t1": "follow_up",
+        "s2": "follow_up",
+        "t2": "follow_up",
+        "t3": "new_request",
     }
 
 

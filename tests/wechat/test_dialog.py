@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from channels.wechat.dialog_store import DialogStore, filed_message
 from intake.config import Settings
+from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.models import Ticket
 from tests.wechat.service import (
     Service,
@@ -148,6 +149,28 @@ async def test_status_query_passes_through_a_conversation(svc: Service) -> None:
     assert ticket.number in menu
     other = await post(svc.client, text_push(ticket.number, "165", openid="o_other"))
     assert ticket.number not in other  # someone else's ticket is not shown
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_typing_someone_elses_phone_shows_none_of_their_tickets(svc: Service) -> None:
+    owner = InboundMessage(
+        channel="sms",
+        external_id="sms-owner-1",
+        sender=SenderIdentity(IdentityKind.PHONE, "+8613812345678"),
+        kind=MessageKind.TEXT,
+        received_at=datetime.now(UTC),
+        text="我家楼下垃圾三天没人清运了",
+    )
+    await svc.runtime.gateway.submit(owner)
+    [theirs] = await until_tickets(svc, 1)
+    await post(svc.client, text_push("幸福路12号路灯坏了", "175"))
+    done = await post(svc.client, text_push("13812345678", "176"))  # their number, typed
+    [_, mine] = await until_tickets(svc, 2)
+    assert mine.number in done and mine.contact_phone == "+8613812345678"
+    assert mine.citizen_id != theirs.citizen_id
+    listing = await post(svc.client, text_push("查询", "177"))
+    assert mine.number in listing and theirs.number not in listing
+    assert theirs.number not in await post(svc.client, text_push(theirs.number, "178"))
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
