@@ -95,6 +95,9 @@ class NotifySettings(BaseModel):
     passive_ack_grace: dict[str, timedelta] = Field(
         default_factory=lambda: {"wechat": timedelta(seconds=10), "telegram": timedelta(seconds=10)}
     )
+    # channels that show the number when the request is made (the web form's confirmation
+    # page): an acknowledgement no channel carries is then not worth an agent's call back
+    acknowledged_on_submit: list[str] = Field(default_factory=lambda: ["web"])
     rates: dict[str, Bucket] = Field(default_factory=lambda: dict(DEFAULT_RATES))
     recipient_rate: Bucket = Bucket(rate=10 / 3600, burst=10)  # 10 an hour per person
     max_attempts: int = Field(default=6, ge=1)

@@ -289,8 +289,14 @@ class Deliverer:
         )
 
     async def _nobody(self, run: Attempt) -> None:
-        """No route left: for a citizen, an agent calls them back."""
+        """No route left: for a citizen, an agent calls them back (unless it was only the
+        acknowledgement of a number they were shown when they made the request)."""
         spec = run.spec
+        if spec.template == "ack" and run.ticket.channel in self.jc.cfg.acknowledged_on_submit:
+            why = f"no channel carries it; the {run.ticket.channel} confirmation showed the number"
+            self._record(run, Outcome(DeliveryStatus.SKIPPED, error=why, attempt=False))
+            log.info("job=%s ticket=%s skipped: %s", spec.key, spec.number, why)
+            return
         if spec.audience == CITIZEN:
             text = self.jc.renderer.render("callback_task", run.context).text
             outcome = Outcome(

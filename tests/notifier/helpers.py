@@ -26,15 +26,18 @@ async def new_ticket(
     sender: SenderIdentity | None = None,
     text: str = "幸福路12号楼下烧烤店油烟很大，请处理。",
 ) -> str:
-    default = {
-        "email": SenderIdentity(IdentityKind.EMAIL, EMAIL),
-        "sms": SenderIdentity(IdentityKind.PHONE, phone or PHONE),
-        "wechat": SenderIdentity(IdentityKind.WECHAT, "openid-1", account="gh_city"),
-    }[channel]
+    default = (
+        sender
+        or {
+            "email": SenderIdentity(IdentityKind.EMAIL, EMAIL),
+            "sms": SenderIdentity(IdentityKind.PHONE, phone or PHONE),
+            "wechat": SenderIdentity(IdentityKind.WECHAT, "openid-1", account="gh_city"),
+        }[channel]
+    )
     message = InboundMessage(
         channel=channel,
         external_id=external_id,
-        sender=sender or default,
+        sender=default,
         kind=MessageKind.TEXT,
         received_at=runtime.clock(),
         text=text,

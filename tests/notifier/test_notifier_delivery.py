@@ -7,6 +7,7 @@ from datetime import datetime
 
 from channels.base import OutboundMessage
 from intake.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.messages import IdentityKind, SenderIdentity
 from intake.runtime import Runtime
 from notifier.service import Notifier
 from tests.notifier.conftest import FakeClock, Recorder
@@ -71,6 +72,31 @@ async def test_nothing_reachable_makes_a_callback_task(
     row = await delivery(nruntime, f"ack:{number}")
     assert row is not None and row.status == "failed"
     assert senders["sms"].calls == 1  # permanent: not retried
+
+
+async def test_web_ack_nothing_carries_is_skipped_not_a_callback_task(
+    nruntime: Runtime, make_notifier: MakeNotifier, senders: dict[str, Recorder]
+) -> None:
+    """The web form showed the number: without SMS nobody is asked to phone it through."""
+    del senders["sms"]  # no SMS configured
+    notifier = make_notifier(senders)
+    web = SenderIdentity(IdentityKind.PHONE, PHONE)
+    number = await new_ticket(nruntime, channel="web", sender=web)
+    await notifier.run_due()
+    assert await events(nruntime, number, "note") == []
+    row = await delivery(nruntime, f"ack:{number}")
+    assert row is not None and row.status == "skipped" and "confirmation" in (row.last_error or "")
+
+
+async def test_web_ack_goes_by_sms_when_there_is_sms(
+    nruntime: Runtime, make_notifier: MakeNotifier, senders: dict[str, Recorder]
+) -> None:
+    notifier = make_notifier(senders)
+    web = SenderIdentity(IdentityKind.PHONE, PHONE)
+    number = await new_ticket(nruntime, channel="web", sender=web, external_id="web-2")
+    await notifier.run_due()
+    (ack,) = senders["sms"].sent
+    assert ack.template == "ack" and number in ack.text and ack.recipient.value == PHONE
 
 
 async def test_quiet_hours_postpone_sms_until_morning(
