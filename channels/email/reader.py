@@ -27,6 +27,7 @@ from channels.email.imap import ImapSession
 from channels.email.imap_data import FetchedMail, FolderState
 from channels.email.parse import ParsedMail, parse_mail
 from channels.email.settings import EmailSettings
+from intake.cancellation import stop_if_cancelled
 from intake.messages import Attachment, IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.runtime import Runtime
 
@@ -72,6 +73,7 @@ class MailboxReader:
         """Read the mailbox until cancelled; never gives up on a failure."""
         log.info("email reader for %s started", self._s.imap_folder)
         while True:
+            stop_if_cancelled()
             try:
                 await self._connect_and_serve()
             except asyncio.CancelledError:
@@ -105,6 +107,7 @@ class MailboxReader:
         if self._s.processed_action != "flag":
             await session.ensure_folder(self._s.processed_folder)
         while True:
+            stop_if_cancelled()
             await self.sync(session)
             self._attempt = 0
             if session.has_idle:

@@ -15,6 +15,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Update
 
 from channels.telegram.bot import TelegramBot
+from intake.cancellation import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Poller:
         await self._app.bot.delete_webhook(drop_pending_updates=False)
         delay = 1.0
         while True:
+            stop_if_cancelled()
             try:
                 updates = await self.fetch()
             except TelegramAPIError as exc:

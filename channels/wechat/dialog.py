@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import bindparam, select
 
 from channels.base import IntakeGateway
+from intake.cancellation import stop_if_cancelled
 from intake.clock import Clock
 from intake.db import Database
 from intake.messages import InboundMessage, MessageKind
@@ -297,6 +298,7 @@ class Dialog:
     async def run(self, *, interval_s: float) -> None:
         """The sweep loop of `intake run` / `intake worker`: overdue drafts become tickets."""
         while True:
+            stop_if_cancelled()
             try:
                 await self.file_overdue()
             except Exception:  # a transient Redis/DB error must not end the loop

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 
 from intake.attachments import AttachmentStore
+from intake.cancellation import stop_if_cancelled
 from intake.db import Database
 from intake.messages import InboundMessage, MessageKind
 from intake.models import AttachmentRecord
@@ -86,6 +87,7 @@ class MediaFetcher:
 
     async def run(self, *, interval_s: float = 1.0) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 await self.run_once()
             except Exception:  # Redis or the database briefly away: try again later

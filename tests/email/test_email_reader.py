@@ -78,7 +78,8 @@ async def running(reader: MailboxReader) -> AsyncIterator[asyncio.Task[None]]:
         yield task
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        done, _ = await asyncio.wait({task}, timeout=10)
+        assert done, "the reader did not stop when cancelled"
 
 
 async def poll(predicate: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
