@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import faulthandler
 import os
+import sys
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,6 +32,22 @@ from intake.runtime import Runtime
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+EXIT_GRACE_S = float(os.environ.get("TEST_EXIT_GRACE_S", "120"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the last test nothing may keep the run alive: a thread or peer left behind that
+    the interpreter waits for at exit would hold CI until its time limit, with no output."""
+
+    def watchdog() -> None:
+        time.sleep(EXIT_GRACE_S)
+        print(f"\npytest did not exit {EXIT_GRACE_S:.0f} s after the last test:", file=sys.stderr)
+        faulthandler.dump_traceback(all_threads=True)
+        sys.stderr.flush()
+        os._exit(int(exitstatus) or 1)
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
 def run_sync(coro: Any) -> Any:
