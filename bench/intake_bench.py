@@ -36,6 +36,7 @@ import orjson
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import cpu
 from bench.loadgen import LoadResult, request_bytes, run_load
 
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -135,6 +136,7 @@ async def bench_intake(
     port = free_port()
     cli = [sys.executable, "-m", "intake.cli"]
     procs = []
+    names = []
     if split:
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
         # as compose.yml runs it: `intake worker` (pipeline, notifier …) and more pipelines;
@@ -142,17 +144,24 @@ async def bench_intake(
         pipelines = args.workers
         if not args.pipeline_only:
             procs.append(subprocess.Popen([*cli, "worker"], env=env))
+            names.append("worker")
             pipelines -= 1
-        for _ in range(pipelines):
+        for n in range(pipelines):
             procs.append(subprocess.Popen([*cli, "worker", "--only", "pipeline"], env=env))
+            names.append(f"pipeline {n + 1}")
         procs.append(subprocess.Popen([*cli, "serve", "--port", str(port)], env=env))
+        names.append("serve")
     else:
         processes = "1" if "INTAKE_DATABASE_URL" not in env else str(args.workers)
         run = [*cli, "run", "--port", str(port), "--pipeline-processes", processes]
         procs.append(subprocess.Popen(run, env=env))
+        names.append("run")
     proc = procs[-1]
+    roots = {**dict(zip(names, (p.pid for p in procs), strict=True)), "load": os.getpid()}
     try:
         await wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
+        await cpu.wait_quiet({k: v for k, v in roots.items() if k != "load"})
+        cpu_before = cpu.snapshot(roots)
         started = time.perf_counter()
         result = await run_load(
             port=port,
@@ -168,12 +177,14 @@ async def bench_intake(
                 break
             await asyncio.sleep(0.2)  # each count scans the table: not too often
         done = time.perf_counter()
+        cpu_after = cpu.snapshot(roots)
         print(result.summary(name))
         print(
             f"{name}: {tickets} tickets in the database for {len(numbers)} accepted; "
             f"all written {done - load_end:.2f} s after the load stopped; end to end "
             f"{tickets / (done - started):,.0f} tickets/s"
         )
+        print(f"{name}: " + cpu.report(cpu_before, cpu_after, tickets, "ticket"))
         return result
     finally:
         for each in procs:

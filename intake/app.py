@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from channels.web.fast_lane import JsonSubmitLane
 from intake.api import health, public, staff
 from intake.api.errors import install_error_handlers
 from intake.config import Settings
@@ -41,6 +42,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(JsonSubmitLane)
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(staff.router)

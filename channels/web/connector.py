@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,21 @@ from intake.runtime import Runtime
 log = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 MAX_JSON_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The answer to a submission: 201 with the receipt, 409, or 422 with the field errors."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    errors: list[dict[str, str]] | None = None
+
+    @classmethod
+    def refused(cls, errors: list[dict[str, str]]) -> SubmitResult:
+        log.info("web request refused: %s", ", ".join(e["field"] for e in errors))
+        return cls(422, {"detail": errors}, errors=errors)
 
 
 class WebConnector:
@@ -77,10 +93,34 @@ class WebConnector:
 
     async def submit(self, request: Request) -> Response:
         wants_html, data, uploads = await _read_body(request)
+        result = await self.accept(
+            data,
+            uploads,
+            idempotency_key=request.headers.get("idempotency-key"),
+            client_ip=request.client.host if request.client else None,
+        )
+        if result.errors is not None:
+            return self._invalid(request, wants_html, data, result.errors)
+        if wants_html and result.status == 201:
+            return templates.TemplateResponse(
+                request, "confirm.html", result.body, status_code=201, headers=result.headers
+            )
+        return JSONResponse(result.body, status_code=result.status, headers=result.headers)
+
+    async def accept(
+        self,
+        data: dict[str, Any],
+        uploads: list[UploadFile],
+        *,
+        idempotency_key: str | None,
+        client_ip: str | None,
+    ) -> SubmitResult:
+        """Validate, store the attachments and make the request durable: what both the
+        FastAPI route and the JSON fast lane (`channels.web.fast_lane`) answer with."""
         try:
             parsed = WebRequest.model_validate(data)
         except ValidationError as exc:
-            return self._invalid(request, wants_html, data, field_errors(exc))
+            return SubmitResult.refused(field_errors(exc))
         web = self._runtime.settings.web
         try:
             attachments = await store_uploads(
@@ -90,23 +130,16 @@ class WebConnector:
                 max_bytes=web.max_attachment_bytes,
             )
         except InvalidInput as exc:
-            return self._invalid(
-                request,
-                wants_html,
-                data,
-                [{"field": exc.field or "attachments", "message": str(exc)}],
+            return SubmitResult.refused(
+                [{"field": exc.field or "attachments", "message": str(exc)}]
             )
-        key = (
-            request.headers.get("idempotency-key")
-            or str(data.get("client_token") or "")
-            or uuid.uuid4().hex
-        )[:200]
+        key = (idempotency_key or str(data.get("client_token") or "") or uuid.uuid4().hex)[:200]
         message = to_message(
             parsed,
             idempotency_key=key,
             attachments=attachments,
             received_at=self._runtime.clock(),
-            client_ip=request.client.host if request.client else None,
+            client_ip=client_ip,
         )
         receipt = await self._runtime.gateway.submit(message, open_ticket=True)
         if (
@@ -114,9 +147,7 @@ class WebConnector:
             and receipt.duplicate
             and (receipt.fingerprint != fingerprint(message))
         ):
-            return JSONResponse(
-                {"detail": "Idempotency-Key was used for a different request"}, status_code=409
-            )
+            return SubmitResult(409, {"detail": "Idempotency-Key was used for a different request"})
         body = {
             "number": receipt.number,
             "query_code": receipt.query_code,
@@ -124,11 +155,7 @@ class WebConnector:
             "duplicate": receipt.duplicate,
         }
         headers = {"Idempotent-Replayed": "true"} if receipt.duplicate else {}
-        if wants_html:
-            return templates.TemplateResponse(
-                request, "confirm.html", body, status_code=201, headers=headers
-            )
-        return JSONResponse(body, status_code=201, headers=headers)
+        return SubmitResult(201, body, headers)
 
     async def status_page(
         self, request: Request, number: str | None = None, code: str | None = None
@@ -175,7 +202,6 @@ class WebConnector:
     def _invalid(
         self, request: Request, wants_html: bool, data: dict[str, Any], errors: list[dict[str, str]]
     ) -> Response:
-        log.info("web request refused: %s", ", ".join(e["field"] for e in errors))
         if wants_html:
             by_field = {e["field"]: e["message"] for e in errors}
             return self._form(request, values=data, errors=by_field, status_code=422)
@@ -185,16 +211,7 @@ class WebConnector:
 async def _read_body(request: Request) -> tuple[bool, dict[str, Any], list[UploadFile]]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
-        raw = await request.body()
-        if len(raw) > MAX_JSON_BYTES:
-            raise InvalidInput("request body too large", field="body")
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"invalid JSON: {exc}", field="body") from exc
-        if not isinstance(data, dict):
-            raise InvalidInput("the JSON body must be an object", field="body")
-        return False, data, []
+        return False, parse_json_body(await request.body()), []
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         form = await request.form(max_files=20, max_fields=50)
         data = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
@@ -203,6 +220,18 @@ async def _read_body(request: Request) -> tuple[bool, dict[str, Any], list[Uploa
         uploads = [v for v in form.getlist("attachments") if isinstance(v, UploadFile)]
         return "text/html" in request.headers.get("accept", ""), data, uploads
     raise InvalidInput("send JSON or a form (multipart/form-data)", field="content-type")
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_JSON_BYTES:
+        raise InvalidInput("request body too large", field="body")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"invalid JSON: {exc}", field="body") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("the JSON body must be an object", field="body")
+    return data
 
 
 _SUBMIT_OPENAPI: dict[str, Any] = {
