@@ -41,6 +41,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import cpu
 from bench.intake_bench import PG_ADMIN, REDIS_URL, base_env, count_tickets, free_port, stop
 from bench.intake_bench import wait_ready as wait_http
 
@@ -239,11 +240,15 @@ async def bench(name: str, env: dict[str, str], args: argparse.Namespace, rate: 
     try:
         await wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         await warm_up(port)
+        roots = {"intake run": proc.pid, "load": os.getpid()}
+        await cpu.wait_quiet({"intake run": proc.pid})
         count = int(rate * args.seconds)
         pushes = build_pushes(count, port=port, dialog_share=args.dialog_share)
+        before = cpu.snapshot(roots)
         run = await paced(port, pushes, rate=rate, connections=args.connections)
         kinds = classify(run)
         report(name, run, kinds, await tickets_written(env, len(kinds.get("ticket number", []))))
+        print(f"{name}: " + cpu.report(before, cpu.snapshot(roots), len(run.replies), "message"))
         return run
     finally:
         stop(proc)
