@@ -68,6 +68,9 @@ BackgroundTask = Callable[[], Awaitable[None]]
 
 
 class Connector(Protocol):
+    """May also offer `fast_routes() -> list[intake.api.fast_lanes.FastRoute]`: its busiest
+    routes, answered without FastAPI's routing."""
+
     name: str
 
     def router(self) -> APIRouter | None: ...

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from channels.web.fast_lane import JsonSubmitLane
 from intake.api import health, public, staff
 from intake.api.errors import install_error_handlers
+from intake.api.fast_lanes import FastLanes
 from intake.config import Settings
 from intake.process import settle_heap
 from intake.runtime import Runtime
@@ -42,7 +42,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(JsonSubmitLane)
+    app.add_middleware(FastLanes)
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(staff.router)
@@ -62,6 +62,11 @@ def _mount_channels(app: FastAPI, runtime: Runtime) -> None:
         if router is not None:
             app.include_router(router)
     app.state.connectors = connectors
+    app.state.fast_routes = {
+        (route.method, route.path): route
+        for connector in connectors.values()
+        for route in (connector.fast_routes() if hasattr(connector, "fast_routes") else [])
+    }
     app.openapi_schema = None  # regenerate with the channel routes
     log.info("channels enabled: %s", ", ".join(connectors) or "none")
 

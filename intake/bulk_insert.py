@@ -150,10 +150,7 @@ def _array_statement(
             f"SELECT {quoted} FROM unnest({arrays}) WITH ORDINALITY AS v({quoted}, _position) "
             f"ORDER BY _position RETURNING {preparer.quote(pk.name)}"
         )
-        processors = tuple(
-            (c.key, c.type._cached_bind_processor(dialect))
-            for c in columns
-        )
+        processors = tuple((c.key, c.type._cached_bind_processor(dialect)) for c in columns)
         shape = _ARRAY_STATEMENTS[key] = _ArrayStatement(sql, processors)
     return shape
 

@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from channels.base import BackgroundTask, Sender
 from channels.web.files import store_uploads
 from channels.web.form import WebRequest, field_errors, to_message
+from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
 from intake.clock import SHANGHAI
 from intake.enums import RequestType
 from intake.errors import InvalidInput, NotFound
@@ -88,6 +89,28 @@ class WebConnector:
         )
         return router
 
+    def fast_routes(self) -> list[FastRoute]:
+        return [
+            FastRoute(
+                "POST",
+                "/api/v1/requests",
+                self._submit_json,
+                max_body=MAX_JSON_BYTES,
+                takes=lambda headers: headers.get("content-type", "").startswith(
+                    "application/json"
+                ),
+            )
+        ]
+
+    async def _submit_json(self, request: LaneRequest) -> LaneAnswer:
+        result = await self.accept(
+            parse_json_body(request.body),
+            [],
+            idempotency_key=request.headers.get("idempotency-key"),
+            client_ip=request.client_ip,
+        )
+        return LaneAnswer.json(result.status, result.body, result.headers)
+
     async def form_page(self, request: Request) -> HTMLResponse:
         return self._form(request, values={}, errors={})
 
@@ -116,7 +139,7 @@ class WebConnector:
         client_ip: str | None,
     ) -> SubmitResult:
         """Validate, store the attachments and make the request durable: what both the
-        FastAPI route and the JSON fast lane (`channels.web.fast_lane`) answer with."""
+        FastAPI route and the JSON fast lane answer with."""
         try:
             parsed = WebRequest.model_validate(data)
         except ValidationError as exc:

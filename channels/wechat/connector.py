@@ -16,6 +16,7 @@ import logging
 import time
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -29,6 +30,7 @@ from channels.wechat.media import MediaFetcher
 from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
 from channels.wechat.waiter import OutcomeWaiter
+from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
 from intake.errors import ConfigurationError
 from intake.messages import InboundMessage, MessageKind
 from intake.outcomes import Outcome
@@ -68,6 +70,7 @@ class WeChatConnector:
         self._runtime = runtime
         self._options = options or ChannelOptions()
         self._endpoints = WeChatEndpoints(settings.accounts)
+        self._max_body = max(account.max_body_bytes for account in settings.accounts)
         prefix = runtime.redis.keys.prefix
         self._sender = WeChatSender.from_accounts(
             settings.accounts, redis=runtime.redis.client, key_prefix=prefix
@@ -109,20 +112,33 @@ class WeChatConnector:
         params = dict(request.query_params)
         return PlainTextResponse(self._endpoints.select(params).verify_get(params))
 
+    def fast_routes(self) -> list[FastRoute]:
+        return [FastRoute("POST", "/channels/wechat", self._push_lane, max_body=self._max_body)]
+
     async def push(self, request: Request) -> Response:
-        started = time.monotonic()
-        params = dict(request.query_params)
-        endpoint = self._endpoints.select(params)
-        message, context = endpoint.open_post(
-            params, await request.body(), received_at=self._runtime.clock()
+        body, media = await self._handle_push(dict(request.query_params), await request.body())
+        return Response(body, media_type=media)
+
+    async def _push_lane(self, request: LaneRequest) -> LaneAnswer:
+        query = request.query_string.decode("latin-1")
+        body, media = await self._handle_push(
+            dict(parse_qsl(query, keep_blank_values=True)), request.body
         )
+        # as Starlette's Response labels it: text types carry their charset
+        content_type = f"{media}; charset=utf-8" if media.startswith("text/") else media
+        return LaneAnswer(200, body, content_type)
+
+    async def _handle_push(self, params: dict[str, str], raw: bytes) -> tuple[bytes, str]:
+        """The passive reply to one push, and its media type."""
+        started = time.monotonic()
+        endpoint = self._endpoints.select(params)
+        message, context = endpoint.open_post(params, raw, received_at=self._runtime.clock())
         await self._sender.observe(message)
         if self.media is not None:
             await self.media.enqueue(message)
         text = await self._answer(message, started)
         body = endpoint.render_reply(context, text)
-        media = "application/xml" if body.startswith(b"<") else "text/plain"
-        return Response(body, media_type=media)
+        return body, "application/xml" if body.startswith(b"<") else "text/plain"
 
     async def _answer(self, message: InboundMessage, started: float) -> str | None:
         event = message.fields.get("event")

@@ -144,3 +144,34 @@ async def test_forged_push_is_refused(wechat: tuple[httpx.AsyncClient, Runtime])
     params, body = plain_post(_text("hi", "9001"), timestamp=int(time.time()))
     params["signature"] = "f" * 40
     assert (await client.post("/channels/wechat", params=params, content=body)).status_code == 403
+
+
+async def test_pushes_skip_fastapi_and_answer_as_it_would(
+    wechat: tuple[httpx.AsyncClient, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushes go through the fast lane (`intake.api.fast_lanes`): the FastAPI route is not
+    called, and the reply, its content type and the refusals are what the route gives."""
+    from channels.wechat.connector import WeChatConnector
+
+    client, _ = wechat
+    params, body = plain_post(
+        _text("小区路灯坏了好几天了，晚上很黑", "9100"), timestamp=int(time.time())
+    )
+    app = client._transport.app  # type: ignore[attr-defined]
+    lanes, app.state.fast_routes = app.state.fast_routes, {}
+    by_route = await client.post("/channels/wechat", params=params, content=body)
+    app.state.fast_routes = lanes
+
+    async def not_here(*_: object, **__: object) -> None:
+        raise AssertionError("a push went through FastAPI's route")
+
+    monkeypatch.setattr(WeChatConnector, "push", not_here)
+    by_lane = await client.post("/channels/wechat", params=params, content=body)  # WeChat's retry
+    assert by_lane.status_code == by_route.status_code == 200
+    assert by_lane.headers["content-type"] == by_route.headers["content-type"]
+    assert by_lane.text == by_route.text and "<Content>" in by_lane.text
+    params["signature"] = "f" * 40
+    forged = await client.post("/channels/wechat", params=params, content=body)
+    assert forged.status_code == 403 and "detail" in forged.json()
+    too_big = await client.post("/channels/wechat", params=params, content=b"x" * 70_000)
+    assert too_big.status_code == 422
