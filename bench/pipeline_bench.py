@@ -3,7 +3,8 @@
 No HTTP: N requests are queued through the gateway (as the web form does), then one worker
 drains the stream. This isolates the worker, which bounds end-to-end intake throughput.
 
-    python bench/pipeline_bench.py [--count 5000] [--servers] [--profile out.prof]
+    python bench/pipeline_bench.py [--count 5000] [--servers] [--channel web|sms]
+                                   [--batch-size N] [--profile out.prof]
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         env["database_url"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
         env["redis_url"] = REDIS_URL
         env["redis_prefix"] = f"bench:{db_name}:"
+    if args.batch_size:  # small batches, as a worker sees them under a trickle of webhooks
+        env["pipeline"] = {"batch_size": args.batch_size}
     settings = Settings(**env)  # type: ignore[arg-type]
     runtime = await Runtime.open(settings)
     try:
@@ -100,7 +103,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         cpu = time.process_time() - cpu_started
         rate = args.count / elapsed
         kind = "PostgreSQL + Redis server" if args.servers else "SQLite + embedded Redis"
-        kind += f", {args.channel}"
+        kind += f", {args.channel}" + (f", batches of {args.batch_size}" if args.batch_size else "")
         print(
             f"{kind}: {args.count} tickets in {elapsed:.2f} s = {rate:,.0f} tickets/s "
             f"({rate / TARGET:.2f}× the {TARGET:,.0f}/s target), "
@@ -127,6 +130,9 @@ def main() -> None:
         choices=["web", "sms"],
         default="web",
         help="web: numbered form requests; sms: texts the core must decide about",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, help="entries per batch (the worker's default: 250)"
     )
     parser.add_argument("--profile", help="write cProfile stats of the drain to this file")
     args = parser.parse_args()

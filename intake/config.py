@@ -26,6 +26,11 @@ class PipelineSettings(BaseModel):
     # PostgreSQL two overlap well; SQLite has one writer, so more gain nothing there)
     processes: int = Field(default=1, ge=1, le=16)
     block_ms: int = 1000
+    # A read that finds only a few entries waits this long for more before processing: a
+    # batch costs several milliseconds of CPU however small it is, so under a trickle of
+    # webhooks (WeChat waits for each answer) batches of one or two kept every core busy.
+    linger_ms: int = Field(default=10, ge=0, le=200)
+    linger_below: int = Field(default=16, ge=0)
     max_attempts: int = 5
     claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker
     flood_per_hour: int = 30  # messages from one sender per hour beyond which nothing is answered

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from sqlalchemy import false, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.db import Database
 from intake.keys import Keys
@@ -83,14 +84,22 @@ class OutboxRelay:
             )
 
     async def mark_published(self, events: list[TicketEvent]) -> None:
-        if not events:
+        await self.mark_ids([event.id for event in events])
+
+    async def mark_ids(self, ids: list[int]) -> None:
+        if not ids:
             return
         async with self._db.write() as session, session.begin():
-            await session.execute(
-                update(TicketEvent)
-                .where(TicketEvent.id.in_(padded(sorted(e.id for e in events))))
-                .values(published=True)
-            )
+            await self.mark_ids_in(session, ids)
+
+    async def mark_ids_in(self, session: AsyncSession, ids: list[int]) -> None:
+        """Inside the caller's transaction (the pipeline's next batch carries them)."""
+        await session.execute(
+            update(TicketEvent)
+            .where(TicketEvent.id.in_(padded(sorted(ids))))
+            .values(published=True)
+            .execution_options(synchronize_session=False)
+        )
 
     async def drain(self) -> int:
         total = 0

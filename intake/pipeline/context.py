@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from intake.clock import Clock
 from intake.config import PipelineSettings
@@ -80,7 +80,7 @@ class Batch:
     async def _load_identities(self, keys: set[IdentityKey]) -> None:
         found = await self.session.scalars(
             select(CitizenIdentity)
-            .options(selectinload(CitizenIdentity.citizen))
+            .options(joinedload(CitizenIdentity.citizen, innerjoin=True))  # one query, not two
             .where(
                 or_(
                     *(

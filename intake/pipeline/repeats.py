@@ -68,9 +68,9 @@ _RANKED_OWN = (
     )
     .subquery()
 )
-_OWN_OPEN = select(
-    _RANKED_OWN.c.id, _RANKED_OWN.c.citizen_id, _RANKED_OWN.c.content, _RANKED_OWN.c.created_at
-).where(_RANKED_OWN.c.rank <= OWN_TICKETS_LIMIT)
+_OWN_OPEN_TICKETS = select(Ticket).where(
+    Ticket.id.in_(select(_RANKED_OWN.c.id).where(_RANKED_OWN.c.rank <= OWN_TICKETS_LIMIT))
+)
 _MASTERS = select(
     Ticket.id,
     Ticket.content,
@@ -199,13 +199,21 @@ async def _own_open_rows(
             {c for i in batch.identities.values() if (c := i.__dict__.get("citizen_id"))}
         )
         earliest = batch.earliest or ctx.message.received_at
-        found = {}
+        found, loaded = {}, {}
         if citizens:
             since = earliest - kit.follow_ups.repeats.window
             params = {"citizens": padded(citizens), "since": since}
-            for ticket_id, citizen_id, content, created_at in await _rows(ctx, _OWN_OPEN, params):
-                found.setdefault(citizen_id, []).append((ticket_id, content, created_at))
+            with batch.session.no_autoflush:  # this batch's unsaved tickets are looked at apart
+                tickets = (await batch.session.scalars(_OWN_OPEN_TICKETS, params)).all()
+            for ticket in sorted(tickets, key=lambda t: t.id, reverse=True):
+                loaded[ticket.id] = ticket
+                found.setdefault(ticket.citizen_id, []).append(
+                    (ticket.id, ticket.content, ticket.created_at)
+                )
         batch.lookups["own_open"] = found
+        # whole tickets: a message repeating its sender's open ticket is common, and then the
+        # ticket is at hand (held here: the identity map keeps weak references)
+        batch.lookups["own_open_loaded"] = loaded
     return found
 
 
@@ -406,6 +414,8 @@ async def _load(ctx: Context, candidate: Candidate, statuses: Sequence[str]) -> 
         session = ctx.batch.session
         ticket = session.sync_session.identity_map.get(identity_key(Ticket, candidate.id))
         if ticket is None:  # not loaded in this batch yet (the map needs no round trip)
+            ticket = ctx.batch.lookups.get("own_open_loaded", {}).get(candidate.id)
+        if ticket is None:
             with session.no_autoflush:
                 ticket = await session.get(Ticket, candidate.id)
         if ticket is None:

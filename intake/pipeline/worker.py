@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,11 @@ from intake.triage.kit import TriageKit
 log = logging.getLogger(__name__)
 
 BATCH_ATTEMPTS = 3  # a batch that meets a concurrent writer is run again this many times
+# Events put on the stream are marked published in the next batch's transaction; an idle
+# worker marks them on their own after this long (the outbox relay could publish them again
+# meanwhile, which consumers tolerate: they dedupe on event_id).
+MARK_IDLE_MS = 50
+CLAIM_EVERY_S = 1.0  # looks for a dead worker's entries at most this often (and per batch at most)
 _CONFLICT_STATES = {"23505", "40001", "40P01"}  # unique violation, serialization, deadlock
 
 _COUNT_ATTEMPTS = """
@@ -92,6 +98,8 @@ class PipelineWorker:
         self._settling: asyncio.Task[None] | None = None
         self._count_attempts = self._redis.register_script(_COUNT_ATTEMPTS)
         self._statistics = PlannerStatistics(db)
+        self._unmarked: list[int] = []  # published events not yet marked so in the database
+        self._next_claim = 0.0
 
     async def ensure_group(self) -> None:
         try:
@@ -114,6 +122,7 @@ class PipelineWorker:
                     await asyncio.sleep(1)
         finally:
             await self.settled()
+            await self._mark_leftover()
 
     async def run_once(self, *, block_ms: int | None = None, overlap: bool = False) -> int:
         """Process one batch (claimed stale entries first); returns how many entries.
@@ -121,9 +130,13 @@ class PipelineWorker:
         With `overlap` the batch's acknowledgement may still be running when this returns
         (the next call or `settled()` waits for it).
         """
-        raw = await self._claim() or await self._read(block_ms)
+        linger = block_ms is None  # a running worker (not a drain) gathers small batches
+        if self._unmarked:  # an idle worker must not hold them for a whole block
+            block_ms = min(block_ms or self._settings.block_ms, MARK_IDLE_MS)
+        raw = await self._claim() or await self._read(block_ms, linger=linger)
         if not raw:
             await self.settled()
+            await self._mark_leftover()
             return 0
         entries = await self._decode(raw)
         if entries:
@@ -149,7 +162,20 @@ class PipelineWorker:
                     return
                 await asyncio.sleep(0.01)  # failed entries wait until they may be claimed
 
+    async def _mark_leftover(self) -> None:
+        """Marks that no next batch will carry (the worker is idle or stopping)."""
+        if self._unmarked:
+            marking = list(self._unmarked)
+            await self._relay.mark_ids(marking)
+            del self._unmarked[: len(marking)]
+
     async def _claim(self) -> list[tuple[str, dict[str, str]]]:
+        """A dead worker's entries are claimed after `claim_idle_ms`: looking for them before
+        every batch (one more round trip each) finds nothing almost always."""
+        now = time.monotonic()
+        if now < self._next_claim:
+            return []
+        self._next_claim = now + min(CLAIM_EVERY_S, self._settings.claim_idle_ms / 2000)
         reply = await self._redis.xautoclaim(
             self._keys.inbound,
             PIPELINE_GROUP,
@@ -161,9 +187,12 @@ class PipelineWorker:
         claimed = [(i, f) for i, f in reply[1] if f]
         if claimed:
             log.info("claimed %d pending entries from dead or slow workers", len(claimed))
+            self._next_claim = 0.0  # there may be more
         return claimed
 
-    async def _read(self, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
+    async def _read(
+        self, block_ms: int | None, *, linger: bool = False
+    ) -> list[tuple[str, dict[str, str]]]:
         reply = await self._redis.xreadgroup(
             PIPELINE_GROUP,
             self.consumer,
@@ -171,7 +200,19 @@ class PipelineWorker:
             count=self._settings.batch_size,
             block=self._settings.block_ms if block_ms is None else block_ms,
         )
-        return list(reply[0][1]) if reply else []
+        entries = list(reply[0][1]) if reply else []
+        settings = self._settings
+        if linger and 0 < len(entries) < settings.linger_below and settings.linger_ms:
+            await asyncio.sleep(settings.linger_ms / 1000)
+            more = await self._redis.xreadgroup(
+                PIPELINE_GROUP,
+                self.consumer,
+                {self._keys.inbound: ">"},
+                count=settings.batch_size - len(entries),
+            )
+            if more:
+                entries.extend(more[0][1])
+        return entries
 
     async def _decode(self, raw: list[tuple[str, dict[str, str]]]) -> list[Entry]:
         attempts = await self._count_attempts(
@@ -249,7 +290,10 @@ class PipelineWorker:
 
     async def _commit(self, entries: list[Entry]) -> tuple[list[Context], list[TicketEvent]]:
         """Run the steps for every entry in one transaction; returns them and their events."""
+        marking = list(self._unmarked)  # the last batches' published events, marked here
         async with self._db.write() as session, session.begin():
+            if marking:
+                await self._relay.mark_ids_in(session, marking)
             bulk_insert.enable(session)
             batch = Batch(
                 session=session,
@@ -276,6 +320,7 @@ class PipelineWorker:
             await count_senders(contexts)
             for ctx in contexts:
                 await self._run_steps(ctx)
+        del self._unmarked[: len(marking)]  # committed; `_done` only appends meanwhile
         return contexts, batch.events
 
     async def _run_steps(self, ctx: Context) -> None:
@@ -317,7 +362,7 @@ class PipelineWorker:
                 outcomes.queue_reply(batch, self._keys, ctx, self._instant_text(ctx))
         self._relay.queue(batch, events)
         await self._run_batch.run(batch)
-        await self._relay.mark_published(events)
+        self._unmarked.extend(event.id for event in events)
         try:
             await self._statistics.after_batch(len(entries))
         except Exception as exc:  # plans only get slower; the batch is done

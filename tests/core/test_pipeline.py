@@ -362,3 +362,31 @@ async def test_a_bounce_is_a_failed_delivery_on_its_ticket(runtime: Runtime) -> 
             select(TicketEvent).where(TicketEvent.kind == "delivery_failed")
         )
     assert event is not None and event.data["recipients"][0]["status"] == "5.1.1"
+
+
+async def _published_flags(runtime: Runtime) -> list[bool]:
+    async with runtime.db.read() as session:
+        return list(await session.scalars(select(TicketEvent.published).order_by(TicketEvent.id)))
+
+
+async def test_published_events_are_marked_by_the_next_batch_or_when_idle(
+    runtime: Runtime,
+) -> None:
+    """A batch's events go on the stream at once; the database learns it in the next batch's
+    transaction (no commit of its own under load), or when the worker falls idle."""
+    worker = runtime.pipeline_worker(consumer="marker")
+    await worker.ensure_group()
+    await runtime.gateway.submit(sms("m1", "路灯不亮，晚上很黑"))
+    assert await worker.run_once(block_ms=1) == 1
+    stream = await runtime.redis.client.xrange(runtime.redis.keys.events)
+    assert len(stream) >= 1
+    first = await _published_flags(runtime)
+    assert first and not any(first)  # on the stream, not yet marked
+    await runtime.gateway.submit(sms("m2", "小区门口井盖丢失", phone="+8613912340000"))
+    assert await worker.run_once(block_ms=1) == 1
+    flags = await _published_flags(runtime)
+    assert flags[: len(first)] == [True] * len(first)  # marked inside the second batch
+    assert not any(flags[len(first) :])
+    assert await worker.run_once(block_ms=1) == 0  # idle: marked on their own
+    assert all(await _published_flags(runtime))
+    assert await runtime.relay.flush() == 0  # the relay finds nothing to publish again
