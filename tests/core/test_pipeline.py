@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -390,3 +391,24 @@ async def test_published_events_are_marked_by_the_next_batch_or_when_idle(
     assert await worker.run_once(block_ms=1) == 0  # idle: marked on their own
     assert all(await _published_flags(runtime))
     assert await runtime.relay.flush() == 0  # the relay finds nothing to publish again
+
+
+async def test_a_running_worker_waits_briefly_to_fill_a_small_batch(runtime: Runtime) -> None:
+    runtime.settings.pipeline.linger_ms = 150
+    worker = runtime.pipeline_worker(consumer="lingerer")
+    await worker.ensure_group()
+    await runtime.gateway.submit(sms("l1", "路灯不亮"))
+
+    async def later(external_id: str) -> None:
+        await asyncio.sleep(0.03)
+        await runtime.gateway.submit(sms(external_id, "井盖丢失", phone="+8613912340001"))
+
+    late = asyncio.create_task(later("l2"))
+    gathered = await worker._read(None, linger=True)
+    await late
+    assert len(gathered) == 2
+    await runtime.gateway.submit(sms("l3", "噪音扰民", phone="+8613912340002"))
+    late = asyncio.create_task(later("l4"))  # a drain does not wait for it
+    assert len(await worker._read(1)) == 1
+    await late
+    assert len(await worker._read(1)) == 1
