@@ -25,6 +25,7 @@ from intake.statement_shapes import padded
 log = logging.getLogger(__name__)
 
 EVENTS_MAXLEN = 1_000_000
+_MARK_SQL = "UPDATE ticket_events SET published = true WHERE id = ANY($1::bigint[])"
 
 
 class OutboxRelay:
@@ -94,6 +95,10 @@ class OutboxRelay:
 
     async def mark_ids_in(self, session: AsyncSession, ids: list[int]) -> None:
         """Inside the caller's transaction (the pipeline's next batch carries them)."""
+        if self._db.dialect == "postgresql":  # one array parameter, one fixed statement text
+            connection = await session.connection()
+            await connection.exec_driver_sql(_MARK_SQL, (sorted(ids),))
+            return
         await session.execute(
             update(TicketEvent)
             .where(TicketEvent.id.in_(padded(sorted(ids))))
