@@ -15,12 +15,14 @@ import secrets
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from channels.base import Receipt
 from intake.clock import Clock, intake_day, utcnow
+from intake.coalesce import Coalescer
 from intake.keys import Keys
 from intake.messages import InboundMessage
 
@@ -30,29 +32,53 @@ QUERY_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read o
 QUERY_CODE_LENGTH = 8
 SEQUENCE_DIGITS = 5
 
+# One call accepts every message submitted in the same turn of the event loop. KEYS: per
+# message its receipt, the intake stream and the day's sequence; ARGV: per message
+# ACCEPT_ARGS values. Messages are taken in order, so a retry in the same call as its first
+# delivery finds the receipt just written. A message with guard keys (a JSON array, the
+# last value) is held, not accepted, while any of them exists.
 _ACCEPT = """
-local existing = redis.call('HGETALL', KEYS[1])
-if #existing > 0 then return existing end
-local number = ''
-local code = ''
-if ARGV[2] == '1' then
-  local seq = redis.call('INCR', KEYS[3])
-  redis.call('EXPIRE', KEYS[3], 259200)
-  number = ARGV[3] .. string.format('%0' .. ARGV[4] .. 'd', seq)
-  code = ARGV[5]
+local replies = {}
+local per = tonumber(ARGV[1])
+for i = 0, (#KEYS / 3) - 1 do
+  local receipt, stream, sequence = KEYS[i * 3 + 1], KEYS[i * 3 + 2], KEYS[i * 3 + 3]
+  local a = {unpack(ARGV, 2 + i * per, 1 + (i + 1) * per)}
+  local existing = redis.call('HGETALL', receipt)
+  local held = false
+  if #existing == 0 and a[12] ~= '[]' then
+    for _, guard in ipairs(cjson.decode(a[12])) do
+      if redis.call('EXISTS', guard) == 1 then held = true end
+    end
+  end
+  if #existing > 0 then
+    replies[i + 1] = existing
+  elseif held then
+    replies[i + 1] = {'held', '1'}
+  else
+    local number = ''
+    local code = ''
+    if a[2] == '1' then
+      local seq = redis.call('INCR', sequence)
+      redis.call('EXPIRE', sequence, 259200)
+      number = a[3] .. string.format('%0' .. a[4] .. 'd', seq)
+      code = a[5]
+    end
+    local entry = redis.call('XADD', stream, '*', 'msg', a[1], 'number', number, 'code', code)
+    redis.call('HSET', receipt, 'entry', entry, 'number', number, 'code', code,
+               'fingerprint', a[6], 'contact', a[8], 'at', a[9])
+    redis.call('EXPIRE', receipt, a[7])
+    if number ~= '' then
+      local pending = a[10] .. number
+      redis.call('HSET', pending, 'code', code, 'contact', a[8], 'at', a[9], 'channel', a[11])
+      redis.call('EXPIRE', pending, 86400)
+    end
+    replies[i + 1] = {'entry', entry, 'number', number, 'code', code,
+                      'fingerprint', a[6], 'new', '1'}
+  end
 end
-local entry = redis.call('XADD', KEYS[2], '*', 'msg', ARGV[1], 'number', number, 'code', code)
-redis.call('HSET', KEYS[1], 'entry', entry, 'number', number, 'code', code,
-           'fingerprint', ARGV[6], 'contact', ARGV[8], 'at', ARGV[9])
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-if number ~= '' then
-  local pending = ARGV[10] .. number
-  redis.call('HSET', pending, 'code', code, 'contact', ARGV[8], 'at', ARGV[9],
-             'channel', ARGV[11])
-  redis.call('EXPIRE', pending, 86400)
-end
-return {'entry', entry, 'number', number, 'code', code, 'fingerprint', ARGV[6], 'new', '1'}
+return replies
 """
+ACCEPT_ARGS = 12
 
 _RAISE_FLOOR = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -132,34 +158,62 @@ class Gateway:
         self._ttl = receipt_ttl_days * 86400
         self._clock = clock
         self._accept = redis.register_script(_ACCEPT)
+        self._accepting: Coalescer[tuple[list[str], list[Any]], list[bytes | str]] = Coalescer(
+            self._accept_all
+        )
         self._raise_floor = redis.register_script(_RAISE_FLOOR)
         self._reserve = redis.register_script(_RESERVE)
         self._block: deque[int] = deque()
         self._block_day = ""
 
     async def submit(self, message: InboundMessage, *, open_ticket: bool = False) -> Receipt:
+        """Durable once this returns; concurrent submissions share one Redis call."""
+        receipt = await self._submit(message, open_ticket=open_ticket, unless=())
+        assert receipt is not None, "only guarded submissions are held"
+        return receipt
+
+    async def submit_unless(self, message: InboundMessage, guards: list[str]) -> Receipt | None:
+        """As `submit`, unless one of the `guards` keys exists (checked in the same atomic
+        step): then nothing is written and None is returned. A message accepted before is
+        its receipt whatever the guards say. One round trip where a check and a submit
+        would take two (a conversation in progress takes the message instead)."""
+        return await self._submit(message, open_ticket=False, unless=guards)
+
+    async def _submit(
+        self, message: InboundMessage, *, open_ticket: bool, unless: list[str] | tuple[()]
+    ) -> Receipt | None:
         now = self._clock()
-        reply = await self._accept(
-            keys=[
-                self._keys.receipt(message.idempotency_key),
-                self._keys.inbound,
-                self._keys.sequence(intake_day(now)),
-            ],
-            args=[
-                orjson.dumps(message.to_dict()),
-                "1" if open_ticket else "0",
-                intake_day(now),
-                SEQUENCE_DIGITS,
-                new_query_code(),
-                fingerprint(message),
-                self._ttl,
-                str(message.fields.get("contact_phone") or ""),
-                now.isoformat(),
-                self._keys.pending_prefix,
-                message.channel,
-            ],
+        reply = await self._accepting(
+            (
+                [
+                    self._keys.receipt(message.idempotency_key),
+                    self._keys.inbound,
+                    self._keys.sequence(intake_day(now)),
+                ],
+                [
+                    orjson.dumps(message.to_dict()),
+                    "1" if open_ticket else "0",
+                    intake_day(now),
+                    SEQUENCE_DIGITS,
+                    new_query_code(),
+                    fingerprint(message),
+                    self._ttl,
+                    str(message.fields.get("contact_phone") or ""),
+                    now.isoformat(),
+                    self._keys.pending_prefix,
+                    message.channel,
+                    orjson.dumps(list(unless)),
+                ],
+            )
         )
         fields = dict(zip(reply[::2], reply[1::2], strict=True))
+        if "held" in fields:
+            log.info(
+                "held channel=%s external_id=%s: a guard key exists",
+                message.channel,
+                message.external_id,
+            )
+            return None
         receipt = AcceptedReceipt(
             entry_id=fields["entry"],
             duplicate="new" not in fields,
@@ -175,6 +229,16 @@ class Gateway:
             receipt.duplicate,
         )
         return receipt
+
+    async def _accept_all(
+        self, items: list[tuple[list[str], list[Any]]]
+    ) -> list[list[bytes | str]]:
+        keys: list[str] = []
+        args: list[Any] = [ACCEPT_ARGS]
+        for item_keys, item_args in items:
+            keys += item_keys
+            args += item_args
+        return list(await self._accept(keys=keys, args=args))
 
     async def pending_ticket(self, number: str) -> dict[str, str] | None:
         """A ticket acknowledged to the citizen that the pipeline has not written yet."""

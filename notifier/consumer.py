@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,6 +23,7 @@ from redis.exceptions import ResponseError
 
 from intake.db import Database
 from intake.keys import Keys
+from intake.redis_batch import BatchRunner, CommandBatch
 from notifier.config import NotifySettings
 from notifier.context import JobContext
 from notifier.planner import PLANNERS, plan
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "notifier"
 SEEN_TTL = 7 * 86400
+CLAIM_EVERY_S = 1.0
 
 
 class EventConsumer:
@@ -44,6 +47,8 @@ class EventConsumer:
         consumer: str | None = None,
     ) -> None:
         self._redis, self._keys, self._db, self._jc, self._cfg = redis, keys, db, jc, cfg
+        self._mark_seen = BatchRunner(redis)
+        self._next_claim = 0.0
         self.name = consumer or f"{socket.gethostname()}-{os.getpid()}"
 
     async def ensure_group(self) -> None:
@@ -62,17 +67,21 @@ class EventConsumer:
                 block=block_ms,
             )
             entries = [e for _, batch in read or [] for e in batch]
-        idle = []  # kinds that call for nothing, above all the notifier's own outcomes
-        for entry_id, fields in entries:
-            if fields.get("kind") in PLANNERS:
-                await self._handle(entry_id, fields)
-            else:
-                idle.append(entry_id)
-        if idle:
-            await self._redis.xack(self._keys.events, GROUP, *idle)
+        planned = [(i, f) for i, f in entries if f.get("kind") in PLANNERS]
+        if planned:
+            await self._handle(planned)
+        # kinds that call for nothing (above all the notifier's own outcomes) are acknowledged
+        # with the rest, after the others' jobs are enqueued
+        if entries:
+            await self._redis.xack(self._keys.events, GROUP, *(i for i, _ in entries))
         return len(entries)
 
     async def _claim(self) -> list[tuple[str, dict[str, Any]]]:
+        """What a dead consumer left pending: looked for now and then, not before every read."""
+        now = time.monotonic()
+        if now < self._next_claim:
+            return []
+        self._next_claim = now + min(CLAIM_EVERY_S, self._cfg.claim_idle_ms / 2000)
         reply = await self._redis.xautoclaim(
             self._keys.events,
             GROUP,
@@ -81,25 +90,39 @@ class EventConsumer:
             start_id="0-0",
             count=self._cfg.batch_size,
         )
-        return [(i, f) for i, f in reply[1] if f]
+        claimed = [(i, f) for i, f in reply[1] if f]
+        if claimed:
+            self._next_claim = 0.0  # there may be more
+        return claimed
 
-    async def _handle(self, entry_id: str, fields: dict[str, Any]) -> None:
-        seen = f"{self._keys.prefix}notify:event:{fields.get('event_id', entry_id)}"
-        if not await self._redis.exists(seen):
+    async def _handle(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        """Plan the jobs of events not handled before (one database session for all of
+        them), enqueue them, then remember the events as handled."""
+        seen_keys = [
+            f"{self._keys.prefix}notify:event:{fields.get('event_id', entry_id)}"
+            for entry_id, fields in entries
+        ]
+        seen = await self._redis.mget(seen_keys)
+        fresh = [fields for (_, fields), done in zip(entries, seen, strict=True) if not done]
+        if fresh:
             async with self._db.read() as session:
-                specs = await plan(session, fields, self._cfg)
-            for spec in specs:
-                await self._jc.enqueue(spec)
-            if specs:
-                log.info(
-                    "event=%s kind=%s ticket=%s: %d jobs",
-                    fields.get("event_id"),
-                    fields.get("kind"),
-                    fields.get("ticket"),
-                    len(specs),
-                )
-            await self._redis.set(seen, "1", ex=SEEN_TTL)
-        await self._redis.xack(self._keys.events, GROUP, entry_id)
+                plans = [await plan(session, fields, self._cfg) for fields in fresh]
+            for fields, specs in zip(fresh, plans, strict=True):
+                for spec in specs:
+                    await self._jc.enqueue(spec)
+                if specs:
+                    log.info(
+                        "event=%s kind=%s ticket=%s: %d jobs",
+                        fields.get("event_id"),
+                        fields.get("kind"),
+                        fields.get("ticket"),
+                        len(specs),
+                    )
+        batch = CommandBatch()
+        for key, done in zip(seen_keys, seen, strict=True):
+            if not done:
+                batch.set(key, "1", ex=SEEN_TTL)
+        await self._mark_seen.run(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.ensure_group()

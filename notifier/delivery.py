@@ -21,10 +21,10 @@ from enum import Enum
 from typing import Any
 
 from channels.base import OutboundMessage, Sender
+from intake.coalesce import Coalescer
 from intake.enums import EventKind
 from intake.errors import PermanentSendError, SendSkipped, TransientSendError, UnreachableError
 from notifier.claim import Claim, ClaimRequest
-from notifier.coalesce import Coalescer
 from notifier.compose import build_message
 from notifier.context import JobContext
 from notifier.facts import MailThread, TicketFacts

@@ -68,3 +68,10 @@ class SendState:
 async def mark_passive_ack(state: SendState, *, number: str, channel: str) -> None:
     """A channel's own reply carried the acknowledgement: the notifier's ack job is a no-op."""
     await state.set(f"ack:{number}", channel, SENT_PREFIX + "passive-reply")
+
+
+async def mark_passive_acks(state: SendState, *, numbers: list[str], channel: str) -> None:
+    """`mark_passive_ack` for many tickets in one call."""
+    if numbers:
+        value = SENT_PREFIX + "passive-reply"
+        await state.set_many([(f"ack:{number}", channel, value) for number in numbers])

@@ -11,6 +11,7 @@ that carries a new ticket's number marks the notifier's acknowledgement as sent.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -36,7 +37,7 @@ from intake.messages import InboundMessage, MessageKind
 from intake.outcomes import Outcome
 from intake.replies import Replies
 from intake.runtime import Runtime
-from notifier.state import SendState, mark_passive_ack
+from notifier.state import SendState, mark_passive_ack, mark_passive_acks
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ class WeChatConnector:
         self._replies = Replies.load(runtime.settings.catalog.replies_file)
         self._wait = self._options.reply_wait_s
         self._acks = SendState(runtime.redis.client, prefix=prefix)
-        self._waiter = OutcomeWaiter(runtime.redis.client, runtime.redis.keys)
+        self._waiter = OutcomeWaiter(
+            runtime.redis.client, runtime.redis.keys, settle=self._mark_answered
+        )
         self.dialog = _dialog(runtime, self._options) if self._options.dialog.enabled else None
         self.media = _media(runtime, self._sender) if self._options.fetch_media else None
 
@@ -133,10 +136,14 @@ class WeChatConnector:
         started = time.monotonic()
         endpoint = self._endpoints.select(params)
         message, context = endpoint.open_post(params, raw, received_at=self._runtime.clock())
-        await self._sender.observe(message)
-        if self.media is not None:
-            await self.media.enqueue(message)
-        text = await self._answer(message, started)
+        # the window note goes with other pushes' notes in one call, while this one is answered
+        observed = asyncio.ensure_future(self._sender.observe(message))
+        try:
+            if self.media is not None:
+                await self.media.enqueue(message)
+            text = await self._answer(message, started)
+        finally:
+            await observed
         body = endpoint.render_reply(context, text)
         return body, "application/xml" if body.startswith(b"<") else "text/plain"
 
@@ -145,11 +152,18 @@ class WeChatConnector:
         key = str(message.fields.get("event_key") or "")
         if event == "click" and key in MENU_MY_REQUESTS:
             message = dataclasses.replace(message, kind=MessageKind.TEXT, text="查询")
+            await self._runtime.gateway.submit(message)
         elif self.dialog is not None and message.kind not in _KEPT_ONLY:
-            step = await self.dialog.on_message(message)
-            if step is not None:
-                return await self._say(step, started)
-        await self._runtime.gateway.submit(message)
+            guards = self.dialog.guards(message)
+            # most messages have no conversation to join: submitted at once, unless one exists
+            gateway = self._runtime.gateway
+            if guards is None or await gateway.submit_unless(message, guards) is None:
+                step = await self.dialog.on_message(message)
+                if step is not None:
+                    return await self._say(step, started)
+                await self._runtime.gateway.submit(message)
+        else:
+            await self._runtime.gateway.submit(message)
         if event == "subscribe":
             return self._replies.text("welcome")
         if event == "click" and key in MENU_FILE_REQUEST:
@@ -166,9 +180,13 @@ class WeChatConnector:
                 self._wait,
             )
             return None
-        if outcome.intent == "new_request" and outcome.ticket:
-            await mark_passive_ack(self._acks, number=outcome.ticket, channel=CHANNEL)
         return self._replies.for_outcome(outcome)
+
+    async def _mark_answered(self, outcomes: list[Outcome]) -> None:
+        """New tickets whose number the passive reply is about to carry: the notifier's
+        acknowledgement is then not sent again (marked before the replies go out)."""
+        numbers = [o.ticket for o in outcomes if o.intent == "new_request" and o.ticket]
+        await mark_passive_acks(self._acks, numbers=numbers, channel=CHANNEL)
 
     async def _say(self, step: Step, started: float) -> str | None:
         """A conversation step's answer: its question, or the number it was filed as."""

@@ -99,6 +99,16 @@ class Dialog:
             return step
         return await self._locked(message, self._step)
 
+    def guards(self, message: InboundMessage) -> list[str] | None:
+        """The keys whose existence hands this message to the conversation (its own recorded
+        step, the citizen's draft), for a submission guarded by them; None when the message
+        could start a conversation and must go through `on_message` first."""
+        if self._may_start(message):
+            return None
+        return self._store.guard_keys(
+            message.sender.account, message.sender.value, message.external_id
+        )
+
     async def on_menu(self, message: InboundMessage) -> Step:
         """The menu's "file a request": start a draft (or repeat the pending question)."""
         step = await self._locked(message, self._menu_step)

@@ -29,6 +29,11 @@ from intake.messages import (
 )
 
 STEP_TTL_S = 86_400
+
+# one command instead of MULTI/GET/EXISTS/EXEC: a script reads both at one instant too
+_PEEK = """
+return {redis.call('GET', KEYS[1]), redis.call('EXISTS', KEYS[2])}
+"""
 _SEP = "\t"
 
 
@@ -106,6 +111,7 @@ class DialogStore:
         self._prefix = f"{key_prefix}wechat:dialog:"
         self._deadlines = f"{self._prefix}deadlines"
         self._lock_ttl = lock_ttl
+        self._peek = redis.register_script(_PEEK)
 
     def _draft_key(self, account: str, openid: str) -> str:
         return f"{self._prefix}draft:{account}:{openid}"
@@ -113,12 +119,15 @@ class DialogStore:
     def _step_key(self, account: str, message_id: str) -> str:
         return f"{self._prefix}step:{account}:{message_id}"
 
+    def guard_keys(self, account: str, openid: str, message_id: str) -> list[str]:
+        """What `peek` reads, as keys whose existence means the conversation is involved."""
+        return [self._step_key(account, message_id), self._draft_key(account, openid)]
+
     async def peek(self, account: str, openid: str, message_id: str) -> tuple[Step | None, bool]:
         """This message's recorded step, and whether a draft exists, read at one instant."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(self._step_key(account, message_id))
-            pipe.exists(self._draft_key(account, openid))
-            step, exists = await pipe.execute()
+        step, exists = await self._peek(
+            keys=[self._step_key(account, message_id), self._draft_key(account, openid)]
+        )
         return (Step.from_json(step) if step else None), bool(exists)
 
     async def step(self, account: str, message_id: str) -> Step | None:

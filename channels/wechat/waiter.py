@@ -5,6 +5,10 @@ stores after its commit. Polling per request costs one GET every tick for every 
 which under a burst is thousands of round trips a second spent on nothing; here one loop
 reads every awaited key with a single MGET per tick and wakes the requests whose outcome has
 arrived. Retries of one MsgId share one wait.
+
+What must be written once an outcome is known and before its reply goes out (the passive
+acknowledgement mark) is written by the loop too, for every outcome of the tick in one call,
+instead of one round trip per push.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import orjson
 import redis.asyncio as aioredis
@@ -24,9 +29,20 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 
 
+Settle = Callable[[list[Outcome]], Awaitable[None]]
+
+
 class OutcomeWaiter:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, *, poll_s: float = 0.01) -> None:
-        self._redis, self._keys, self._poll = redis, keys, poll_s
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        *,
+        poll_s: float = 0.01,
+        settle: Settle | None = None,
+    ) -> None:
+        """`settle` runs on each tick's new outcomes before their waiters wake."""
+        self._redis, self._keys, self._poll, self._settle = redis, keys, poll_s, settle
         self._waiting: dict[str, asyncio.Future[Outcome]] = {}
         self._waiters: dict[str, int] = {}  # requests sharing each key's future
         self._loop_task: asyncio.Task[None] | None = None
@@ -62,12 +78,18 @@ class OutcomeWaiter:
 
     async def _tick(self) -> None:
         keys = list(self._waiting)
+        arrived: list[tuple[asyncio.Future[Outcome], Outcome]] = []
         for start in range(0, len(keys), CHUNK):
             chunk = keys[start : start + CHUNK]
             for key, raw in zip(chunk, await self._redis.mget(chunk), strict=True):
                 future = self._waiting.get(key)
                 if raw is not None and future is not None and not future.done():
-                    future.set_result(Outcome(**orjson.loads(raw)))
+                    arrived.append((future, Outcome(**orjson.loads(raw))))
+        if arrived and self._settle is not None:
+            await self._settle([outcome for _, outcome in arrived])
+        for future, outcome in arrived:
+            if not future.done():
+                future.set_result(outcome)
 
     async def aclose(self) -> None:
         if self._loop_task is not None:

@@ -13,17 +13,24 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+import orjson
 from redis.asyncio import Redis
+
+from intake.coalesce import Coalescer
 
 WINDOW_SECONDS = 48 * 3600
 QUOTA_PER_MESSAGE = 5
 
+# KEYS: window keys; ARGV: the quota, then [at_ms, ttl_ms] per key as one JSON array
 _NOTE = """
-local opened = redis.call('HGET', KEYS[1], 'opened_at')
-if opened and tonumber(opened) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'opened_at', ARGV[1], 'remaining', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+for i, note in ipairs(cjson.decode(ARGV[2])) do
+  local opened = redis.call('HGET', KEYS[i], 'opened_at')
+  if not (opened and tonumber(opened) > tonumber(note[1])) then
+    redis.call('HSET', KEYS[i], 'opened_at', note[1], 'remaining', ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], note[2])
+  end
+end
+return 0
 """
 
 _CONSUME = """
@@ -58,6 +65,7 @@ class ServiceWindow:
         self._redis, self._prefix, self._clock = redis, key_prefix, clock
         self._window_ms, self._quota = window_seconds * 1000, quota
         self._note = redis.register_script(_NOTE)
+        self._noting = Coalescer(self._note_all)
         self._consume = redis.register_script(_CONSUME)
         self._refund = redis.register_script(_REFUND)
 
@@ -70,9 +78,13 @@ class ServiceWindow:
         ttl_ms = at_ms + self._window_ms - int(self._clock() * 1000)
         if ttl_ms <= 0:
             return
-        await self._note(
-            keys=[self._key(account, openid, "window")], args=[at_ms, ttl_ms, self._quota]
-        )
+        await self._noting((self._key(account, openid, "window"), str(at_ms), str(ttl_ms)))
+
+    async def _note_all(self, notes: list[tuple[str, str, str]]) -> list[None]:
+        """The notes of every push that arrived in one turn of the event loop, in one call."""
+        args = orjson.dumps([[at_ms, ttl_ms] for _, at_ms, ttl_ms in notes])
+        await self._note(keys=[key for key, _, _ in notes], args=[self._quota, args])
+        return [None] * len(notes)
 
     async def consume(self, openid: str, account: str) -> bool:
         """Spend one message of the quota; False when the window is closed or spent."""

@@ -13,9 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 from saq.job import Job, Status
 
+from intake.coalesce import Coalescer
 from intake.runtime import Runtime
 from notifier.claim import Claim, Claims
-from notifier.coalesce import Coalescer
 from notifier.config import Bucket
 from notifier.context import not_before
 from notifier.jobs import JobSpec

@@ -324,3 +324,29 @@ async def test_observe_tracks_messages_and_subscriptions(
     assert await sender.window.remaining("o_user1", APP_ID) == 0
     await sender.observe(inbound(MessageKind.EVENT, clock, event="subscribe"))
     assert not await sender.is_unsubscribed("o_user1", APP_ID)
+
+
+async def test_window_notes_made_at_once_go_in_one_call(
+    sender: WeChatSender, fake_wechat: FakeWeChat, clock: Clock
+) -> None:
+    """Pushes arriving together note their windows in one Redis call; each window opens, and
+    a later note in the same call wins over an earlier one."""
+    window = sender.window
+    calls: list[int] = []
+    many = window._note
+
+    async def counted(*, keys: list[str], args: list[Any]) -> Any:
+        calls.append(len(keys))
+        return await many(keys=keys, args=args)
+
+    window._note = counted  # type: ignore[assignment]
+    openids = [f"o_user{i}" for i in range(8)]
+    await asyncio.gather(
+        *(sender.note_user_message(o, APP_ID, at(clock)) for o in openids),
+        sender.note_user_message("o_user0", APP_ID, at(clock, 30)),
+    )
+    assert calls == [9]
+    for openid in openids:
+        assert await window.remaining(openid, APP_ID) == 5
+    (opened,) = await window._redis.hmget(window._key(APP_ID, "o_user0", "window"), ["opened_at"])
+    assert int(opened) == int((clock.now + 30) * 1000)
