@@ -3,6 +3,13 @@
 Events are written in the same transaction as the change they describe, unpublished; the
 relay puts them on the stream and only then marks them published. A crash in between means
 an event is published twice, never lost; consumers dedupe on `event_id`.
+
+Whoever commits events publishes them at once (the pipeline after each batch, the staff API
+after each action) and marks them a moment later. The background relay is the safety net for
+a process that died in between: it only takes events older than `RECOVERY_GRACE_S`. Without
+that grace it raced every live publisher, republished their just-published events (a
+duplicate for each, a batch's worth per second) and held their rows locked against the
+publisher's own mark.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,6 +25,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intake.clock import utcnow
 from intake.db import Database
 from intake.keys import Keys
 from intake.models import Ticket, TicketEvent
@@ -25,6 +34,7 @@ from intake.statement_shapes import padded
 log = logging.getLogger(__name__)
 
 EVENTS_MAXLEN = 1_000_000
+RECOVERY_GRACE_S = 10.0
 _MARK_SQL = "UPDATE ticket_events SET published = true WHERE id = ANY($1::bigint[])"
 
 
@@ -34,8 +44,15 @@ class OutboxRelay:
         self._redis = redis
         self._keys = keys
 
-    async def flush(self, *, limit: int = 1000) -> int:
-        """Publish up to `limit` unpublished events; returns how many were published."""
+    async def flush(
+        self,
+        *,
+        limit: int = 1000,
+        ticket_id: int | None = None,
+        created_before: datetime | None = None,
+    ) -> int:
+        """Publish up to `limit` unpublished events (of one ticket, or made before a time);
+        returns how many were published."""
         async with self._db.write() as session, session.begin():
             query = (
                 select(TicketEvent, Ticket)
@@ -44,6 +61,10 @@ class OutboxRelay:
                 .order_by(TicketEvent.id)
                 .limit(limit)
             )
+            if ticket_id is not None:
+                query = query.where(TicketEvent.ticket_id == ticket_id)
+            if created_before is not None:
+                query = query.where(TicketEvent.created_at < created_before)
             if self._db.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=TicketEvent)
             rows = (await session.execute(query)).all()
@@ -106,9 +127,9 @@ class OutboxRelay:
             .execution_options(synchronize_session=False)
         )
 
-    async def drain(self) -> int:
+    async def drain(self, *, created_before: datetime | None = None) -> int:
         total = 0
-        while published := await self.flush():
+        while published := await self.flush(created_before=created_before):
             total += published
         return total
 
@@ -129,11 +150,17 @@ def domain_event(event: TicketEvent, ticket: Ticket) -> dict[str, Any]:
     }
 
 
-async def relay_loop(relay: OutboxRelay, stop: asyncio.Event, *, interval: float = 1.0) -> None:
-    """Publishes what an API process committed but could not publish (it crashed, Redis blinked)."""
+async def relay_loop(
+    relay: OutboxRelay,
+    stop: asyncio.Event,
+    *,
+    interval: float = 1.0,
+    grace_s: float = RECOVERY_GRACE_S,
+) -> None:
+    """Publishes what a process committed but could not publish (it crashed, Redis blinked)."""
     while not stop.is_set():
         try:
-            await relay.drain()
+            await relay.drain(created_before=utcnow() - timedelta(seconds=grace_s))
         except Exception as exc:  # keep relaying; the next round retries
             log.warning("outbox relay: %r", exc)
         with contextlib.suppress(TimeoutError):

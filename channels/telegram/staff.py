@@ -85,7 +85,7 @@ class StaffBot:
             log.info("telegram staff accept %s refused: %s", number, exc)
             await query.answer(str(exc)[:190], show_alert=True)
             return
-        await self._runtime.relay.flush()
+        await self._runtime.relay.flush(ticket_id=ticket.id)
         await query.answer(texts.ACCEPTED)
         await self._after_accept(query, number, name, status)
 

@@ -204,7 +204,7 @@ async def act_endpoint(
         days=body.days,
     )
     async with runtime.db.write() as session, session.begin():
-        await perform(
+        changed = await perform(
             session,
             number=number,
             request=request,
@@ -212,7 +212,7 @@ async def act_endpoint(
             catalog=runtime.catalog,
             clock=runtime.clock,
         )
-    await runtime.relay.flush()
+    await runtime.relay.flush(ticket_id=changed.id)
     async with runtime.db.read() as session:  # unscoped: a return takes it out of reach
         ticket = await get_ticket(session, number=number, staff=None)
     return _detail(ticket, staff, runtime.clock())

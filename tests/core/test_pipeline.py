@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from intake.messages import (
     SenderIdentity,
 )
 from intake.models import CitizenIdentity, Message, Ticket, TicketEvent
+from intake.outbox import RECOVERY_GRACE_S
 from intake.pipeline.context import Context
 from intake.pipeline.steps import DEFAULT_STEPS
 from intake.pipeline.worker import PipelineWorker
@@ -391,6 +392,29 @@ async def test_published_events_are_marked_by_the_next_batch_or_when_idle(
     assert await worker.run_once(block_ms=1) == 0  # idle: marked on their own
     assert all(await _published_flags(runtime))
     assert await runtime.relay.flush() == 0  # the relay finds nothing to publish again
+
+
+async def test_the_background_relay_leaves_live_publishers_alone(runtime: Runtime) -> None:
+    """Events a worker has just published (and will mark with its next batch) are not
+    published again by the safety-net relay, nor by a staff action on another ticket; an
+    event nobody published for longer than the grace is."""
+    worker = runtime.pipeline_worker(consumer="live")
+    await worker.ensure_group()
+    await runtime.gateway.submit(sms("r1", "路灯不亮，晚上很黑"))
+    assert await worker.run_once(block_ms=1) == 1
+    on_stream = await runtime.redis.client.xlen(runtime.redis.keys.events)
+    assert on_stream >= 1 and not any(await _published_flags(runtime))  # published, unmarked
+
+    grace_ago = datetime.now(UTC) - timedelta(seconds=RECOVERY_GRACE_S)
+    assert await runtime.relay.drain(created_before=grace_ago) == 0
+    (ticket,) = await _tickets(runtime)
+    assert await runtime.relay.flush(ticket_id=ticket.id + 1) == 0
+    assert await runtime.redis.client.xlen(runtime.redis.keys.events) == on_stream
+
+    # the worker died before its mark: once the grace is over, the relay publishes them again
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert await runtime.relay.drain(created_before=later) == on_stream
+    assert all(await _published_flags(runtime))
 
 
 async def test_a_running_worker_waits_briefly_to_fill_a_small_batch(runtime: Runtime) -> None:
