@@ -29,6 +29,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -39,8 +40,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import cpu
 from bench.loadgen import LoadResult, request_bytes, run_load
 
+# PostgreSQL over TCP by default; on one host its unix socket is cheaper per round trip:
+# BENCH_PG_DSN='postgresql://postgres@/postgres?host=/var/run/postgresql'
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def database_url(db: str) -> str:
+    """The service's URL for the bench database `db`, on the server `PG_ADMIN` names."""
+    return urlsplit(PG_ADMIN)._replace(scheme="postgresql+asyncpg", path=f"/{db}").geturl()
+
+
+def pg_transport() -> str:
+    return "unix socket" if "host=/" in PG_ADMIN else "TCP"
+
+
 TEXTS = [
     "幸福路12号楼下烧烤店油烟扰民，晚上十点后还在营业",
     "请问社保卡丢了怎么补办，需要带什么材料",
@@ -229,7 +243,7 @@ async def main() -> None:
     args = parser.parse_args()
     print(
         f"load: {args.clients} concurrent keep-alive clients for {args.seconds:.0f} s each; "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; PostgreSQL over {pg_transport()} (BENCH_PG_DSN)"
     )
     bare = await bench_bare(args)
     print(bare.summary("bare FastAPI endpoint (baseline)"))
@@ -249,10 +263,7 @@ async def main() -> None:
         env = base_env(tmp / "server")
         env.update(
             {
-                "INTAKE_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0].replace(
-                    "postgresql://", "postgresql+asyncpg://"
-                )
-                + f"/{db}",
+                "INTAKE_DATABASE_URL": database_url(db),
                 "INTAKE_REDIS_URL": REDIS_URL,
                 "INTAKE_REDIS_PREFIX": prefix,
             }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import random
 import sys
 import tempfile
@@ -22,14 +21,13 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.intake_bench import PG_ADMIN, REDIS_URL, database_url
 from channels.web.form import WebRequest, to_message
 from intake.config import Settings
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.process import run_async, settle_heap
 from intake.runtime import Runtime
 
-PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGET = 1000.0  # tickets/s end to end (issue #2)
 TEXTS = [
     "幸福路12号楼下烧烤店油烟扰民，晚上十点后还在营业",
@@ -80,7 +78,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
     if args.servers:
         admin = await asyncpg.connect(PG_ADMIN)
         await admin.execute(f'CREATE DATABASE "{db_name}"')
-        env["database_url"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
+        env["database_url"] = database_url(db_name)
         env["redis_url"] = REDIS_URL
         env["redis_prefix"] = f"bench:{db_name}:"
     if args.batch_size:  # small batches, as a worker sees them under a trickle of webhooks

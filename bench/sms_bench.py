@@ -42,7 +42,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.intake_bench import PG_ADMIN, REDIS_URL, base_env, count_tickets, free_port, stop
+from bench.intake_bench import (
+    PG_ADMIN,
+    REDIS_URL,
+    base_env,
+    count_tickets,
+    database_url,
+    free_port,
+    stop,
+)
 from bench.intake_bench import wait_ready as wait_http
 from channels.base import OutboundMessage
 from channels.sms.kannel_out import KannelSender
@@ -399,10 +407,7 @@ async def with_servers(args: argparse.Namespace, tmp: Path, run: int) -> None:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     env = base_env(tmp / "servers")
     env |= {
-        "INTAKE_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0].replace(
-            "postgresql://", "postgresql+asyncpg://"
-        )
-        + f"/{db}",
+        "INTAKE_DATABASE_URL": database_url(db),
         "INTAKE_REDIS_URL": REDIS_URL,
         "INTAKE_REDIS_PREFIX": prefix,
     }

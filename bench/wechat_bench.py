@@ -44,7 +44,16 @@ from wechatpy.utils import WeChatSigner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import cpu
-from bench.intake_bench import PG_ADMIN, REDIS_URL, base_env, count_tickets, free_port, stop
+from bench.intake_bench import (
+    PG_ADMIN,
+    REDIS_URL,
+    base_env,
+    count_tickets,
+    database_url,
+    free_port,
+    pg_transport,
+    stop,
+)
 from bench.intake_bench import wait_ready as wait_http
 
 # the account the fake WeChat API (tests/wechat/wechat_fake_api.py) issues tokens for
@@ -349,10 +358,9 @@ async def servers_env(tmp: Path) -> tuple[dict[str, str], str, str]:
     finally:
         await admin.close()
     env = base_env(tmp / "servers")
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     env.update(
         {
-            "INTAKE_DATABASE_URL": f"{base}/{db}",
+            "INTAKE_DATABASE_URL": database_url(db),
             "INTAKE_REDIS_URL": REDIS_URL,
             "INTAKE_REDIS_PREFIX": prefix,
         }
@@ -392,7 +400,8 @@ async def main() -> None:
         f"load: {', '.join(f'{r:.0f}' for r in rates)} msg/s offered (open loop), "
         f"{args.seconds:.0f} s each, over "
         f"{args.connections} keep-alive connections, {args.dialog_share:.0%} needing a question; "
-        f"{os.cpu_count()} CPUs shared with the server (figures are noisy on a busy machine)"
+        f"{os.cpu_count()} CPUs shared with the server (figures are noisy on a busy machine); "
+        f"PostgreSQL over {pg_transport()} (BENCH_PG_DSN)"
     )
     tmp = Path(tempfile.mkdtemp(prefix="wechat-bench-"))
     try:

@@ -9,6 +9,7 @@ WeChat answers with "该公众号暂时无法提供服务".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SUCCESS = b"success"
@@ -38,13 +39,13 @@ def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
+# what XML 1.0 cannot carry: control characters but tab/newline/CR, surrogates, U+FFFE/FFFF
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _clean(text: str) -> str:
-    """Drop characters XML 1.0 cannot carry (control characters other than tab/newline/CR)."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or _xml_char(ord(ch)))
-
-
-def _xml_char(code: int) -> bool:
-    return 0x20 <= code < 0xD800 or 0xE000 <= code <= 0xFFFD or code >= 0x10000
+    """Drop characters XML 1.0 cannot carry (one regex pass: a reply is on every push)."""
+    return _NOT_XML.sub("", text)
 
 
 def render_text_reply(*, openid: str, original_id: str, text: str, create_time: int) -> str:
