@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from sqlalchemy import false, select, update
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.clock import utcnow
@@ -51,8 +51,8 @@ class OutboxRelay:
         ticket_id: int | None = None,
         created_before: datetime | None = None,
     ) -> int:
-        """Publish up to `limit` unpublished events (of one ticket, or made before a time);
-        returns how many were published."""
+        """Publish up to `limit` unpublished events (of one ticket and the tickets linked to
+        it, or made before a time); returns how many were published."""
         async with self._db.write() as session, session.begin():
             query = (
                 select(TicketEvent, Ticket)
@@ -61,8 +61,11 @@ class OutboxRelay:
                 .order_by(TicketEvent.id)
                 .limit(limit)
             )
-            if ticket_id is not None:
-                query = query.where(TicketEvent.ticket_id == ticket_id)
+            if ticket_id is not None:  # a staff action: the ticket's events and those it
+                # passed on to the tickets linked to it (`intake.linked.pass_on`)
+                query = query.where(
+                    or_(TicketEvent.ticket_id == ticket_id, Ticket.master_ticket_id == ticket_id)
+                )
             if created_before is not None:
                 query = query.where(TicketEvent.created_at < created_before)
             if self._db.dialect == "postgresql":
