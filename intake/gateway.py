@@ -4,6 +4,10 @@ One Lua script does, atomically and in one round trip: delivery dedupe on the id
 key, the ticket number (`INCR` on the day's sequence) when the channel opens a ticket, the
 `XADD` onto the intake stream, and a pending record so that a status lookup finds the ticket
 before the pipeline has written it. Retries and concurrent duplicates get the first receipt.
+Submissions made in the same turn of the event loop go in one call of that script (a busy
+edge spent more CPU on one Redis round trip per request than on the rest of accepting it).
+Guard keys travel inside an argument, which a standalone Redis (server or embedded) accepts;
+a Redis Cluster would not (as for `intake.redis_batch`).
 """
 
 from __future__ import annotations
