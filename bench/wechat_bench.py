@@ -229,8 +229,9 @@ def kind_of(crypto: WeChatCrypto, push: Push, body: bytes) -> str:
 
 
 def quiet(env: dict[str, str]) -> dict[str, str]:
-    """Errors only: an overloaded server would log one warning per late reply."""
-    return {**env, "INTAKE_LOG_LEVEL": "ERROR"}
+    """Errors only (an overloaded server would log one warning per late reply), unless
+    BENCH_LOG_LEVEL asks for more (INFO: every delivery the notifier made)."""
+    return {**env, "INTAKE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR")}
 
 
 def wechat_env(env: dict[str, str], api_base: str) -> dict[str, str]:

@@ -31,6 +31,7 @@ class Outcome:
     reply: str | None = None  # what triage says to tell the citizen at once (emergency, KB …)
     note: str | None = None  # e.g. why nothing was opened
     tickets: list[dict[str, str]] = field(default_factory=list)  # open ones, for status queries
+    answered_event: str | None = None  # the close event when triage answered it at once
 
     @classmethod
     def of(cls, ctx: Context) -> Outcome:
@@ -51,6 +52,7 @@ class Outcome:
             reply=reply,
             note=ctx.outcome_note,
             tickets=ctx.open_tickets,
+            answered_event=str(ctx.answered.id) if ctx.answered and ctx.answered.id else None,
         )
 
 

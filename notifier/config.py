@@ -90,8 +90,9 @@ class NotifySettings(BaseModel):
     language: str = "zh"
     templates_dir: Path | None = None  # operators' overrides; shipped defaults fill the gaps
     quiet_exempt: list[str] = Field(default_factory=lambda: ["ack"])  # answers to a fresh text
-    # channels whose own reply carries the acknowledgement (WeChat passive replies, the
-    # Telegram bot): the ack job waits this long and is skipped when the channel marked it sent
+    # channels whose own reply carries the acknowledgement, and an answer given at once
+    # (WeChat passive replies, the Telegram bot): those jobs wait this long and are skipped
+    # when the channel marked them sent (`notifier.state.carried_by_reply`)
     passive_ack_grace: dict[str, timedelta] = Field(
         default_factory=lambda: {"wechat": timedelta(seconds=10), "telegram": timedelta(seconds=10)}
     )

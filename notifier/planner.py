@@ -95,11 +95,19 @@ async def _info_requested(
 
 
 async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
+    """The result, then the survey. An answer given at once may have gone out in the
+    channel's own reply (`notifier.state.carried_by_reply`): it waits for that mark too."""
     number, event_id = event["ticket"], event["event_id"]
-    text = event_data(event).get("text")
+    data = event_data(event)
+    grace = cfg.passive_ack_grace.get(event.get("channel", "")) if data.get("at_intake") else None
     return [
         JobSpec(
-            key=f"closed:{event_id}", template="closed", number=number, event_id=event_id, text=text
+            key=f"closed:{event_id}",
+            template="closed",
+            number=number,
+            event_id=event_id,
+            text=data.get("text"),
+            at=_at(event) + grace if grace else None,
         ),
         JobSpec(
             key=f"survey:{event_id}",

@@ -21,6 +21,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from intake.enums import Intent
+from intake.outcomes import Outcome
+
 SENDING = "sending"
 FAILED = "failed"
 SENT_PREFIX = "sent:"
@@ -65,13 +68,30 @@ class SendState:
         await self._redis.hdel(self.key(job_key), channel)
 
 
+PASSIVE_REPLY = SENT_PREFIX + "passive-reply"
+
+
+def carried_by_reply(outcome: Outcome) -> list[str]:
+    """The notifier's jobs whose message a channel's own reply to this outcome carries
+    (`intake.replies.Replies.for_outcome`): a new request's number, and the answer when
+    triage answered and closed it at once."""
+    if outcome.intent != Intent.NEW_REQUEST.value or not outcome.ticket:
+        return []
+    keys = [f"ack:{outcome.ticket}"]
+    if outcome.answered_event and outcome.reply:
+        keys.append(f"closed:{outcome.answered_event}")
+    return keys
+
+
 async def mark_passive_ack(state: SendState, *, number: str, channel: str) -> None:
     """A channel's own reply carried the acknowledgement: the notifier's ack job is a no-op."""
-    await state.set(f"ack:{number}", channel, SENT_PREFIX + "passive-reply")
+    await state.set(f"ack:{number}", channel, PASSIVE_REPLY)
 
 
-async def mark_passive_acks(state: SendState, *, numbers: list[str], channel: str) -> None:
-    """`mark_passive_ack` for many tickets in one call."""
-    if numbers:
-        value = SENT_PREFIX + "passive-reply"
-        await state.set_many([(f"ack:{number}", channel, value) for number in numbers])
+async def mark_carried(state: SendState, *, outcomes: list[Outcome], channel: str) -> list[str]:
+    """Before the replies to these outcomes go out: what they carry is not sent again.
+    Returns the job keys marked, one call for all of them."""
+    keys = [key for outcome in outcomes for key in carried_by_reply(outcome)]
+    if keys:
+        await state.set_many([(key, channel, PASSIVE_REPLY) for key in keys])
+    return keys

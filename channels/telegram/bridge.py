@@ -18,7 +18,7 @@ from intake.messages import InboundMessage
 from intake.outcomes import Outcome, wait_for_outcome
 from intake.replies import Replies
 from intake.runtime import Runtime
-from notifier.state import SENT_PREFIX, SendState, mark_passive_ack
+from notifier.state import SENT_PREFIX, SendState, mark_carried, mark_passive_ack
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,14 @@ class IntakeBridge:
         assert number is not None, "open_ticket=True always allocates a number"
         await mark_passive_ack(self._state, number=number, channel=CHANNEL)
         outcome = await self._outcome(message)
+        carried = {f"ack:{number}"}
+        if outcome:
+            carried.update(await mark_carried(self._state, outcomes=[outcome], channel=CHANNEL))
         text = self.replies.for_outcome(outcome) if outcome else None
         text = text or self.replies.text(
             "new_request", ticket=number, query_code=receipt.query_code
         )
-        try:
-            await send(text)
-        except Exception:
-            await self._state.clear(f"ack:{number}", CHANNEL)  # the notifier acknowledges
-            raise
+        await self._send_carrying(send, text, sorted(carried))
 
     async def submit(self, message: InboundMessage, send: Send) -> Outcome | None:
         """Anything else: the core decides what it is; the bot answers what the core says."""
@@ -64,21 +63,20 @@ class IntakeBridge:
             )
             await send(self.replies.text("received_later"))
             return None
-        ack = (
-            f"ack:{outcome.ticket}" if outcome.intent == "new_request" and outcome.ticket else None
-        )
-        if ack and outcome.ticket:
-            await mark_passive_ack(self._state, number=outcome.ticket, channel=CHANNEL)
+        carried = await mark_carried(self._state, outcomes=[outcome], channel=CHANNEL)
         text = self.replies.for_outcome(outcome)
         if text:
-            try:
-                await send(text)
-            except Exception:
-                for key in (job, ack):
-                    if key:
-                        await self._state.clear(key, CHANNEL)
-                raise
+            await self._send_carrying(send, text, [job, *carried])
         return outcome
+
+    async def _send_carrying(self, send: Send, text: str, carried: list[str]) -> None:
+        """Send the bot's reply; if it fails, the notifier sends what it would have carried."""
+        try:
+            await send(text)
+        except Exception:
+            for key in carried:
+                await self._state.clear(key, CHANNEL)
+            raise
 
     async def _outcome(self, message: InboundMessage) -> Outcome | None:
         return await wait_for_outcome(

@@ -37,7 +37,7 @@ from intake.messages import InboundMessage, MessageKind
 from intake.outcomes import Outcome
 from intake.replies import Replies
 from intake.runtime import Runtime
-from notifier.state import SendState, mark_passive_ack, mark_passive_acks
+from notifier.state import SendState, mark_carried, mark_passive_ack
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +183,9 @@ class WeChatConnector:
         return self._replies.for_outcome(outcome)
 
     async def _mark_answered(self, outcomes: list[Outcome]) -> None:
-        """New tickets whose number the passive reply is about to carry: the notifier's
-        acknowledgement is then not sent again (marked before the replies go out)."""
-        numbers = [o.ticket for o in outcomes if o.intent == "new_request" and o.ticket]
-        await mark_passive_acks(self._acks, numbers=numbers, channel=CHANNEL)
+        """What the passive replies are about to carry (a new ticket's number, an answer
+        given at once) is not sent again by the notifier: marked before the replies go out."""
+        await mark_carried(self._acks, outcomes=outcomes, channel=CHANNEL)
 
     async def _say(self, step: Step, started: float) -> str | None:
         """A conversation step's answer: its question, or the number it was filed as."""

@@ -205,6 +205,7 @@ class Context:
     outcome_note: str | None = None
     prompt: Any = None  # the notifier's prompt this message answers
     reply_text: str | None = None  # a reply decided while processing (rating thanks …)
+    answered: TicketEvent | None = None  # the close event when triage answered at once
     open_tickets: list[dict[str, str]] = field(default_factory=list)
     sender_count: int | None = None  # the sender's messages this hour, this one included
     stopped: str | None = None

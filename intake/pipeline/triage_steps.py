@@ -110,14 +110,18 @@ def _close(ctx: Context, ticket: Ticket, text: str, data: dict[str, object]) -> 
     """The bot answers at once (直接答复): closed, still counted and still surveyed."""
     now = ctx.batch.clock()
     ticket.status, ticket.closed_at = TicketStatus.CLOSED.value, now
-    ctx.batch.events.append(
-        add_event(
-            ctx.batch.session,
-            ticket,
-            EventKind.CLOSED,
-            at=now,
-            actor_kind="system",
-            text=text,
-            data={"from": TicketStatus.RECEIVED.value, "to": TicketStatus.CLOSED.value, **data},
-        )
+    ctx.answered = add_event(
+        ctx.batch.session,
+        ticket,
+        EventKind.CLOSED,
+        at=now,
+        actor_kind="system",
+        text=text,
+        data={
+            "from": TicketStatus.RECEIVED.value,
+            "to": TicketStatus.CLOSED.value,
+            "at_intake": True,  # a channel's own reply to the request may carry the answer
+            **data,
+        },
     )
+    ctx.batch.events.append(ctx.answered)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from intake.messages import IdentityKind
-from intake.models import CitizenIdentity, Ticket
+from intake.models import CitizenIdentity, Ticket, TicketEvent
 from notifier.service import Notifier
 from notifier.state import SendState
 from tests.core.helpers import request_body
@@ -160,3 +160,39 @@ async def test_plain_messages_follow_up_and_status(service: Service) -> None:
     finally:
         await notifier.close()
     assert len(service.fake.sent(CITIZEN)) == answered
+
+
+async def test_an_answer_the_bot_gave_is_not_sent_again(service: Service) -> None:
+    """Answered at once from the knowledge base: the bot's reply carried the number and the
+    answer; the notifier, once the bot had its time, sends neither again."""
+    from datetime import timedelta
+
+    from intake.clock import utcnow
+
+    await service.send(u.text("我的社保卡丢了，怎么补办？"))
+    (ticket,) = await _wait_tickets(service, 1)
+    assert ticket.status == "closed"
+    answer = service.fake.texts(CITIZEN)[-1]
+    assert ticket.number in answer and "社保卡" in answer
+    answered = len(service.fake.sent(CITIZEN))
+    sender = service.connector.sender()
+    assert sender is not None
+    state = SendState(service.runtime.redis.client, prefix=service.runtime.redis.keys.prefix)
+    later = Notifier(
+        service.runtime,
+        senders={"telegram": sender},
+        clock=lambda: utcnow() + timedelta(seconds=11),
+    )
+    try:
+        await later.run_due()
+    finally:
+        await later.close()
+    assert len(service.fake.sent(CITIZEN)) == answered
+    async with service.runtime.db.read() as session:
+        closed = await session.scalar(
+            select(TicketEvent).where(
+                TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "closed"
+            )
+        )
+    assert closed is not None
+    assert await state.get(f"closed:{closed.id}", "telegram") == "sent:passive-reply"

@@ -13,6 +13,7 @@ import xmltodict
 from sqlalchemy import func, select
 
 from intake.config import Settings
+from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.models import Ticket
 from intake.runtime import Runtime
 from tests.wechat.service import post as _post
@@ -175,3 +176,62 @@ async def test_pushes_skip_fastapi_and_answer_as_it_would(
     assert forged.status_code == 403 and "detail" in forged.json()
     too_big = await client.post("/channels/wechat", params=params, content=b"x" * 70_000)
     assert too_big.status_code == 422
+
+
+async def test_an_answer_the_passive_reply_carried_is_not_sent_again(settings: Settings) -> None:
+    """Answered at once from the knowledge base: the passive reply carried the number and
+    the answer, so the notifier sends neither again and records both as delivered by it.
+    The same question with no passive reply (the outcome came too late) gets both from the
+    notifier, once the channel had its time to answer."""
+    from datetime import timedelta
+
+    from notifier.models import Delivery
+    from notifier.service import Notifier
+    from tests.notifier.conftest import Recorder
+
+    question = "我的社保卡丢了，怎么补办？"
+    async with wechat_service(settings) as service:
+        runtime = service.runtime
+        reply = await _post(service.client, _text(question, "8101", openid="o_kb"))
+        assert "社保卡" in reply and "工单编号" in reply
+        await runtime.gateway.submit(  # as if the passive reply had never gone out
+            InboundMessage(
+                channel="wechat",
+                external_id="8102",
+                sender=SenderIdentity(kind=IdentityKind.WECHAT, value="o_late", account=APP_ID),
+                kind=MessageKind.TEXT,
+                received_at=service.clock(),
+                text=question,
+            )
+        )
+        wechat = Recorder("wechat")
+        notifier = Notifier(runtime, senders={"wechat": wechat})
+        try:
+            for _ in range(100):  # the second request's ticket, written by the pipeline
+                async with runtime.db.read() as session:
+                    tickets = list(await session.scalars(select(Ticket).order_by(Ticket.id)))
+                if len(tickets) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert [t.status for t in tickets] == ["closed", "closed"]
+            await notifier.run_due()
+            assert wechat.sent == []  # the channel's own reply still has its time
+            service.clock.offset += timedelta(seconds=11)
+            await notifier.run_due()
+        finally:
+            await notifier.close()
+        passive, late = tickets
+        assert sorted((m.ticket_number, m.template) for m in wechat.sent) == [
+            (late.number, "ack"),
+            (late.number, "closed"),
+        ]
+        closing = next(m.text for m in wechat.sent if m.template == "closed")
+        assert "社保卡" in closing
+        async with runtime.db.read() as session:
+            rows = list(await session.scalars(select(Delivery).order_by(Delivery.job_key)))
+    by_ticket = {(r.ticket_id, r.template): r for r in rows}
+    for template in ("ack", "closed"):
+        carried = by_ticket[(passive.id, template)]
+        assert (carried.status, carried.provider_id) == ("sent", "passive-reply")
+        assert carried.attempts == 0
+        assert by_ticket[(late.id, template)].status == "sent"
