@@ -107,9 +107,8 @@ class EventConsumer:
         if fresh:
             async with self._db.read() as session:
                 plans = [await plan(session, fields, self._cfg) for fields in fresh]
+            await self._jc.enqueue_all([spec for specs in plans for spec in specs])
             for fields, specs in zip(fresh, plans, strict=True):
-                for spec in specs:
-                    await self._jc.enqueue(spec)
                 if specs:
                     log.info(
                         "event=%s kind=%s ticket=%s: %d jobs",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from saq.job import Job
+
 from intake.catalog import Catalog
 from intake.clock import Clock
 from intake.db import Database
@@ -45,22 +47,28 @@ class JobContext:
     async def enqueue(
         self, spec: JobSpec, *, at: datetime | None = None, queue_key: str | None = None
     ) -> bool:
-        """Enqueue once per key (saq ignores a key that is still waiting or running).
+        """Enqueue once per key (saq ignores a key that is still waiting or running)."""
+        (new,) = await self.queue.enqueue_many([self._job(spec, at=at, queue_key=queue_key)])
+        return new
 
-        A due time keeps its milliseconds: rounded to the second, a job would go out early.
-        """
+    async def enqueue_all(self, specs: list[JobSpec]) -> list[bool]:
+        """`enqueue` for many jobs in one call (a read of domain events plans many)."""
+        return await self.queue.enqueue_many([self._job(spec) for spec in specs])
+
+    def _job(
+        self, spec: JobSpec, *, at: datetime | None = None, queue_key: str | None = None
+    ) -> Job:
+        """A due time keeps its milliseconds: rounded to the second, a job would go out early."""
         when = at or spec.at
-        scheduled = not_before(when) if when and when > self.clock() else 0
-        job = await self.queue.enqueue(
-            DELIVER,
+        return Job(
+            function=DELIVER,
             key=queue_key or spec.key,
-            scheduled=scheduled,
+            scheduled=not_before(when) if when and when > self.clock() else 0,
             retries=self.cfg.max_attempts,
             timeout=self.cfg.job_timeout,
             ttl=self.cfg.job_ttl,
-            spec=spec.kwargs(),
+            kwargs={"spec": spec.kwargs()},
         )
-        return job is not None
 
     async def enqueue_expiry(self, prompt: Prompt) -> None:
         await self.queue.enqueue(

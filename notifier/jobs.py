@@ -7,7 +7,7 @@ same domain event twice yields the same keys and the second enqueue is a no-op:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -35,10 +35,14 @@ class JobSpec:
     at: datetime | None = None  # not before (None: now)
 
     def kwargs(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("at")
+        """The job's arguments: every field but `at` (the queue's due time)."""
+        data = {name: getattr(self, name) for name in _ARGUMENTS}
+        data["extra"] = dict(self.extra)
         return data
 
     @classmethod
     def from_kwargs(cls, data: dict[str, Any]) -> JobSpec:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+_ARGUMENTS = tuple(f.name for f in fields(JobSpec) if f.name != "at")

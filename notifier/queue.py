@@ -29,6 +29,25 @@ from saq.utils import now
 
 from intake.clock import Clock
 
+# saq's enqueue for many jobs: KEYS incomplete, queued, then per job its id and abort id;
+# ARGV per job its payload and score (0: queued now). Returns per job 1 (new) or 0 (a job of
+# that key is still queued, scheduled or running, or is being aborted: a no-op).
+_ENQUEUE = """
+local out = {}
+for i = 1, (#KEYS - 2) / 2 do
+    local id, abort, score = KEYS[2 * i + 1], KEYS[2 * i + 2], ARGV[2 * i]
+    if not redis.call('ZSCORE', KEYS[1], id) and redis.call('EXISTS', abort) == 0 then
+        redis.call('SET', id, ARGV[2 * i - 1])
+        redis.call('ZADD', KEYS[1], score, id)
+        if score == '0' then redis.call('RPUSH', KEYS[2], id) end
+        out[i] = 1
+    else
+        out[i] = 0
+    end
+end
+return out
+"""
+
 # Due jobs, earliest first, to the head of the queue.
 _SCHEDULE = """
 if ARGV[1] == '0' or redis.call('EXISTS', KEYS[1]) == 0 then
@@ -153,6 +172,24 @@ class ClockedQueue(RedisQueue):
         if isinstance(job_or_func, str) and "key" in kwargs:
             kwargs["key"] = self._prefix + kwargs["key"]
         return await super().enqueue(job_or_func, **kwargs)
+
+    async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
+        """`enqueue` for many new jobs in one atomic call; per job, whether it was new.
+
+        One job per key is kept, as with `enqueue` (and the later of two equal keys in
+        `jobs` is the no-op)."""
+        if not jobs:
+            return []
+        keys, args = [self._incomplete, self._queued], []
+        queued = now()
+        for job in jobs:
+            job.key = self._prefix + job.key
+            job.queue, job.queued, job.status = self, queued, Status.QUEUED
+            await self._before_enqueue(job)
+            keys += [job.id, job.abort_id]
+            args += [self.serialize(job), job.scheduled]
+        found = await self._script("enqueue", _ENQUEUE)(keys=keys, args=args)
+        return [bool(new) for new in found]
 
     def epoch(self, at: datetime | None = None) -> float:
         return (at or self.clock()).timestamp()

@@ -142,6 +142,36 @@ async def test_job_payload_is_saqs_own(queue: ClockedQueue) -> None:
     assert again is not None and again.to_dict() == job.to_dict()
 
 
+async def test_many_jobs_are_enqueued_in_one_call_once_per_key(queue: ClockedQueue) -> None:
+    """`enqueue_many` keeps saq's rules: a key still waiting is a no-op, also within one
+    call; a scheduled job waits, a job due now is queued; the payload is saq's."""
+    clock = queue.clock
+    assert isinstance(clock, FakeClock)
+    await queue.enqueue("deliver", key="old")
+    later = (clock() + timedelta(seconds=10)).timestamp()
+
+    def job(key: str, scheduled: float = 0) -> Job:
+        return Job(function="deliver", key=key, scheduled=scheduled, kwargs={"n": key})
+
+    calls = 0
+    original = queue._script
+
+    def counting(name: str, source: str) -> object:
+        nonlocal calls
+        calls += name == "enqueue"
+        return original(name, source)
+
+    queue._script = counting  # type: ignore[method-assign]
+    made = await queue.enqueue_many([job("a"), job("old"), job("b", later), job("a"), job("c")])
+    assert made == [True, False, True, False, True] and calls == 1
+    assert await queue.count("queued") == 3  # old, a, c
+    jobs = await queue.dequeue_batch(10, wait=0.01)
+    assert [j.key.split(":", 2)[-1] for j in jobs] == ["old", "a", "c"]
+    assert jobs[1].kwargs == {"n": "a"} and jobs[1].status == Status.QUEUED
+    clock.advance(seconds=10)
+    assert [j.split(":")[-1] for j in await queue.schedule(lock=0)] == ["b"]
+
+
 async def test_settle_finishes_retries_and_fails(queue: ClockedQueue) -> None:
     for key in ("ok", "again", "spent"):
         await queue.enqueue("deliver", key=key, retries=2, ttl=60)
