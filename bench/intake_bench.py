@@ -3,15 +3,16 @@
 Runs these servers one after the other, each a real process on 127.0.0.1:
   1. the bare FastAPI endpoint (same body validation, answers 201): the HTTP stack's ceiling;
   2. `intake run` with embedded defaults (SQLite + embedded Redis)            (mode embedded);
-  3. `intake run --pipeline-processes N` with the PostgreSQL and Redis servers of this
-     machine                                                                 (mode run);
+  3. `intake run` with the PostgreSQL and Redis servers of this machine (its pipeline in a
+     child process of its own; `--run-processes`, `--placement`)            (mode run);
   4. as compose.yml runs it: `intake serve`, `intake worker` and more pipeline workers
      (`--workers` pipeline processes in all), on the same servers             (mode split).
 For each: accepted requests/s, p50/p99 latency, and the time until every accepted request is a
 ticket in the database; then our throughput as a ratio of the bare endpoint.
 
     python bench/intake_bench.py [--seconds 15] [--clients 32] [--modes embedded,run,split]
-                                 [--workers 2] [--pipeline-only]
+                                 [--workers 2] [--pipeline-only] [--run-processes 1]
+                                 [--placement auto|inside|child]
 """
 
 from __future__ import annotations
@@ -166,8 +167,10 @@ async def bench_intake(
         procs.append(subprocess.Popen([*cli, "serve", "--port", str(port)], env=env))
         names.append("serve")
     else:
-        processes = "1" if "INTAKE_DATABASE_URL" not in env else str(args.workers)
+        # SQLite has one writer: one pipeline
+        processes = "1" if "INTAKE_DATABASE_URL" not in env else str(args.run_processes)
         run = [*cli, "run", "--port", str(port), "--pipeline-processes", processes]
+        run += ["--pipeline-placement", args.placement]
         procs.append(subprocess.Popen(run, env=env))
         names.append("run")
     proc = procs[-1]
@@ -232,8 +235,20 @@ async def main() -> None:
         "--workers",
         type=int,
         default=2,
-        help="pipeline processes: `intake run --pipeline-processes` with PostgreSQL (SQLite has "
-        "one writer: one process) and beside `intake serve` (compose.yml runs two)",
+        help="split mode: pipeline processes beside `intake serve` (compose.yml runs two)",
+    )
+    parser.add_argument(
+        "--run-processes",
+        type=int,
+        default=1,
+        help="run mode: `intake run --pipeline-processes` with PostgreSQL (SQLite has one "
+        "writer: always one)",
+    )
+    parser.add_argument(
+        "--placement",
+        choices=["auto", "inside", "child"],
+        default="auto",
+        help="`intake run --pipeline-placement` (auto: a child process with PostgreSQL)",
     )
     parser.add_argument(
         "--pipeline-only",
@@ -270,7 +285,10 @@ async def main() -> None:
         )
         try:
             if "run" in modes:
-                name = f"servers, intake run --pipeline-processes {args.workers}"
+                name = (
+                    f"servers, intake run --pipeline-processes {args.run_processes} "
+                    f"--pipeline-placement {args.placement}"
+                )
                 results[name] = await bench_intake("servers", env, args)
             env2 = {**env, "INTAKE_REDIS_PREFIX": prefix + "split:"}
             env2["INTAKE_DATABASE_URL"] = await _fresh_db(admin, env["INTAKE_DATABASE_URL"], db)

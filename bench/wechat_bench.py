@@ -254,6 +254,7 @@ async def bench(name: str, env: dict[str, str], args: argparse.Namespace, rate: 
     cmd = [sys.executable, "-m", "intake.cli", "run", "--port", str(port)]
     if "INTAKE_DATABASE_URL" in env:  # SQLite has one writer: a second pipeline gains nothing
         cmd += ["--pipeline-processes", str(args.pipeline_processes)]
+    cmd += ["--pipeline-placement", args.placement]
     log_path = Path(env["INTAKE_DATA_DIR"]).with_suffix(".log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     api_port = free_port()
@@ -392,7 +393,13 @@ async def main() -> None:
     parser.add_argument("--backend", choices=["servers", "embedded", "both"], default="both")
     parser.add_argument("--dialog-share", type=float, default=0.1)
     parser.add_argument(
-        "--pipeline-processes", type=int, default=2, help="`intake run` with PostgreSQL"
+        "--pipeline-processes", type=int, default=1, help="`intake run` with PostgreSQL"
+    )
+    parser.add_argument(
+        "--placement",
+        choices=["auto", "inside", "child"],
+        default="auto",
+        help="`intake run --pipeline-placement`: where a single pipeline runs",
     )
     args = parser.parse_args()
     args.seconds = min(max(args.seconds, 1.0), 120.0)  # bounded: timestamps stay fresh

@@ -1,9 +1,11 @@
 """Pipeline worker processes that `intake run` starts beside itself.
 
-One process runs on one core: with PostgreSQL, pipeline processes of their own let batches be
-processed side by side while `intake run` keeps its core for HTTP. The children are plain
-`intake worker --only pipeline` processes on the same database and Redis (the embedded one's
-socket is handed to them), restarted when one dies, stopped with `intake run`.
+One process runs on one core: with PostgreSQL, a pipeline process of its own keeps the batches
+off the core on which `intake run` answers HTTP (and the webhooks waiting for the pipeline).
+The children are plain `intake worker --only pipeline` processes (the first one runs the
+notifier too) on the same database and Redis (the embedded one's socket is handed to them),
+restarted when one dies, stopped with `intake run`, and stopping by themselves when it is
+killed outright.
 """
 
 from __future__ import annotations
@@ -23,6 +25,30 @@ RESTART_DELAY_S = 1.0
 STOP_TIMEOUT_S = 20.0
 
 
+PARENT_ENV = "INTAKE_PARENT_PID"
+PARENT_POLL_S = 1.0
+
+
+def pipeline_children(settings: Settings) -> int:
+    """How many child pipeline processes `intake run` starts; 0 runs the pipeline inside it.
+
+    A single pipeline has a core of its own when the database can take writes from another
+    process while HTTP keeps writing (PostgreSQL) and there is a second core to run it on.
+    """
+    pipeline = settings.pipeline
+    if pipeline.processes > 1 or pipeline.placement == "child":
+        return pipeline.processes
+    if pipeline.placement == "inside":
+        return 0
+    return 1 if not settings.is_sqlite and _usable_cores() >= 2 else 0
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def child_environment(settings: Settings, redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -31,22 +57,39 @@ def child_environment(settings: Settings, redis_url: str) -> dict[str, str]:
             "INTAKE_DATABASE_URL": settings.resolved_database_url,
             "INTAKE_REDIS_URL": redis_url,
             "INTAKE_REDIS_PREFIX": settings.redis_prefix,
+            PARENT_ENV: str(os.getpid()),
         }
     )
     return env
 
 
+async def stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A child whose `intake run` was killed outright stops too instead of consuming on."""
+    expected = os.environ.get(PARENT_ENV)
+    if not expected:
+        return
+    while not stop.is_set():
+        if os.getppid() != int(expected):
+            log.warning("the intake run process pid=%s is gone; stopping", expected)
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=PARENT_POLL_S)
+
+
 async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Event) -> None:
-    """Keep `count` pipeline processes running until `stop`; then terminate them."""
+    """Keep `count` pipeline processes running until `stop`; then terminate them. The first
+    one runs the notifier too: the notifier's own process would cost a third of a core idle."""
     if count < 1:
         return
     children: dict[int, asyncio.subprocess.Process] = {}
 
     async def start(slot: int) -> None:
+        kinds = "pipeline,notifier" if slot == 0 else "pipeline"
         children[slot] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "intake.cli", "worker", "--only", "pipeline", env=env
+            sys.executable, "-m", "intake.cli", "worker", "--only", kinds, env=env
         )
-        log.info("pipeline process %d started pid=%d", slot + 1, children[slot].pid)
+        log.info("pipeline process %d (%s) started pid=%d", slot + 1, kinds, children[slot].pid)
 
     try:
         for slot in range(count):

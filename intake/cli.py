@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from intake.config import Settings, load_settings
+from intake.config import PLACEMENTS, Settings, load_settings
 from intake.enums import Role
 from intake.process import run_async
 
@@ -41,8 +41,15 @@ def run(
     pipeline_processes: Annotated[
         int | None,
         typer.Option(
-            help="pipeline processes (INTAKE_PIPELINE__PROCESSES): 1 runs inside `intake run`, "
-            "more run as child processes; 2 on a multi-core machine with PostgreSQL"
+            help="pipeline processes (INTAKE_PIPELINE__PROCESSES), 1 by default; more than 1 "
+            "run as child processes"
+        ),
+    ] = None,
+    pipeline_placement: Annotated[
+        str | None,
+        typer.Option(
+            help="where a single pipeline runs (INTAKE_PIPELINE__PLACEMENT): auto (a child "
+            "process with PostgreSQL on 2+ cores, else inside), inside, child"
         ),
     ] = None,
 ) -> None:
@@ -54,6 +61,10 @@ def run(
         if pipeline_processes < 1:
             raise typer.BadParameter("--pipeline-processes must be at least 1")
         settings.pipeline.processes = pipeline_processes
+    if pipeline_placement is not None:
+        if pipeline_placement not in PLACEMENTS:
+            raise typer.BadParameter(f"--pipeline-placement must be one of {', '.join(PLACEMENTS)}")
+        settings.pipeline.placement = pipeline_placement  # type: ignore[assignment]
     run_async(run_all(settings, host=host, port=port))
 
 
@@ -82,15 +93,21 @@ def serve(
 
 @app.command()
 def worker(
-    only: Annotated[str | None, typer.Option(help="pipeline | notifier | email")] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="one kind or several, comma-separated: pipeline, notifier, email, telegram, wechat"
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Background workers (all kinds, or one)."""
+    """Background workers (all kinds, or those named)."""
     from intake.runner import WORKER_KINDS, run_workers
 
-    if only is not None and only not in WORKER_KINDS:
-        raise typer.BadParameter(f"--only must be one of {', '.join(WORKER_KINDS)}")
-    run_async(run_workers(_settings(data_dir), only=only))
+    kinds = None if only is None else [k.strip() for k in only.split(",") if k.strip()]
+    if kinds is not None and (not kinds or set(kinds) - set(WORKER_KINDS)):
+        raise typer.BadParameter(f"--only takes one or more of {', '.join(WORKER_KINDS)}")
+    run_async(run_workers(_settings(data_dir), only=kinds))
 
 
 @db_app.command("upgrade")

@@ -6,15 +6,21 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 import uvicorn
 
 from channels.base import Connector
 from intake.app import create_app
-from intake.child_workers import child_environment, supervise_pipelines
+from intake.child_workers import (
+    child_environment,
+    pipeline_children,
+    stop_when_orphaned,
+    supervise_pipelines,
+)
 from intake.config import Settings
 from intake.outbox import relay_loop
+from intake.pipeline.backlog import run_with_helpers
 from intake.process import settle_heap
 from intake.runtime import Runtime
 
@@ -31,17 +37,22 @@ async def run_all(settings: Settings, *, host: str, port: int) -> None:
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     )
     stop = asyncio.Event()
-    # One pipeline: in this process. Several: all of them child processes, so that this one
-    # keeps its core for HTTP (whose webhooks wait for the pipeline's outcome) and the rest.
-    children = settings.pipeline.processes if settings.pipeline.processes > 1 else 0
-    tasks = _worker_tasks(
-        runtime, stop, only=None, connectors=app.state.connectors, pipeline=not children
-    )
+    # Child pipelines leave this process's core to HTTP, whose webhooks wait for their outcome;
+    # the first child runs the notifier too, whose sending would otherwise share that core.
+    children = pipeline_children(settings)
+    kinds = set(WORKER_KINDS) - ({"pipeline", "notifier"} if children else set())
+    tasks = _worker_tasks(runtime, stop, kinds=kinds, connectors=app.state.connectors)
     if children:
         env = child_environment(settings, runtime.redis.url)
         tasks.append(asyncio.create_task(supervise_pipelines(children, env, stop), name="children"))
     settle_heap()
-    log.info("intake run: http://%s:%d/ data=%s", host, port, settings.data_dir.resolve())
+    log.info(
+        "intake run: http://%s:%d/ data=%s pipeline=%s",
+        host,
+        port,
+        settings.data_dir.resolve(),
+        f"{children} child process(es)" if children else "in this process",
+    )
     _quiet_after_uvicorn(stop)
     try:
         await server.serve()
@@ -59,7 +70,8 @@ def _quiet_after_uvicorn(stop: asyncio.Event) -> None:
         signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
-async def run_workers(settings: Settings, *, only: str | None) -> None:
+async def run_workers(settings: Settings, *, only: Collection[str] | None) -> None:
+    """The workers of `only` (all kinds when None) until SIGTERM/SIGINT."""
     runtime = await Runtime.open(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,7 +79,12 @@ async def run_workers(settings: Settings, *, only: str | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     from channels.registry import build_connectors
 
-    tasks = _worker_tasks(runtime, stop, only=only, connectors=build_connectors(runtime))
+    kinds = set(WORKER_KINDS if only is None else only)
+    helpers = 0 if settings.is_sqlite else settings.pipeline.backlog_helpers
+    tasks = _worker_tasks(
+        runtime, stop, kinds=kinds, connectors=build_connectors(runtime), helpers=helpers
+    )
+    tasks.append(asyncio.create_task(stop_when_orphaned(stop), name="parent-watch"))
     settle_heap()
     try:
         await stop.wait()
@@ -80,31 +97,36 @@ def _worker_tasks(
     runtime: Runtime,
     stop: asyncio.Event,
     *,
-    only: str | None,
+    kinds: Collection[str],
     connectors: dict[str, Connector],
-    pipeline: bool = True,
+    helpers: int = 0,
 ) -> list[asyncio.Task[None]]:
     # every worker process relays the outbox: events a crashed process committed get out
     tasks = [asyncio.create_task(relay_loop(runtime.relay, stop), name="outbox-relay")]
-    if pipeline and only in (None, "pipeline"):
+    if "pipeline" in kinds:
         worker = runtime.pipeline_worker()
-        tasks.append(asyncio.create_task(worker.run(stop), name="pipeline"))
-    if only in (None, "notifier"):
+        extra = [
+            runtime.pipeline_worker(consumer=f"{worker.consumer}-helper{n + 1}")
+            for n in range(helpers)
+        ]
+        running = run_with_helpers(worker, extra, stop)
+        tasks.append(asyncio.create_task(running, name="pipeline"))
+    if "notifier" in kinds:
         from notifier.service import run_notifier
 
         senders = {s.channel: s for c in connectors.values() if (s := c.sender()) is not None}
         tasks.append(asyncio.create_task(run_notifier(runtime, stop, senders), name="notifier"))
-    tasks.extend(_connector_tasks(connectors, only=only))
+    tasks.extend(_connector_tasks(connectors, kinds=kinds))
     return tasks
 
 
 def _connector_tasks(
-    connectors: dict[str, Connector], *, only: str | None
+    connectors: dict[str, Connector], *, kinds: Collection[str]
 ) -> list[asyncio.Task[None]]:
-    """Channel background loops (the e-mail reader, Telegram polling): all, or the one named."""
+    """Channel background loops (the e-mail reader, Telegram polling) of the kinds named."""
     tasks: list[asyncio.Task[None]] = []
     for name, connector in connectors.items():
-        if only in (None, name):
+        if name in kinds:
             for index, job in enumerate(connector.background_tasks()):
                 tasks.append(asyncio.create_task(_as_task(job), name=f"{name}-{index}"))
     return tasks

@@ -100,6 +100,7 @@ class PipelineWorker:
         self._statistics = PlannerStatistics(db)
         self._unmarked: list[int] = []  # published events not yet marked so in the database
         self._next_claim = 0.0
+        self.backlog = asyncio.Event()  # set when a read finds a full batch waiting
 
     async def ensure_group(self) -> None:
         try:
@@ -116,13 +117,22 @@ class PipelineWorker:
         try:
             while not stop.is_set():
                 try:
-                    await self.run_once(overlap=True)
+                    if await self.run_once(overlap=True) >= self.batch_size:
+                        self.backlog.set()
                 except (OSError, ConnectionError) as exc:
                     log.warning("pipeline worker: %s; retrying in 1 s", exc)
                     await asyncio.sleep(1)
         finally:
-            await self.settled()
-            await self._mark_leftover()
+            await self.pause()
+
+    @property
+    def batch_size(self) -> int:
+        return self._settings.batch_size
+
+    async def pause(self) -> None:
+        """Finish the last batch's acknowledgement and marks: nothing is left half done."""
+        await self.settled()
+        await self._mark_leftover()
 
     async def run_once(self, *, block_ms: int | None = None, overlap: bool = False) -> int:
         """Process one batch (claimed stale entries first); returns how many entries.

@@ -73,3 +73,11 @@ async def test_deadletter_list_and_replay(
 async def test_db_upgrade(settings: Settings) -> None:
     done = _cli("db", "upgrade", settings=settings)
     assert done.returncode == 0 and "up to date" in done.stdout
+
+
+async def test_worker_kinds_are_checked_before_anything_starts(settings: Settings) -> None:
+    for only in ("pipeline,fax", "sms", ","):
+        done = _cli("worker", "--only", only, settings=settings)
+        assert done.returncode == 2 and "--only takes one or more of" in done.stderr, only
+    done = _cli("run", "--pipeline-placement", "elsewhere", settings=settings)
+    assert done.returncode == 2 and "--pipeline-placement must be one of" in done.stderr

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from intake import child_workers
 from intake.config import Settings
 from intake.models import Message, Ticket
 from intake.runtime import Runtime
@@ -196,7 +197,7 @@ def _pipeline_children(parent: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"worker" in cmdline and b"pipeline" in cmdline:
+        if ppid == parent and b"worker" in cmdline and any(b"pipeline" in a for a in cmdline):
             found.append(int(entry.name))
     return found
 
@@ -251,6 +252,64 @@ async def test_intake_run_with_two_pipeline_processes(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 0)
             pytest.fail("a child pipeline process outlived `intake run`")
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie nobody reaped (a container's init may not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_intake_run_on_postgresql_runs_its_pipeline_in_one_child_that_dies_with_it(
+    runtime: Runtime, settings: Settings, tmp_path: Path
+) -> None:
+    """With PostgreSQL on two cores the pipeline (and the notifier) get a process of their own
+    beside HTTP; if `intake run` is killed outright, that child stops by itself instead of
+    consuming on."""
+    if child_workers._usable_cores() < 2:
+        pytest.skip("on one core the pipeline runs inside `intake run`")
+    log, port = tmp_path / "run.log", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _intake("run", "--port", str(port), env=_env(settings), log=log)
+    try:
+        await _wait_healthy(base, proc, log)
+        (child,) = await _children_of(proc.pid, 1)
+        async with httpx.AsyncClient() as http:
+            bodies = await asyncio.gather(
+                *(
+                    http.post(
+                        f"{base}/api/v1/requests",
+                        json={"phone": f"139000000{i:02d}", "content": f"第{i}件事：井盖缺失"},
+                    )
+                    for i in range(30)
+                )
+            )
+        assert all(b.status_code == 201 for b in bodies)
+        numbers = {b.json()["number"] for b in bodies}
+        deadline = time.monotonic() + 30
+        while (await _counts(runtime))[0] < len(numbers):
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            await asyncio.sleep(0.1)
+        async with runtime.db.read() as session:
+            assert set(await session.scalars(select(Ticket.number))) == numbers
+        # the notifier runs in the child as well, reading the events the tickets made
+        readers = await runtime.redis.client.xinfo_consumers(runtime.redis.keys.events, "notifier")
+        assert [r["name"].rsplit("-", 1)[1] for r in readers] == [str(child)]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 15
+    try:
+        while _alive(child):
+            assert time.monotonic() < deadline, "the pipeline child outlived a killed `intake run`"
+            await asyncio.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def _opened_tickets(data_dir: Path) -> dict[str, int]:

@@ -133,3 +133,38 @@ def test_query_codes_use_the_whole_alphabet_and_never_repeat_in_practice() -> No
     expected = len(codes) * QUERY_CODE_LENGTH / len(QUERY_CODE_ALPHABET)
     assert set(counts) == set(QUERY_CODE_ALPHABET)
     assert all(abs(n - expected) < expected * 0.1 for n in counts.values())  # no skewed symbol
+
+
+@pytest.mark.parametrize(
+    ("database", "cores", "processes", "placement", "children"),
+    [
+        ("sqlite", 2, 1, "auto", 0),  # one writer: the pipeline stays inside
+        ("postgres", 2, 1, "auto", 1),  # a core of its own beside HTTP
+        ("postgres", 1, 1, "auto", 0),  # no second core to give it
+        ("postgres", 2, 1, "inside", 0),
+        ("sqlite", 1, 1, "child", 1),
+        ("postgres", 2, 2, "auto", 2),
+        ("postgres", 2, 3, "inside", 3),  # several pipelines are always child processes
+    ],
+)
+def test_where_intake_run_puts_its_pipeline(
+    monkeypatch: pytest.MonkeyPatch,
+    database: str,
+    cores: int,
+    processes: int,
+    placement: str,
+    children: int,
+) -> None:
+    from intake import child_workers
+
+    monkeypatch.setattr(child_workers, "_usable_cores", lambda: cores)
+    url = "postgresql+asyncpg://127.0.0.1/x" if database == "postgres" else None
+    settings = load_settings(
+        database_url=url, pipeline={"processes": processes, "placement": placement}
+    )
+    assert child_workers.pipeline_children(settings) == children
+
+
+def test_an_unknown_pipeline_placement_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="placement"):
+        load_settings(pipeline={"placement": "elsewhere"})

@@ -1,0 +1,54 @@
+"""Consumers that help the pipeline worker of a process only while there is a backlog.
+
+A pipeline worker waits for PostgreSQL through much of each batch (its statements run one
+after another); a second consumer in the same process fills those waits with the next
+batch's work. Under a steady trickle (webhooks waiting for each answer) it would only split
+the batches and pay each batch's fixed cost twice, so a helper reads only after the worker
+has found a full batch waiting, and goes back to waiting when its own read comes back short.
+Measured on 2 cores with PostgreSQL (bench/intake_bench.py, run mode, 15 s of 32 clients):
+1,250-1,300 tickets/s end to end instead of 1,040-1,130, the accepted rate unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from intake.pipeline.worker import PipelineWorker
+
+log = logging.getLogger(__name__)
+
+
+async def run_with_helpers(
+    worker: PipelineWorker, helpers: list[PipelineWorker], stop: asyncio.Event
+) -> None:
+    await asyncio.gather(worker.run(stop), *(_help(worker, h, stop) for h in helpers))
+
+
+async def _help(worker: PipelineWorker, helper: PipelineWorker, stop: asyncio.Event) -> None:
+    await helper.ensure_group()
+    full = helper.batch_size
+    try:
+        while await _until_either(worker.backlog, stop):
+            worker.backlog.clear()
+            try:
+                while not stop.is_set() and await helper.run_once(block_ms=1, overlap=True) >= full:
+                    pass
+                await helper.pause()
+            except (OSError, ConnectionError) as exc:
+                log.warning(
+                    "pipeline helper %s: %s; waiting for the next backlog", helper.consumer, exc
+                )
+    finally:
+        await helper.pause()
+
+
+async def _until_either(event: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Whether `event` was set before `stop`."""
+    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    return not stop.is_set()
