@@ -248,7 +248,7 @@ async def main() -> None:
         "--placement",
         choices=["auto", "inside", "child"],
         default="auto",
-        help="`intake run --pipeline-placement` (auto: a child process with PostgreSQL)",
+        help="`intake run --pipeline-placement` (auto: a child process on 2+ cores)",
     )
     parser.add_argument(
         "--pipeline-only",

@@ -1,7 +1,7 @@
 """Pipeline worker processes that `intake run` starts beside itself.
 
-One process runs on one core: with PostgreSQL, a pipeline process of its own keeps the batches
-off the core on which `intake run` answers HTTP (and the webhooks waiting for the pipeline).
+One process runs on one core: a pipeline process of its own keeps the batches off the core on
+which `intake run` answers HTTP (and the webhooks waiting for the pipeline).
 The children are plain `intake worker --only pipeline` processes (the first one runs the
 notifier too) on the same database and Redis (the embedded one's socket is handed to them),
 restarted when one dies, stopped with `intake run`, and stopping by themselves when it is
@@ -32,15 +32,15 @@ PARENT_POLL_S = 1.0
 def pipeline_children(settings: Settings) -> int:
     """How many child pipeline processes `intake run` starts; 0 runs the pipeline inside it.
 
-    A single pipeline has a core of its own when the database can take writes from another
-    process while HTTP keeps writing (PostgreSQL) and there is a second core to run it on.
+    A single pipeline gets a core of its own whenever there is a second core to run it on,
+    with SQLite too (WAL: the HTTP process reads and writes beside it).
     """
     pipeline = settings.pipeline
     if pipeline.processes > 1 or pipeline.placement == "child":
         return pipeline.processes
     if pipeline.placement == "inside":
         return 0
-    return 1 if not settings.is_sqlite and _usable_cores() >= 2 else 0
+    return 1 if _usable_cores() >= 2 else 0
 
 
 def _usable_cores() -> int:

@@ -49,7 +49,7 @@ def run(
         str | None,
         typer.Option(
             help="where a single pipeline runs (INTAKE_PIPELINE__PLACEMENT): auto (a child "
-            "process with PostgreSQL on 2+ cores, else inside), inside, child"
+            "process on 2+ cores, else inside), inside, child"
         ),
     ] = None,
 ) -> None:

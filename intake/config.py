@@ -25,13 +25,15 @@ PLACEMENTS: tuple[str, ...] = get_args(Placement)
 
 class PipelineSettings(BaseModel):
     batch_size: int = 250  # the most one read takes; a backlog drains faster in larger batches
-    # pipeline processes of `intake run`; more than one always run as child processes (SQLite
-    # has one writer, so more than one gains nothing there)
+    # pipeline processes of `intake run`; more than one always run as child processes (with
+    # SQLite, which has one writer, more than one gains nothing)
     processes: int = Field(default=1, ge=1, le=16)
     # Where `intake run` runs a single pipeline (the notifier goes with it). "auto": in a child
-    # process with PostgreSQL on a machine with two or more cores, else inside. Measured on 2
-    # cores with PostgreSQL at 32 clients: a child accepted 3,300-3,800 web requests/s at p99
-    # 20-24 ms; the pipeline inside, 1,350 at p99 75 ms; two children, 1,600 at p99 51 ms.
+    # process on a machine with two or more cores, else inside. Measured on 2 cores, web form
+    # at 32 clients: PostgreSQL, a child 3,300-3,800 requests/s accepted at p99 20-24 ms and
+    # 1,050-1,300 tickets/s end to end, inside 1,350 at p99 75 ms, two children 1,600 at p99
+    # 51 ms; SQLite, a child 1,060 tickets/s end to end, inside 720. WeChat at 500/s, reply
+    # p99: PostgreSQL 65-69 ms in a child; SQLite 97-99 ms in a child, 380-790 ms inside.
     placement: Placement = "auto"
     block_ms: int = 1000
     # consumers that help a worker process's pipeline while a full batch is waiting (PostgreSQL
@@ -41,7 +43,12 @@ class PipelineSettings(BaseModel):
     # batch costs several milliseconds of CPU however small it is, so under a trickle of
     # webhooks (WeChat waits for each answer) batches of one or two kept every core busy.
     linger_ms: int = Field(default=10, ge=0, le=200)
-    linger_below: int = Field(default=16, ge=0)
+    # "Only a few": fewer than this. Unset, 16 where the pipeline shares its process with HTTP
+    # (`intake run` with SQLite), whose core each batch's fixed cost takes from the webhooks;
+    # 4 in a process of its own, where waiting only adds latency. Measured at 500 WeChat
+    # messages/s on 2 cores: in a child process, reply p99 67-77 ms with 4 and 69-109 ms with
+    # 16 for 12% more CPU; beside HTTP, 735 ms with 4 and 379 ms with 16.
+    linger_below: int | None = Field(default=None, ge=0)
     max_attempts: int = 5
     claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker
     flood_per_hour: int = 30  # messages from one sender per hour beyond which nothing is answered

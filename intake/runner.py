@@ -41,7 +41,9 @@ async def run_all(settings: Settings, *, host: str, port: int) -> None:
     # the first child runs the notifier too, whose sending would otherwise share that core.
     children = pipeline_children(settings)
     kinds = set(WORKER_KINDS) - ({"pipeline", "notifier"} if children else set())
-    tasks = _worker_tasks(runtime, stop, kinds=kinds, connectors=app.state.connectors)
+    tasks = _worker_tasks(
+        runtime, stop, kinds=kinds, connectors=app.state.connectors, beside_http=True
+    )
     if children:
         env = child_environment(settings, runtime.redis.url)
         tasks.append(asyncio.create_task(supervise_pipelines(children, env, stop), name="children"))
@@ -100,11 +102,12 @@ def _worker_tasks(
     kinds: Collection[str],
     connectors: dict[str, Connector],
     helpers: int = 0,
+    beside_http: bool = False,
 ) -> list[asyncio.Task[None]]:
     # every worker process relays the outbox: events a crashed process committed get out
     tasks = [asyncio.create_task(relay_loop(runtime.relay, stop), name="outbox-relay")]
     if "pipeline" in kinds:
-        worker = runtime.pipeline_worker()
+        worker = runtime.pipeline_worker(beside_http=beside_http)
         extra = [
             runtime.pipeline_worker(consumer=f"{worker.consumer}-helper{n + 1}")
             for n in range(helpers)

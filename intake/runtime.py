@@ -76,7 +76,9 @@ class Runtime:
         await self.db.dispose()
         await self.redis.close()
 
-    def pipeline_worker(self, *, consumer: str | None = None) -> PipelineWorker:
+    def pipeline_worker(
+        self, *, consumer: str | None = None, beside_http: bool = False
+    ) -> PipelineWorker:
         return PipelineWorker(
             db=self.db,
             redis=self.redis,
@@ -88,6 +90,7 @@ class Runtime:
             triage=self.triage,
             notify=self.settings.notify,
             replies_file=self.settings.catalog.replies_file,
+            beside_http=beside_http,
         )
 
     async def seed_sequence(self) -> None:

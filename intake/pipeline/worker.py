@@ -48,6 +48,9 @@ BATCH_ATTEMPTS = 3  # a batch that meets a concurrent writer is run again this m
 # worker marks them on their own after this long (the outbox relay could publish them again
 # meanwhile, which consumers tolerate: they dedupe on event_id).
 MARK_IDLE_MS = 50
+# a read finding fewer entries lingers for more (PipelineSettings.linger_below says why)
+LINGER_BELOW_BESIDE_HTTP = 16
+LINGER_BELOW_OWN = 4
 CLAIM_EVERY_S = 1.0  # looks for a dead worker's entries at most this often (and per batch at most)
 _CONFLICT_STATES = {"23505", "40001", "40P01"}  # unique violation, serialization, deadlock
 
@@ -81,6 +84,7 @@ class PipelineWorker:
         triage: TriageKit | None = None,
         notify: dict[str, Any] | None = None,
         replies_file: Path | None = None,
+        beside_http: bool = False,
     ) -> None:
         self._db = db
         self._redis = redis.client
@@ -101,6 +105,9 @@ class PipelineWorker:
         self._unmarked: list[int] = []  # published events not yet marked so in the database
         self._next_claim = 0.0
         self.backlog = asyncio.Event()  # set when a read finds a full batch waiting
+        self._linger_below = settings.linger_below
+        if self._linger_below is None:
+            self._linger_below = LINGER_BELOW_BESIDE_HTTP if beside_http else LINGER_BELOW_OWN
 
     async def ensure_group(self) -> None:
         try:
@@ -212,7 +219,7 @@ class PipelineWorker:
         )
         entries = list(reply[0][1]) if reply else []
         settings = self._settings
-        if linger and 0 < len(entries) < settings.linger_below and settings.linger_ms:
+        if linger and 0 < len(entries) < self._linger_below and settings.linger_ms:
             await asyncio.sleep(settings.linger_ms / 1000)
             more = await self._redis.xreadgroup(
                 PIPELINE_GROUP,

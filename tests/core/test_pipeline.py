@@ -436,3 +436,24 @@ async def test_a_running_worker_waits_briefly_to_fill_a_small_batch(runtime: Run
     assert len(await worker._read(1)) == 1
     await late
     assert len(await worker._read(1)) == 1
+
+
+@pytest.mark.parametrize(("beside_http", "gathered"), [(True, 6), (False, 5)])
+async def test_a_worker_beside_http_lingers_for_larger_batches(
+    runtime: Runtime, beside_http: bool, gathered: int
+) -> None:
+    """Five waiting entries are a batch worth its fixed cost in a process of its own; beside
+    HTTP, whose core that cost is taken from, the worker waits a little for more."""
+    runtime.settings.pipeline.linger_ms = 150
+    worker = runtime.pipeline_worker(consumer="placed", beside_http=beside_http)
+    await worker.ensure_group()
+    for i in range(5):
+        await runtime.gateway.submit(sms(f"p{i}", "路灯不亮", phone=f"+86139123400{i:02d}"))
+
+    async def later() -> None:
+        await asyncio.sleep(0.03)
+        await runtime.gateway.submit(sms("p9", "井盖丢失", phone="+8613912340099"))
+
+    late = asyncio.create_task(later())
+    assert len(await worker._read(None, linger=True)) == gathered
+    await late

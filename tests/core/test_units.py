@@ -138,9 +138,10 @@ def test_query_codes_use_the_whole_alphabet_and_never_repeat_in_practice() -> No
 @pytest.mark.parametrize(
     ("database", "cores", "processes", "placement", "children"),
     [
-        ("sqlite", 2, 1, "auto", 0),  # one writer: the pipeline stays inside
-        ("postgres", 2, 1, "auto", 1),  # a core of its own beside HTTP
+        ("sqlite", 2, 1, "auto", 1),  # a core of its own beside HTTP
+        ("postgres", 2, 1, "auto", 1),
         ("postgres", 1, 1, "auto", 0),  # no second core to give it
+        ("sqlite", 1, 1, "auto", 0),
         ("postgres", 2, 1, "inside", 0),
         ("sqlite", 1, 1, "child", 1),
         ("postgres", 2, 2, "auto", 2),
