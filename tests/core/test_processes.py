@@ -140,6 +140,22 @@ async def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> 
             await asyncio.sleep(0.1)
 
 
+async def _submit_many(base: str, count: int, *, phone: str, text: str) -> list[httpx.Response]:
+    """`count` web-form requests at once; `{i}` in `phone` and `text` is each one's index."""
+    async with httpx.AsyncClient() as http:
+        bodies = await asyncio.gather(
+            *(
+                http.post(
+                    f"{base}/api/v1/requests",
+                    json={"phone": phone.format(i=i), "content": text.format(i=i)},
+                )
+                for i in range(count)
+            )
+        )
+    assert all(b.status_code == 201 for b in bodies)
+    return list(bodies)
+
+
 async def _submit_and_wait(base: str, text: str, data_dir: Path) -> dict[str, str]:
     async with httpx.AsyncClient() as http:
         body = (
@@ -225,17 +241,7 @@ async def test_intake_run_with_two_pipeline_processes(
     try:
         await _wait_healthy(base, proc, log)
         child, other = await _children_of(proc.pid, 2)
-        async with httpx.AsyncClient() as http:
-            bodies = await asyncio.gather(
-                *(
-                    http.post(
-                        f"{base}/api/v1/requests",
-                        json={"phone": f"138000000{i:02d}", "content": f"第{i}件事：路灯不亮"},
-                    )
-                    for i in range(40)
-                )
-            )
-        assert all(b.status_code == 201 for b in bodies)
+        bodies = await _submit_many(base, 40, phone="138000000{i:02d}", text="第{i}件事：路灯不亮")
         os.kill(child, signal.SIGKILL)
         await asyncio.sleep(0.3)
         restarted = set(await _children_of(proc.pid, 2)) - {child, other}
@@ -278,17 +284,7 @@ async def test_intake_run_on_postgresql_runs_its_pipeline_in_one_child_that_dies
     try:
         await _wait_healthy(base, proc, log)
         (child,) = await _children_of(proc.pid, 1)
-        async with httpx.AsyncClient() as http:
-            bodies = await asyncio.gather(
-                *(
-                    http.post(
-                        f"{base}/api/v1/requests",
-                        json={"phone": f"139000000{i:02d}", "content": f"第{i}件事：井盖缺失"},
-                    )
-                    for i in range(30)
-                )
-            )
-        assert all(b.status_code == 201 for b in bodies)
+        bodies = await _submit_many(base, 30, phone="139000000{i:02d}", text="第{i}件事：井盖缺失")
         numbers = {b.json()["number"] for b in bodies}
         deadline = time.monotonic() + 30
         while (await _counts(runtime))[0] < len(numbers):
