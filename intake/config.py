@@ -44,7 +44,7 @@ class PipelineSettings(BaseModel):
     # webhooks (WeChat waits for each answer) batches of one or two kept every core busy.
     linger_ms: int = Field(default=10, ge=0, le=200)
     # "Only a few": fewer than this. Unset, 16 where the pipeline shares its process with HTTP
-    # (`intake run` with SQLite), whose core each batch's fixed cost takes from the webhooks;
+    # (`intake run` on one core, or placed inside), whose core each batch's fixed cost takes;
     # 4 in a process of its own, where waiting only adds latency. Measured at 500 WeChat
     # messages/s on 2 cores: in a child process, reply p99 67-77 ms with 4 and 69-109 ms with
     # 16 for 12% more CPU; beside HTTP, 735 ms with 4 and 379 ms with 16.
