@@ -69,6 +69,20 @@ class WebSettings(BaseModel):
     receipt_ttl_days: int = 30
 
 
+class HttpSettings(BaseModel):
+    """What the HTTP edge believes and accepts from a client."""
+
+    # addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; a
+    # client elsewhere is its own address, whatever it claims
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # the largest request body taken, attachments included; larger ones are answered 413
+    max_body_bytes: int = Field(default=56 * 1024 * 1024, ge=1024)
+
+
+class LimitsSettings(BaseModel):
+    """Rate limits shared by every process through Redis (`intake/limits.py`)."""
+
+
 class CatalogSettings(BaseModel):
     departments_file: Path | None = None
     replies_file: Path | None = None
@@ -108,6 +122,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     wechat: dict[str, Any] = Field(default_factory=dict)

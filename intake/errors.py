@@ -6,6 +6,11 @@ IntakeError
 ├── NotFound                no such ticket, or not yours to see (HTTP 404, same answer for both)
 ├── Conflict                an action the ticket's state does not allow (HTTP 409)
 │   └── InvalidTransition
+├── Unauthorized            no credentials where they are needed (HTTP 401)
+├── TooLarge                a request body over the configured limit (HTTP 413)
+├── TooManyRequests         over a rate limit; `retry_after` seconds (HTTP 429)
+├── Unavailable             a backing service (Redis, the database) is down; nothing was
+│                           acknowledged, try again after `retry_after` seconds (HTTP 503)
 ├── ConfigurationError      settings that cannot work (refused at start-up)
 └── SendError               an outbound delivery failed
     ├── TransientSendError  retry later (after `retry_after` seconds when the provider says)
@@ -44,6 +49,26 @@ class InvalidTransition(Conflict):
         super().__init__(f"action '{action}' is not allowed while the ticket is '{status}'")
         self.action = action
         self.status = status
+
+
+class Unauthorized(IntakeError):
+    pass
+
+
+class TooLarge(IntakeError):
+    pass
+
+
+class TooManyRequests(IntakeError):
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(IntakeError):
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(IntakeError):

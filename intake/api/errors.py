@@ -7,7 +7,17 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from intake.errors import Conflict, Forbidden, IntakeError, InvalidInput, NotFound
+from intake.errors import (
+    Conflict,
+    Forbidden,
+    IntakeError,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +26,20 @@ _STATUS: tuple[tuple[type[IntakeError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (Unauthorized, 401),
+    (TooLarge, 413),
+    (TooManyRequests, 429),
+    (Unavailable, 503),
 )
+
+
+def error_headers(exc: IntakeError) -> dict[str, str]:
+    """Headers an error's answer carries: when to retry, or how to authenticate."""
+    if isinstance(exc, TooManyRequests | Unavailable):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
 
 
 def error_answer(exc: IntakeError, *, method: str, path: str) -> tuple[int, dict[str, object]]:
@@ -37,4 +60,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntakeError)
     async def _intake_error(request: Request, exc: IntakeError) -> JSONResponse:
         status, body = error_answer(exc, method=request.method, path=request.url.path)
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=error_headers(exc))

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from intake.api.errors import error_answer
+from intake.api.errors import error_answer, error_headers
 from intake.errors import IntakeError, InvalidInput
 
 
@@ -83,7 +83,7 @@ class FastLanes:
             answer = await route.handle(request)
         except IntakeError as exc:
             status, payload = error_answer(exc, method=route.method, path=route.path)
-            answer = LaneAnswer.json(status, payload)
+            answer = LaneAnswer.json(status, payload, error_headers(exc))
         await _send(send, answer)
 
 
