@@ -120,7 +120,7 @@ def build_pushes(count: int, *, port: int, dialog_share: float) -> list[Push]:
             f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>"
             f"<MsgId>{run_id}{i:07d}</MsgId></xml>"
         )
-        nonce = str(random.randint(10**8, 10**9))
+        nonce = f"{run_id}{i:07d}"  # unique per push: a reused nonce is refused as a replay
         envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce, now))["xml"]
         signer = WeChatSigner()
         signer.add_data(TOKEN, now, nonce)

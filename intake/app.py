@@ -8,9 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from intake.api import health, public, staff
+from intake.api import health, metrics, public, staff
+from intake.api.body_limit import BodyLimit
+from intake.api.docs import install_docs
 from intake.api.errors import install_error_handlers
 from intake.api.fast_lanes import FastLanes
+from intake.api.http_metrics import HttpMetrics
+from intake.api.outages import install_outage_answers
+from intake.api.request_hygiene import RequestHygiene
+from intake.api.security_headers import SecurityHeaders
 from intake.config import Settings
 from intake.process import settle_heap
 from intake.runtime import Runtime
@@ -40,10 +46,19 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version="0.1.0",
         description="Citizen requests from every channel become tickets (工单).",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(FastLanes)
+    install_outage_answers(app)  # outside FastLanes: Redis or database down answers 503
+    app.add_middleware(HttpMetrics)  # outside FastLanes: it measures the fast routes too
+    app.add_middleware(RequestHygiene)  # bad URLs refused before any route or lane
+    app.add_middleware(SecurityHeaders)  # every answer, the fast lanes' and refusals' too
+    app.add_middleware(BodyLimit, max_bytes=settings.http.max_body_bytes)  # the outermost
     app.include_router(health.router)
+    install_docs(app)
+    app.include_router(metrics.router)
     app.include_router(public.router)
     app.include_router(staff.router)
     app.include_router(rating_router)
@@ -67,6 +82,11 @@ def _mount_channels(app: FastAPI, runtime: Runtime) -> None:
         for connector in connectors.values()
         for route in (connector.fast_routes() if hasattr(connector, "fast_routes") else [])
     }
+    app.state.raw_query_paths = frozenset(
+        path
+        for connector in connectors.values()
+        for path in getattr(connector, "raw_query_paths", ())
+    )
     app.openapi_schema = None  # regenerate with the channel routes
     log.info("channels enabled: %s", ", ".join(connectors) or "none")
 

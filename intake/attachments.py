@@ -31,6 +31,21 @@ class AttachmentStore:
             storage_key=key,
         )
 
+    def delete(self, storage_key: str) -> int:
+        """Remove a stored file (retention, erasure); 1 if it was there. Blocking: use a thread.
+
+        A key that points outside the folder is refused: keys come from database rows.
+        """
+        root = self._root.resolve()
+        path = (self._root / storage_key).resolve()
+        if not path.is_relative_to(root) or path == root:
+            raise ValueError("attachment key outside the attachments folder")
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return 1
+
     def _write(self, key: str, data: bytes) -> None:
         path = self._root / key
         if path.exists():

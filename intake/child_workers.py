@@ -16,12 +16,17 @@ import logging
 import os
 import signal
 import sys
+import time
 
+from intake import metrics
 from intake.config import Settings
+from intake.resilience import Backoff
 
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 1.0
+RESTART_DELAY_CAP_S = 30.0  # a child that keeps failing at start is restarted this seldom
+STEADY_S = 30.0  # a child that ran this long starts again after RESTART_DELAY_S
 STOP_TIMEOUT_S = 20.0
 
 
@@ -84,9 +89,12 @@ async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Eve
     if count < 1:
         return
     children: dict[int, asyncio.subprocess.Process] = {}
+    started: dict[int, float] = {}
+    delays = {n: Backoff(initial=RESTART_DELAY_S, cap=RESTART_DELAY_CAP_S) for n in range(count)}
 
     async def start(slot: int) -> None:
         kinds = "pipeline,notifier" if slot == 0 else "pipeline"
+        started[slot] = time.monotonic()
         children[slot] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "intake.cli", "worker", "--only", kinds, env=env
         )
@@ -106,11 +114,18 @@ async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Eve
                 if waiter is stopping:
                     continue
                 slot = exits[waiter]
+                metrics.process_exited(children[slot].pid)
+                if time.monotonic() - started[slot] >= STEADY_S:
+                    delays[slot].reset()
+                delay = max(RESTART_DELAY_S, delays[slot].next())  # growing while it fails early
                 log.warning(
-                    "pipeline process %d exited with %s; restarting", slot + 1, waiter.result()
+                    "pipeline process %d exited with %s; restarting in %.0f s",
+                    slot + 1,
+                    waiter.result(),
+                    delay,
                 )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=RESTART_DELAY_S)
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
                 if not stop.is_set():
                     await start(slot)
     finally:
@@ -130,3 +145,4 @@ async def _stop(children: list[asyncio.subprocess.Process]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 child.kill()
             await child.wait()
+        metrics.process_exited(child.pid)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from intake.config import PLACEMENTS, Settings, load_settings
 from intake.enums import Role
+from intake.metrics_dir import use_metrics_folder
+from intake.preflight import SERVICES, SectionCheck, SettingsRefused, preflight
 from intake.process import run_async
+
+if TYPE_CHECKING:
+    from intake.db import Database
 
 app = typer.Typer(help="12345 hotline intake service", no_args_is_help=True)
 db_app = typer.Typer(help="database schema")
@@ -25,12 +32,49 @@ app.add_typer(dead_app, name="deadletter")
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (INTAKE_DATA_DIR)")]
 
 
-def _settings(data_dir: Path | None) -> Settings:
+def _settings(data_dir: Path | None, *, needs: Collection[str] = SERVICES) -> Settings:
+    """The settings, each one checked first (the servers of `needs` are connected to): a bad
+    one is named on stderr, one line each, and the command exits with 2."""
     logging.basicConfig(
         level=os.environ.get("INTAKE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    from intake.error_summary import install_redacting_formatter
+
+    install_redacting_formatter()  # tracebacks in the log name errors, not citizens' data
+    overrides = {"data_dir": data_dir} if data_dir else {}
+    try:
+        return preflight(lambda: load_settings(**overrides), sections=_sections(), needs=needs)
+    except SettingsRefused as refused:
+        for problem in refused.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
+
+
+def _sections() -> dict[str, SectionCheck]:
+    """Each configured channel's section and the notifier's, checked by their own models.
+    Settings modules only: the metrics folder is not chosen yet when this runs."""
+    from channels.email.settings import EmailSettings
+    from channels.sms.settings import SmsSettings
+    from channels.telegram.settings import telegram_settings
+    from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
+    from notifier.config import load_notify_settings
+
+    def wechat(settings: Settings) -> None:
+        raw = settings.wechat
+        if "accounts" in raw:
+            WeChatSettings(accounts=raw["accounts"])
+        elif raw.get("app_id"):
+            WeChatAccount(**{k: v for k, v in raw.items() if k not in ChannelOptions.model_fields})
+        ChannelOptions.of(raw)
+
+    return {
+        "wechat": wechat,
+        "sms": lambda s: s.sms and SmsSettings(**{"public_url": s.public_url, **s.sms}),
+        "email": lambda s: s.email.get("address") and EmailSettings(**s.email),
+        "telegram": lambda s: telegram_settings(s.telegram),
+        "notify": lambda s: load_notify_settings(s.notify),
+    }
 
 
 @app.command()
@@ -54,9 +98,10 @@ def run(
     ] = None,
 ) -> None:
     """Everything in one process, with embedded Redis and SQLite unless configured."""
+    settings = _settings(data_dir)
+    use_metrics_folder(settings.data_dir, sweep=True)  # before anything imports the metrics
     from intake.runner import run_all
 
-    settings = _settings(data_dir)
     if pipeline_processes is not None:
         if pipeline_processes < 1:
             raise typer.BadParameter("--pipeline-processes must be at least 1")
@@ -76,6 +121,7 @@ def serve(
     import uvicorn
 
     settings = _settings(data_dir)
+    use_metrics_folder(settings.data_dir, sweep=True)  # the workers inherit it
     if data_dir:
         os.environ["INTAKE_DATA_DIR"] = str(data_dir)
     if workers > 1 and not settings.redis_url:
@@ -88,6 +134,7 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # intake.api.client_ip decides whose X-Forwarded-For counts
     )
 
 
@@ -102,26 +149,37 @@ def worker(
     data_dir: DataDir = None,
 ) -> None:
     """Background workers (all kinds, or those named)."""
+    settings = _settings(data_dir)
+    use_metrics_folder(settings.data_dir, sweep=False)  # before anything imports the metrics
     from intake.runner import WORKER_KINDS, run_workers
 
     kinds = None if only is None else [k.strip() for k in only.split(",") if k.strip()]
     if kinds is not None and (not kinds or set(kinds) - set(WORKER_KINDS)):
         raise typer.BadParameter(f"--only takes one or more of {', '.join(WORKER_KINDS)}")
-    run_async(run_workers(_settings(data_dir), only=kinds))
+    run_async(run_workers(settings, only=kinds))
+
+
+@asynccontextmanager
+async def _migrated(settings: Settings) -> AsyncIterator[Database]:
+    """The database of a one-shot command, its schema brought up to date first."""
+    from intake.db import open_database
+    from intake.migrate import upgrade
+
+    db = open_database(settings)
+    try:
+        await upgrade(db.engine)
+        yield db
+    finally:
+        await db.dispose()
 
 
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Apply database migrations."""
-    from intake.db import open_database
-    from intake.migrate import upgrade
 
     async def _go() -> None:
-        db = open_database(_settings(data_dir))
-        try:
-            await upgrade(db.engine)
-        finally:
-            await db.dispose()
+        async with _migrated(_settings(data_dir, needs=("database",))):
+            pass
 
     asyncio.run(_go())
     typer.echo("database is up to date")
@@ -136,27 +194,20 @@ def staff_add(
 ) -> None:
     """Create a staff account and print its API token (shown once)."""
     from intake.catalog import Catalog
-    from intake.db import open_database
-    from intake.migrate import upgrade
     from intake.staff import add_staff
 
     async def _go() -> str:
-        settings = _settings(data_dir)
-        db = open_database(settings)
-        try:
-            await upgrade(db.engine)
-            async with db.write() as session, session.begin():
-                staff, token = await add_staff(
-                    session,
-                    name=name,
-                    role=role,
-                    department=department,
-                    catalog=Catalog.load(settings.catalog.departments_file),
-                )
-                typer.echo(f"staff #{staff.id} {name} ({role.value})", err=True)
-            return token
-        finally:
-            await db.dispose()
+        settings = _settings(data_dir, needs=("database",))
+        async with _migrated(settings) as db, db.write() as session, session.begin():
+            staff, token = await add_staff(
+                session,
+                name=name,
+                role=role,
+                department=department,
+                catalog=Catalog.load(settings.catalog.departments_file),
+            )
+            typer.echo(f"staff #{staff.id} {name} ({role.value})", err=True)
+        return token
 
     typer.echo(asyncio.run(_go()))
 
@@ -168,7 +219,7 @@ def deadletter_list(data_dir: DataDir = None) -> None:
     from intake.redis_conn import open_redis
 
     async def _go() -> None:
-        redis = await open_redis(_settings(data_dir))
+        redis = await open_redis(_settings(data_dir, needs=("redis",)))
         try:
             for dead in await list_dead(redis.client, redis.keys, count=1000):
                 typer.echo(f"{dead.id}\tattempts={dead.attempts}\t{dead.failed_at}\t{dead.reason}")
@@ -185,7 +236,7 @@ def deadletter_replay(dead_id: str, data_dir: DataDir = None) -> None:
     from intake.redis_conn import open_redis
 
     async def _go() -> str:
-        redis = await open_redis(_settings(data_dir))
+        redis = await open_redis(_settings(data_dir, needs=("redis",)))
         try:
             return await replay(redis.client, redis.keys, dead_id)
         except KeyError as exc:
@@ -194,6 +245,63 @@ def deadletter_replay(dead_id: str, data_dir: DataDir = None) -> None:
             await redis.close()
 
     typer.echo(f"replayed as {asyncio.run(_go())}")
+
+
+@app.command()
+def purge(
+    operator: Annotated[str, typer.Option(help="who runs it (audit log)")] = "intake purge",
+    data_dir: DataDir = None,
+) -> None:
+    """Remove closed tickets' personal data past its time (INTAKE_RETENTION__*); keep facts."""
+    from intake.attachments import AttachmentStore
+    from intake.clock import utcnow
+    from intake.retention import purge as run_purge
+
+    async def _go() -> str:
+        settings = _settings(data_dir, needs=("database",))
+        async with _migrated(settings) as db:
+            store = AttachmentStore(settings.data_dir / "attachments")
+            report = await run_purge(
+                db, store, settings=settings.retention, now=utcnow(), operator=operator
+            )
+            return report.describe()
+
+    typer.echo(f"purged: {asyncio.run(_go())}")
+
+
+@app.command()
+def erase(
+    phone: Annotated[str, typer.Option(help="the citizen's phone number")],
+    operator: Annotated[str, typer.Option(help="who asks for it (kept in the audit log)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Erase a citizen's personal data on request (audited); tickets keep their facts."""
+    from intake.attachments import AttachmentStore
+    from intake.clock import utcnow
+    from intake.erasure import erase_phone
+    from intake.errors import InvalidInput
+
+    if not operator.strip():
+        raise typer.BadParameter("--operator must name who asks for the erasure")
+
+    async def _go() -> str:
+        settings = _settings(data_dir, needs=("database",))
+        now = utcnow()
+        try:
+            async with _migrated(settings) as db:
+                store = AttachmentStore(settings.data_dir / "attachments")
+                report = await erase_phone(
+                    db, store, phone=phone, operator=operator.strip(), now=now
+                )
+        except InvalidInput as exc:
+            raise typer.BadParameter(f"--phone: {exc}") from None
+        counts = ", ".join(f"{k}={v}" for k, v in report.counts().items())
+        return (
+            f"erased {report.subject}: {counts}\n"
+            f"audit #{report.audit_id} at {now.isoformat(timespec='seconds')} by {operator.strip()}"
+        )
+
+    typer.echo(asyncio.run(_go()))
 
 
 def main() -> None:

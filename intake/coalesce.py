@@ -5,6 +5,8 @@ token, mark "sending") in the same turn of the event loop. A `Coalescer` gathers
 submitted during that turn and hands them to one batch function (a pipeline, one Lua call);
 each caller gets its own result back, in the order it asked. Per caller nothing changes:
 a job still awaits its "sending" mark before it sends, so the guard keeps its meaning.
+When Redis is unreachable each caller gets an `Unavailable` of its own (an edge answers 503
+with Retry-After: nothing was acknowledged).
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from intake.errors import Unavailable
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -43,7 +50,7 @@ class Coalescer(Generic[Item, Result]):
         except Exception as exc:
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(_for_caller(exc))
             return
         except BaseException:  # cancelled with the loop: so are the callers
             for _, future in batch:
@@ -52,3 +59,13 @@ class Coalescer(Generic[Item, Result]):
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():  # its caller may have been cancelled meanwhile
                 future.set_result(result)
+
+
+def _for_caller(exc: Exception) -> Exception:
+    """Redis unreachable as an `Unavailable` per caller (one exception object raised in many
+    tasks would collect all their tracebacks); anything else as it is."""
+    if not isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return exc
+    unavailable = Unavailable("redis is unavailable; try again shortly")
+    unavailable.__cause__ = exc
+    return unavailable

@@ -7,17 +7,18 @@ own section with its own model: the core must not import channels.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, Field, model_validator
+from limits import parse_many
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from intake.errors import ConfigurationError
-
-DEV_SECRET = "dev-insecure-secret-change-me"
+from intake.secret_key import GENERATE_HINT, short_secret_problem
 
 Placement = Literal["auto", "inside", "child"]
 PLACEMENTS: tuple[str, ...] = get_args(Placement)
@@ -51,6 +52,8 @@ class PipelineSettings(BaseModel):
     linger_below: int | None = Field(default=None, ge=0)
     max_attempts: int = 5
     claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker
+    # /readyz answers 503 while the oldest message no pipeline has read yet is older than this
+    ready_lag_s: float = Field(default=30.0, gt=0)
     flood_per_hour: int = 30  # messages from one sender per hour beyond which nothing is answered
     single_open_follow_up: list[str] = Field(default_factory=lambda: ["sms"])
     # channels answered through the notifier right after processing (WeChat answers passively)
@@ -78,9 +81,72 @@ class HttpSettings(BaseModel):
     # the largest request body taken, attachments included; larger ones are answered 413
     max_body_bytes: int = Field(default=56 * 1024 * 1024, ge=1024)
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the entry
+        return [entry.strip() for entry in value]
+
 
 class LimitsSettings(BaseModel):
-    """Rate limits shared by every process through Redis (`intake/limits.py`)."""
+    """Rate limits shared by every process through Redis (`intake/limits.py`).
+
+    Limits are in the `limits` notation, every part applying ("5/10minute;30/day"); an empty
+    string turns one off. The defaults never slow a citizen: a person files a few requests a
+    day, while offices and mobile carriers put many citizens behind one address.
+    """
+
+    enabled: bool = True
+    # new requests from one address (web form and API)
+    submissions_per_ip: str = "60/minute;600/hour;3000/day"
+    # new requests of one sender: the phone given on the web, the Telegram user, the WeChat
+    # openid (the requests a guided conversation files)
+    submissions_per_sender: str = "5/10minute;30/day"
+    # status lookups from one address (the API and the status page alike)
+    lookups_per_ip: str = "30/minute;300/hour;1000/day"
+    # failed lookups of one ticket number from anywhere: bounds a guess spread over many
+    # addresses; a citizen's own successful lookups never count
+    lookup_failures_per_number: str = "50/hour;200/day"
+    # failed lookups of one number from one address that may follow one another at once;
+    # then each attempt waits, `lookup_delay_s` at first, doubling up to `lookup_delay_max_s`.
+    # Keyed on the address and the number together: a stranger's guesses never lock out the
+    # citizen asking from elsewhere.
+    lookup_free_failures: int = Field(default=5, ge=1)
+    lookup_delay_s: float = Field(default=1.0, gt=0)
+    lookup_delay_max_s: int = Field(default=3600, ge=1)
+    lookup_failure_memory_s: int = Field(default=86400, ge=60)  # failures forgotten after this
+    # an HTTP answer that refuses waits this long first: a flood that waits for each answer
+    # (most do) then sends a few requests a second instead of taking the HTTP core from others
+    refusal_pause_s: float = Field(default=0.5, ge=0, le=10)
+
+    @field_validator(
+        "submissions_per_ip",
+        "submissions_per_sender",
+        "lookups_per_ip",
+        "lookup_failures_per_number",
+    )
+    @classmethod
+    def _limits_notation(cls, value: str) -> str:
+        if value.strip():
+            parse_many(value)  # ValueError names the string that cannot be read
+        return value.strip()
+
+
+class RetentionSettings(BaseModel):
+    """How long closed tickets keep personal data (`intake/retention.py`, `intake purge`).
+
+    The ticket's facts (number, channel, type, category, department, district, status, times,
+    deadlines, rating) are kept for statistics. A year after closure the raw messages,
+    attachments and delivery details go: a citizen's later complaint about the handling comes
+    within months, and the ticket still holds its text. After three years the free text goes too
+    (content, title, address, contact, events' texts), the case file being kept that long.
+    """
+
+    enabled: bool = True  # the daily run inside `intake run` / `intake worker`
+    closed_days: int = Field(default=365, ge=1)
+    text_days: int = Field(default=3 * 365, ge=1)
+    interval_hours: float = Field(default=24.0, gt=0)
 
 
 class CatalogSettings(BaseModel):
@@ -116,7 +182,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_prefix: str = "intake:"
     redis_fsync: str = "always"  # embedded Redis appendfsync: always | everysec
-    secret_key: str = DEV_SECRET
+    # unset: generated once in the data folder (development only; `intake/secret_key.py`)
+    secret_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"
     config_file: Path | None = None
     timezone: str = "Asia/Shanghai"
@@ -125,6 +192,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     wechat: dict[str, Any] = Field(default_factory=dict)
     email: dict[str, Any] = Field(default_factory=dict)
@@ -144,9 +212,17 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _FileSource(settings_cls, env_settings)
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if self.environment != "development" and self.secret_key == DEV_SECRET:
-            raise ValueError("INTAKE_SECRET_KEY must be set outside development")
+    def _refuse_weak_secret(self) -> Settings:
+        if self.secret_key is None:
+            if self.environment != "development":
+                # processes of a deployment may not share a data folder to keep one in
+                raise ConfigurationError(
+                    "INTAKE_SECRET_KEY must be set outside development: " + GENERATE_HINT
+                )
+            return self
+        problem = short_secret_problem(self.secret_key.get_secret_value())
+        if problem:  # not a ValueError: pydantic's message would quote the value
+            raise ConfigurationError(problem)
         return self
 
     @property

@@ -42,8 +42,13 @@ def _dumps(value: Any) -> str:
 
 
 # orjson for JSON columns: several times faster than the standard library, and it writes
-# dataclasses and aware datetimes as they are.
-_JSON: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+# dataclasses and aware datetimes as they are. Parameters are citizens' phones, names and
+# words: an error's message must not carry them into a log or a dead letter.
+_ENGINE: dict[str, Any] = {
+    "json_serializer": _dumps,
+    "json_deserializer": orjson.loads,
+    "hide_parameters": True,
+}
 
 
 def open_database(settings: Settings) -> Database:
@@ -55,7 +60,7 @@ def open_database(settings: Settings) -> Database:
     else:
         # 20 kept open: a burst of webhooks waiting on lookups would otherwise open and close
         # overflow connections (a PostgreSQL connection costs milliseconds to set up)
-        writer = _create(url, pool_size=20, max_overflow=10, **_JSON)
+        writer = _create(url, pool_size=20, max_overflow=10, **_ENGINE)
         _ping_when_idle(writer)
         reader = writer
     return Database(
@@ -93,7 +98,7 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
 
 def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
-    engine = _create(url, connect_args={"timeout": 30}, **_JSON)
+    engine = _create(url, connect_args={"timeout": 30}, **_ENGINE)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

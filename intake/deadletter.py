@@ -1,17 +1,26 @@
-"""Messages that could not be processed: kept with their reason, listed, and replayable."""
+"""Messages that could not be processed: kept with their reason, listed, and replayable.
+
+A reason names the error by type, statement and place (`intake.error_summary.describe`), never
+with the values it failed on. Reasons stored before that rule (marked by the absence of
+`_redacted`) are shown only up to the first quote or bracket, where values began.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from intake import metrics
 from intake.clock import utcnow
 from intake.keys import PIPELINE_GROUP as GROUP
 from intake.keys import Keys
 
 log = logging.getLogger(__name__)
+
+_VALUES_BEGIN = re.compile(r"[(\[{'\"\n]")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ async def bury(
                 **fields,
                 "_original_id": entry_id,
                 "_reason": reason[:2000],
+                "_redacted": "1",
                 "_failed_at": utcnow().isoformat(),
                 "_attempts": str(attempts),
             },
@@ -49,6 +59,7 @@ async def bury(
         pipe.xdel(keys.inbound, entry_id)
         pipe.hdel(keys.attempts, entry_id, f"{entry_id}:error")
         dead_id, *_ = await pipe.execute()
+    metrics.dead_lettered("unreadable" if reason.startswith("unreadable") else "failed")
     log.error("dead-lettered entry=%s as %s reason=%s", entry_id, dead_id, reason[:300])
     return str(dead_id)
 
@@ -77,8 +88,16 @@ def _to_dead_letter(entry_id: str, fields: dict[str, str]) -> DeadLetter:
     return DeadLetter(
         id=entry_id,
         original_id=fields.get("_original_id", ""),
-        reason=fields.get("_reason", ""),
+        reason=_shown_reason(fields),
         failed_at=fields.get("_failed_at", ""),
         attempts=int(fields.get("_attempts", "0")),
         fields={k: v for k, v in fields.items() if not k.startswith("_")},
     )
+
+
+def _shown_reason(fields: dict[str, str]) -> str:
+    reason = fields.get("_reason", "")
+    if fields.get("_redacted") == "1":
+        return reason
+    cut = _VALUES_BEGIN.search(reason)
+    return reason if cut is None else f"{reason[: cut.start()].rstrip()} (details withheld)"

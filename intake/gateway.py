@@ -8,6 +8,8 @@ Submissions made in the same turn of the event loop go in one call of that scrip
 edge spent more CPU on one Redis round trip per request than on the rest of accepting it).
 Guard keys travel inside an argument, which a standalone Redis (server or embedded) accepts;
 a Redis Cluster would not (as for `intake.redis_batch`).
+While Redis is unreachable a submission raises `Unavailable` (the edges answer 503 with
+Retry-After and acknowledge nothing), never redis-py's own errors.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from channels.base import Receipt
+from intake import metrics
 from intake.clock import Clock, intake_day, utcnow
 from intake.coalesce import Coalescer
+from intake.errors import Unavailable
 from intake.keys import Keys
 from intake.messages import InboundMessage
 
@@ -225,6 +231,8 @@ class Gateway:
             query_code=fields.get("code") or None,
             fingerprint=fields.get("fingerprint", ""),
         )
+        if not receipt.duplicate:
+            metrics.message_accepted(message.channel)
         log.info(
             "accepted channel=%s external_id=%s ticket=%s duplicate=%s",
             message.channel,
@@ -246,7 +254,10 @@ class Gateway:
 
     async def pending_ticket(self, number: str) -> dict[str, str] | None:
         """A ticket acknowledged to the citizen that the pipeline has not written yet."""
-        data = await self._redis.hgetall(self._keys.pending_ticket(number))
+        try:
+            data = await self._redis.hgetall(self._keys.pending_ticket(number))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise Unavailable("redis is unavailable; try again shortly") from exc
         return data or None
 
     async def allocate_number(self, at: datetime | None = None) -> tuple[str, str]:

@@ -46,3 +46,7 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}lock:{name}"
+
+    def heartbeats(self, kind: str) -> str:
+        """A sorted set: each live worker of `kind` scored with the time its beat expires."""
+        return f"{self.prefix}heartbeat:{kind}"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from intake.enums import PUBLIC_EVENTS, EventKind, RequestType, TicketStatus
-from intake.errors import NotFound
+from intake.errors import InvalidInput, NotFound
 from intake.models import Ticket
 from intake.phones import normalize_phone
 from intake.runtime import Runtime
@@ -62,13 +62,21 @@ def _matches(
     *, ticket_phone: str | None, ticket_code: str | None, phone: str | None, code: str | None
 ) -> bool:
     if code and ticket_code:
-        return hmac.compare_digest(code.strip().upper(), ticket_code)
+        return _same(code.strip().upper(), ticket_code)
     if phone and ticket_phone:
         try:
-            return hmac.compare_digest(normalize_phone(phone), ticket_phone)
-        except ValueError:
+            return _same(normalize_phone(phone), ticket_phone)
+        except (InvalidInput, ValueError):  # the same answer as a wrong phone
             return False
     return False
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant time on UTF-8 bytes: `compare_digest` raises on a non-ASCII str, and an error
+    only for numbers that exist would tell which ones do."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "replace"), expected.encode("utf-8", "replace")
+    )
 
 
 async def public_status(

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from intake.text_hygiene import all_clean, clean_data, clean_text
+
 
 class MessageKind(StrEnum):
     """What the citizen sent, as far as the edge can tell without business logic."""
@@ -50,6 +52,10 @@ class SenderIdentity:
     account: str = ""
     display_name: str | None = None
 
+    def __post_init__(self) -> None:
+        if not all_clean(self.value, self.account, self.display_name):
+            _clean(self, "value", "account", "display_name")
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -63,12 +69,20 @@ class Attachment:
     url: str | None = None
     media_id: str | None = None
 
+    def __post_init__(self) -> None:
+        if not all_clean(self.filename, self.content_type, self.url, self.media_id):
+            _clean(self, "filename", "content_type", "sha256", "storage_key", "url", "media_id")
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
     latitude: float | None = None
     longitude: float | None = None
     label: str | None = None  # an address or place name, typed or given by the channel
+
+    def __post_init__(self) -> None:
+        if self.label is not None:
+            _clean(self, "label")
 
 
 # set by a channel that checked the contact phone is the sender's (Telegram's own contact)
@@ -89,6 +103,16 @@ class InboundMessage:
     raw: bytes | str | dict[str, Any] | None = None
     # structured fields a channel already knows (web form: request type, contact phone, name ...)
     fields: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Made storable as it is built, whatever channel builds it (`intake.text_hygiene`)."""
+        raw = self.raw if isinstance(self.raw, str | dict) else None  # bytes are kept as sent
+        if all_clean(self.external_id, self.text, self.thread_ref, raw, self.fields):
+            return
+        _clean(self, "external_id", "text", "thread_ref")
+        if raw is not None:
+            _set(self, "raw", clean_data(raw))
+        _set(self, "fields", clean_data(self.fields))
 
     @property
     def idempotency_key(self) -> str:
@@ -155,3 +179,15 @@ class InboundMessage:
             raw=raw,
             fields=dict(data.get("fields") or {}),
         )
+
+
+def _set(instance: object, name: str, value: Any) -> None:
+    if value is not getattr(instance, name):  # frozen: set only what cleaning changed
+        object.__setattr__(instance, name, value)
+
+
+def _clean(instance: object, *names: str) -> None:
+    for name in names:
+        value = getattr(instance, name)
+        if isinstance(value, str):
+            _set(instance, name, clean_text(value))

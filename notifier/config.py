@@ -11,7 +11,7 @@ import re
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -47,7 +47,7 @@ class QuietHours(BaseModel):
         try:
             start, end = (time.fromisoformat(p.strip()) for p in text.split("-"))
         except ValueError as exc:
-            raise ValueError(f"quiet hours must look like 21:00-08:00, not {text!r}") from exc
+            raise ValueError(f"{text!r} is not HH:MM-HH:MM (e.g. 21:00-08:00)") from exc
         return cls(start=start, end=end)
 
     def contains(self, local: datetime) -> bool:
@@ -138,6 +138,15 @@ class NotifySettings(BaseModel):
     @classmethod
     def _quiet(cls, value: Any) -> Any:
         return QuietHours.parse(value) if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @property
     def zone(self) -> ZoneInfo:

@@ -22,8 +22,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from intake.db import Database
+from intake.error_summary import describe
 from intake.keys import Keys
 from intake.redis_batch import BatchRunner, CommandBatch
+from intake.resilience import OutageGuard, is_nogroup, is_outage
 from notifier.config import NotifySettings
 from notifier.context import JobContext
 from notifier.planner import PLANNERS, plan
@@ -124,11 +126,19 @@ class EventConsumer:
         await self._mark_seen.run(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_group()
+        outages = OutageGuard("notifier event consumer", logger=log)
+        await outages.call(self.ensure_group, stop)
         while not stop.is_set():
             try:
                 await self.poll(block_ms=self._cfg.block_ms)
+                outages.ok()
             except Exception as exc:  # keep consuming; the entry stays pending and is retried
-                log.warning("notifier consumer: %r", exc)
+                if is_nogroup(exc):  # Redis restarted without its data
+                    await outages.call(self.ensure_group, stop)
+                    continue
+                if is_outage(exc):
+                    await outages.pause(exc, stop)
+                    continue
+                log.warning("notifier consumer: %s", describe(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1.0)

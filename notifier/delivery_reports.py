@@ -45,8 +45,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.sms.dlr import DeliveryState, reports_stream
 from intake.enums import EventKind
+from intake.error_summary import describe
 from intake.events import add_event
 from intake.models import Message, Ticket
+from intake.resilience import OutageGuard, is_nogroup, is_outage
 from intake.runtime import Runtime
 from notifier.context import JobContext
 from notifier.jobs import CITIZEN, JobSpec
@@ -205,11 +207,19 @@ class DeliveryReports:
             self._group = True
 
     async def run(self, stop: asyncio.Event) -> None:
+        outages = OutageGuard("delivery reports", logger=log)
         while not stop.is_set():
             try:
                 await self.poll(block_ms=self._jc.cfg.block_ms)
+                outages.ok()
             except Exception as exc:  # the batch stays pending and is claimed again
-                log.warning("delivery reports: %r", exc)
+                if is_nogroup(exc):  # Redis restarted without its data: create it again
+                    self._group = False
+                    continue
+                if is_outage(exc):
+                    await outages.pause(exc, stop)
+                    continue
+                log.warning("delivery reports: %s", describe(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
 

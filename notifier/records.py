@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from intake import metrics
 from intake.db import Database
 from intake.enums import EventKind
 from intake.models import TicketEvent
@@ -79,6 +80,9 @@ class Ledger:
                 await conn.execute(
                     update(Prompt).where(Prompt.id.in_(self._reminded)).values(reminder_sent=True)
                 )
+        for job in self._jobs.values():  # committed: each outcome counted once
+            for outcome, _ in job.outcomes:
+                metrics.delivery_recorded(channel=outcome.channel, status=outcome.status.value)
 
 
 def _delivery_row(job: _Job) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def page(key: str, *, status: int = 200, **values: str) -> HTMLResponse:
 
 @router.get("/r/{token}", response_class=HTMLResponse, summary="one-click rating link")
 async def rate(token: str, runtime: RuntimeDep) -> HTMLResponse:
-    answer = read_token(runtime.settings.secret_key, token)
+    answer = read_token(runtime.secret_key, token)
     if answer is None:
         return page("invalid", status=404)
     async with runtime.db.write() as session, session.begin():

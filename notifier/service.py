@@ -16,6 +16,8 @@ import logging
 
 from channels.base import Sender
 from intake.clock import Clock
+from intake.error_summary import describe
+from intake.resilience import OutageGuard, is_outage, supervise, wait_or_stop
 from intake.runtime import Runtime
 from notifier.batch_worker import BatchWorker, one_by_one
 from notifier.claim import Claims
@@ -73,7 +75,7 @@ class Notifier:
             renderer=Renderer(override=self.cfg.templates_dir, default_lang=self.cfg.language),
             catalog=runtime.catalog,
             public_url=runtime.settings.public_url,
-            secret=runtime.settings.secret_key,
+            secret=runtime.secret_key,
         )
         self.runner = JobRunner(self.jc, Deliverer(self.jc, senders))
         self.consumer = EventConsumer(
@@ -111,13 +113,15 @@ class Notifier:
         saq_log = logging.getLogger("saq")
         quiet = _QuietRetries()
         saq_log.addFilter(quiet)
-        await self.consumer.ensure_group()
+        loops = {  # each restarted after a pause if it dies of a bug
+            "notifier-events": lambda: self.consumer.run(stop),
+            "notifier-deadlines": lambda: self._deadline_loop(stop),
+            "notifier-instant-replies": lambda: self.instant.run(stop),
+            "notifier-delivery-reports": lambda: self.reports.run(stop),
+        }
         tasks = [
-            asyncio.create_task(self.consumer.run(stop), name="notifier-events"),
             asyncio.create_task(self.worker.start(), name="notifier-jobs"),
-            asyncio.create_task(self._deadline_loop(stop), name="notifier-deadlines"),
-            asyncio.create_task(self.instant.run(stop), name="notifier-instant-replies"),
-            asyncio.create_task(self.reports.run(stop), name="notifier-delivery-reports"),
+            *(asyncio.create_task(supervise(n, loop, stop), name=n) for n, loop in loops.items()),
         ]
         try:
             await stop.wait()
@@ -131,13 +135,17 @@ class Notifier:
             saq_log.removeFilter(quiet)
 
     async def _deadline_loop(self, stop: asyncio.Event) -> None:
+        outages = OutageGuard("deadline scan", logger=log)
         while not stop.is_set():
             try:
                 await scan_deadlines(self.jc, self.runtime.redis.client)
+                outages.ok()
             except Exception as exc:
-                log.warning("deadline scan: %r", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.cfg.deadline_scan.total_seconds())
+                if is_outage(exc):
+                    await outages.pause(exc, stop)
+                    continue
+                log.warning("deadline scan: %s", describe(exc))
+            await wait_or_stop(stop, self.cfg.deadline_scan.total_seconds())
 
     async def run_due(self, *, max_rounds: int = 100) -> int:
         """One pass of everything due now (events, scheduled jobs, retries); returns jobs run.

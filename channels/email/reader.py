@@ -29,6 +29,7 @@ from channels.email.parse import ParsedMail, parse_mail
 from channels.email.settings import EmailSettings
 from intake.cancellation import stop_if_cancelled
 from intake.messages import Attachment, IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.resilience import OutageLog, is_outage
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class MailboxReader:
         self._dead = DeadLetters(runtime.redis.client, runtime.redis.keys)
         self.stats = ReaderStats()
         self._attempt = 0
+        self._outage = OutageLog(f"email reader {settings.imap_folder}", logger=log)
 
     async def run(self) -> None:
         """Read the mailbox until cancelled; never gives up on a failure."""
@@ -82,12 +84,15 @@ class MailboxReader:
                 self.stats.failures += 1
                 delay = self.backoff_delay(self._attempt)
                 self._attempt += 1
-                log.warning(
-                    "email reader: %s: %s; reconnecting in %.1f s",
-                    type(exc).__name__,
-                    str(exc)[:200],
-                    delay,
-                )
+                if is_outage(exc):  # Redis or the database: logged once per outage
+                    self._outage.failed(exc)
+                else:
+                    log.warning(
+                        "email reader: %s: %s; reconnecting in %.1f s",
+                        type(exc).__name__,
+                        str(exc)[:200],
+                        delay,
+                    )
                 await asyncio.sleep(delay)
 
     async def _connect_and_serve(self) -> None:
@@ -110,6 +115,7 @@ class MailboxReader:
             stop_if_cancelled()
             await self.sync(session)
             self._attempt = 0
+            self._outage.recovered()
             if session.has_idle:
                 self.stats.idles += 1
                 await session.wait_for_news(self._s.idle_timeout)

@@ -22,6 +22,7 @@ from channels.sms import RedisTokenBucket, SmsSettings, build_sender, parse_dlr_
 from channels.sms.dlr import report_fields, reports_stream
 from channels.sms.kannel_in import parse_mo_request
 from channels.sms.phones import mask
+from intake.api.client_ip import client_ip
 from intake.errors import ConfigurationError
 from intake.runtime import Runtime
 
@@ -43,6 +44,8 @@ def delivery_reports_stream(runtime: Runtime) -> str:
 
 class SmsConnector:
     name = "sms"
+    # Kannel's queries carry raw bytes (UTF-16 text, `%00`): parsed here, not by the URL guard
+    raw_query_paths = ("/channels/sms/kannel", "/channels/sms/dlr")
 
     def __init__(self, runtime: Runtime, settings: SmsSettings) -> None:
         self._runtime = runtime
@@ -84,7 +87,10 @@ class SmsConnector:
 
     async def mo(self, request: Request) -> PlainTextResponse:
         message = parse_mo_request(
-            request.scope["query_string"], _ip(request), self._settings, now=self._runtime.clock()
+            request.scope["query_string"],
+            _ip(request, self._runtime),
+            self._settings,
+            now=self._runtime.clock(),
         )
         async with self._inflight:
             receipt = await self._runtime.gateway.submit(message)
@@ -98,7 +104,10 @@ class SmsConnector:
 
     async def dlr(self, request: Request) -> PlainTextResponse:
         report = parse_dlr_request(
-            request.scope["query_string"], _ip(request), self._settings, now=self._runtime.clock()
+            request.scope["query_string"],
+            _ip(request, self._runtime),
+            self._settings,
+            now=self._runtime.clock(),
         )
         async with self._inflight:
             await self._runtime.redis.client.xadd(
@@ -117,8 +126,9 @@ class SmsConnector:
         return PlainTextResponse("")
 
 
-def _ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+def _ip(request: Request, runtime: Runtime) -> str:
+    """Kannel's address, as `intake.api.client_ip` believes it (behind a trusted proxy too)."""
+    return client_ip(request.scope, runtime.settings.http.trusted_proxies) or ""
 
 
 def build(runtime: Runtime) -> SmsConnector | None:

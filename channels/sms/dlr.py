@@ -19,8 +19,9 @@ from enum import StrEnum
 from urllib.parse import quote
 
 from intake.errors import InvalidInput
+from intake.text_hygiene import clean_text
 
-from .kannel_in import authenticate, parse_query, parse_time, text_param
+from .kannel_in import authenticate, parse_query, parse_time, small_int, text_param
 from .phones import mask
 from .settings import SmsSettings
 
@@ -122,20 +123,20 @@ def build_dlr_url(settings: SmsSettings, delivery_id: str) -> str:
 def parse_dlr(raw_query: bytes, *, now: datetime | None = None) -> DeliveryReport:
     """Parse an already authenticated dlr-url query. Raises `InvalidInput` only."""
     params = parse_query(raw_query)
-    ref = decode_ref(text_param(params, "ref"))
+    ref = clean_text(decode_ref(text_param(params, "ref")))
     if not ref:
         raise InvalidInput("DLR without ref", field="ref")
     status_text = text_param(params, "status")
-    if not status_text.isdigit() or int(status_text) not in _STATES:
-        raise InvalidInput(f"unknown DLR status {status_text!r}", field="status")
-    status = int(status_text)
+    status = small_int(status_text, digits=3)
+    if status is None or status not in _STATES:
+        raise InvalidInput(f"unknown DLR status {status_text[:20]!r}", field="status")
     state, final = _STATES[status]
     return DeliveryReport(
         ref=ref,
         state=state,
         final=final,
         status=status,
-        answer=params.get("answer", b"").decode("utf-8", "replace"),
+        answer=clean_text(params.get("answer", b"").decode("utf-8", "replace")),
         to=text_param(params, "to"),
         at=parse_time(text_param(params, "ts"), now or datetime.now(UTC)),
     )

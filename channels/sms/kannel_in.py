@@ -17,11 +17,12 @@ import hmac
 import ipaddress
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_to_bytes
 
 from intake.errors import Forbidden, InvalidInput
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.text_hygiene import clean_text
 
 from .phones import mask, normalize
 from .settings import SmsSettings
@@ -38,6 +39,8 @@ _CHARSETS = {
     "ISO-8859-1": "latin-1",
     "LATIN1": "latin-1",
 }
+# a gateway's timestamp further than this from our clock is a fault, not a time: `now` is used
+TRUSTED_CLOCK_SKEW = timedelta(days=366)
 
 
 def parse_query(raw_query: bytes) -> dict[str, bytes]:
@@ -58,8 +61,16 @@ def without_secret(raw_query: bytes) -> bytes:
 
 
 def text_param(params: dict[str, bytes], name: str) -> str:
-    """A parameter that is plain ASCII/UTF-8 text (numbers, ids, timestamps)."""
-    return params.get(name, b"").decode("utf-8", "replace").strip()
+    """A parameter that is plain ASCII/UTF-8 text (numbers, ids, timestamps), without the
+    control characters no store takes (`%00` in an id is dropped, the same on every retry)."""
+    return clean_text(params.get(name, b"").decode("utf-8", "replace")).strip()
+
+
+def small_int(value: str, *, digits: int = 18) -> int | None:
+    """A non-negative decimal of at most `digits` ASCII digits, else None (never raises)."""
+    if 0 < len(value) <= digits and value.isascii() and value.isdigit():
+        return int(value)
+    return None
 
 
 def check_secret(given: bytes | str | None, expected: str) -> None:
@@ -92,7 +103,9 @@ def decode_text(data: bytes, coding: str, charset: str) -> str:
 
     mo-recode on: UCS-2 arrives recoded as UTF-8 with coding 0. Off: UTF-16BE with coding 2.
     8-bit payloads are not text by definition; we try UTF-8 and keep the octets as Latin-1
-    otherwise, so nothing is lost. Undecodable bytes become U+FFFD rather than an error.
+    otherwise. Undecodable bytes become U+FFFD rather than an error; control characters leave
+    the text when the message is built (`intake.text_hygiene`). The message's `raw` keeps the
+    query byte for byte, so nothing is lost.
     """
     codec = _CHARSETS.get(charset.strip().upper())
     if coding == "2" and codec not in ("utf-16-be", "utf-8"):
@@ -106,15 +119,28 @@ def decode_text(data: bytes, coding: str, charset: str) -> str:
 
 
 def parse_time(value: str, fallback: datetime) -> datetime:
-    """`%t` is UTC 'YYYY-MM-DD HH:MM[:SS]' (gw_gmtime); `%T` is unix seconds. Else `fallback`."""
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), UTC)
+    """`%t` is UTC 'YYYY-MM-DD HH:MM[:SS]' (gw_gmtime); `%T` is unix seconds. Else `fallback`:
+    also for a time out of range or implausibly far from `fallback` (the message is still
+    taken, since Kannel would retry a refusal forever)."""
+    parsed = _parse_time(value)
+    if parsed is None or abs(parsed - fallback) > TRUSTED_CLOCK_SKEW:
+        return fallback
+    return parsed
+
+
+def _parse_time(value: str) -> datetime | None:
+    seconds = small_int(value, digits=12)
+    if seconds is not None:
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
             return datetime.strptime(value, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
-    return fallback
+    return None
 
 
 def parse_mo(raw_query: bytes, *, now: datetime | None = None) -> InboundMessage:

@@ -25,7 +25,7 @@ from .http1 import GatewayHttp, GatewayHttpError
 from .phones import mask, normalize
 from .ratelimit import NoLimit, RateLimiter
 from .segments import Encoding, count_segments, fit
-from .settings import SmsSettings
+from .settings import SENDSMS_PATH, SmsSettings
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class KannelSender:
         query = urlencode(sendsms_params(message, to, text, self.settings), quote_via=quote)
         await self._limiter.acquire()
         try:
-            reply = await self._http.get("/cgi-bin/sendsms", query)
+            reply = await self._http.get(SENDSMS_PATH, query)
         except GatewayHttpError as exc:
             log.warning(
                 "sms MT job=%s to=%s: gateway unreachable: %s", message.job_key, mask(to), exc

@@ -9,12 +9,34 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 # Characters that survive Kannel's dlr-url escape translation untouched: anything with a '%'
 # could be mistaken for one of Kannel's own %-escape codes.
 URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]*$")
+
+
+SENDSMS_PATH = "/cgi-bin/sendsms"
+
+
+def smsbox_base_url(url: str) -> str:
+    """smsbox's base URL (`http://host:13013`) from itself or from the full sendsms URL
+    (`http://host:13013/cgi-bin/sendsms`, as Kannel's documentation names it)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError("must be smsbox's http:// URL, e.g. http://127.0.0.1:13013")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query: set INTAKE_SMS__KANNEL_USER and __PASSWORD")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise ValueError("has a port that is not a number") from exc
+    path = parts.path.rstrip("/")
+    if path.endswith(SENDSMS_PATH):
+        path = path[: -len(SENDSMS_PATH)]
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 class TemplateSpec(BaseModel):
@@ -74,10 +96,15 @@ class SmsSettings(BaseModel):
             raise ValueError("inbound_secret must use only A-Z a-z 0-9 . _ ~ - (Kannel escapes %)")
         return value
 
-    @field_validator("kannel_url", "public_url", "api_base")
+    @field_validator("public_url", "api_base")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("kannel_url")
+    @classmethod
+    def _smsbox_base(cls, value: str) -> str:
+        return smsbox_base_url(value)
 
     @property
     def signature_text(self) -> str:

@@ -36,13 +36,14 @@ class TelegramConnector:
     def __init__(self, runtime: Runtime, settings: TelegramSettings) -> None:
         self.settings = settings
         self.app = TelegramBot(runtime, settings)
+        self._redis = runtime.redis
         self._sender = TelegramSender(self.app.bot)
 
     def sender(self) -> Sender | None:
         return self._sender
 
     def poller(self) -> Poller:
-        return Poller(self.app, timeout_s=self.settings.polling_timeout)
+        return Poller(self.app, timeout_s=self.settings.polling_timeout, redis=self._redis)
 
     def background_tasks(self) -> list[BackgroundTask]:
         return [self.poller().run] if self.settings.mode == "polling" else []

@@ -41,6 +41,10 @@ PHONE_INVALID = "这个号码无法识别，请重试或跳过。 / This number 
 ATTACHED = "已收到附件（共 {count} 个）。 / Attachment received ({count} in total)."
 TOO_LARGE = "文件过大，未能附上。 / The file is too large to attach."
 CANCELLED = "已取消。发送 /new 可重新开始。 / Cancelled. Send /new to start again."
+TOO_MANY = (
+    "您提交的诉求过于频繁，本次未能受理，请稍后再试；紧急情况请拨打 12345 热线。\n"
+    "You have sent too many requests; this one was not filed. Please try again later or call 12345."
+)
 RATING_THANKS = "已记录 / Recorded"
 RATING_BAD = "无法识别的按钮 / Unknown button"
 STAFF_HINT = (

@@ -22,28 +22,33 @@ from starlette.datastructures import UploadFile
 
 from channels.base import BackgroundTask, Sender
 from channels.web.files import store_uploads
-from channels.web.form import WebRequest, field_errors, to_message
+from channels.web.form import CHANNEL, WebRequest, external_id, field_errors, to_message
+from intake.api.client_ip import client_ip as client_address
 from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
+from intake.api.ratelimit import lookup_within_limits
 from intake.clock import SHANGHAI
 from intake.enums import RequestType
-from intake.errors import InvalidInput, NotFound
+from intake.errors import InvalidInput, NotFound, TooManyRequests
 from intake.gateway import AcceptedReceipt, fingerprint
-from intake.lookup import public_status
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_BYTES = 64 * 1024  # also the largest form field that is not a file
+MAX_FORM_FIELDS = 50
+MAX_NUMBER = 64  # the status form's fields: a ticket number, a query code or a phone
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
-    """The answer to a submission: 201 with the receipt, 409, or 422 with the field errors."""
+    """The answer to a submission: 201 with the receipt, 409, 422 with the field errors, or
+    429 over a limit."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, str]] | None = None
+    too_many: bool = False  # over a submission limit: nothing was stored
 
     @classmethod
     def refused(cls, errors: list[dict[str, str]]) -> SubmitResult:
@@ -78,6 +83,13 @@ class WebConnector:
             methods=["GET"],
             response_class=HTMLResponse,
             summary="Status lookup page",
+        )
+        router.add_api_route(
+            "/status",
+            self.status_lookup,
+            methods=["POST"],
+            response_class=HTMLResponse,
+            summary="Status lookup (form: number, code or phone)",
         )
         router.add_api_route(
             "/api/v1/requests",
@@ -115,15 +127,23 @@ class WebConnector:
         return self._form(request, values={}, errors={})
 
     async def submit(self, request: Request) -> Response:
-        wants_html, data, uploads = await _read_body(request)
+        wants_html, data, uploads = await _read_body(
+            request, max_files=self._runtime.settings.web.max_attachments + 1
+        )
         result = await self.accept(
             data,
             uploads,
             idempotency_key=request.headers.get("idempotency-key"),
-            client_ip=request.client.host if request.client else None,
+            client_ip=client_address(request.scope, self._runtime.settings.http.trusted_proxies),
         )
         if result.errors is not None:
             return self._invalid(request, wants_html, data, result.errors)
+        if wants_html and result.too_many:  # the form again, the reason by the phone field
+            page = self._form(
+                request, values=data, errors={"phone": result.body["detail"]}, status_code=429
+            )
+            page.headers.update(result.headers)
+            return page
         if wants_html and result.status == 201:
             return templates.TemplateResponse(
                 request, "confirm.html", result.body, status_code=201, headers=result.headers
@@ -138,12 +158,24 @@ class WebConnector:
         idempotency_key: str | None,
         client_ip: str | None,
     ) -> SubmitResult:
-        """Validate, store the attachments and make the request durable: what both the
-        FastAPI route and the JSON fast lane answer with."""
+        """Validate, check the limits, store the attachments and make the request durable:
+        what both the FastAPI route and the JSON fast lane answer with."""
         try:
             parsed = WebRequest.model_validate(data)
         except ValidationError as exc:
             return SubmitResult.refused(field_errors(exc))
+        given = idempotency_key or str(data.get("client_token") or "")
+        key = (given or uuid.uuid4().hex)[:200]
+        try:  # before anything is stored or numbered; a retry of an accepted one passes
+            await self._runtime.limiter.admit_submission(
+                ip=client_ip,
+                sender=parsed.phone,
+                idempotency_key=f"{CHANNEL}:{external_id(parsed.phone, key)}" if given else None,
+            )
+        except TooManyRequests as exc:
+            await self._runtime.limiter.pause()
+            headers = {"Retry-After": str(exc.retry_after)}
+            return SubmitResult(429, {"detail": str(exc)}, headers, too_many=True)
         web = self._runtime.settings.web
         try:
             attachments = await store_uploads(
@@ -156,7 +188,6 @@ class WebConnector:
             return SubmitResult.refused(
                 [{"field": exc.field or "attachments", "message": str(exc)}]
             )
-        key = (idempotency_key or str(data.get("client_token") or "") or uuid.uuid4().hex)[:200]
         message = to_message(
             parsed,
             idempotency_key=key,
@@ -180,23 +211,51 @@ class WebConnector:
         headers = {"Idempotent-Replayed": "true"} if receipt.duplicate else {}
         return SubmitResult(201, body, headers)
 
-    async def status_page(
-        self, request: Request, number: str | None = None, code: str | None = None
+    async def status_page(self, request: Request, number: str | None = None) -> HTMLResponse:
+        """The lookup form, with the number of a link filled in. The query code or phone is
+        posted (`status_lookup`), never put in a URL, where logs and histories keep it."""
+        return self._status(request, {"number": (number or "").strip()[:MAX_NUMBER]})
+
+    async def status_lookup(self, request: Request) -> HTMLResponse:
+        """The lookup the form posts, under the same limits as the API's."""
+        form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_NUMBER)
+        number = str(form.get("number") or "").strip()[:MAX_NUMBER]
+        code = str(form.get("code") or "").strip()[:MAX_NUMBER]
+        context: dict[str, Any] = {"number": number, "code": code}
+        if not (number and code):
+            return self._status(request, context)
+        digits = code.replace(" ", "").replace("-", "").lstrip("+")
+        is_phone = digits.isdigit() and len(digits) >= 11
+        try:
+            context["status"] = await lookup_within_limits(
+                self._runtime,
+                ip=client_address(request.scope, self._runtime.settings.http.trusted_proxies),
+                number=number,
+                phone=code if is_phone else None,
+                code=None if is_phone else code,
+            )
+        except NotFound:
+            return self._status(request, {**context, "not_found": True}, status_code=404)
+        except TooManyRequests as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            context["refused"] = str(exc)
+            return self._status(request, context, status_code=429, headers=headers)
+        return self._status(request, context)
+
+    def _status(
+        self,
+        request: Request,
+        context: dict[str, Any],
+        *,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
     ) -> HTMLResponse:
-        context: dict[str, Any] = {"number": number, "code": code, "tz": SHANGHAI}
-        if number and code:
-            is_phone = code.strip().lstrip("+").isdigit() and len(code.strip()) >= 11
-            try:
-                context["status"] = await public_status(
-                    self._runtime,
-                    number=number.strip(),
-                    phone=code if is_phone else None,
-                    code=None if is_phone else code,
-                )
-            except NotFound:
-                context["not_found"] = True
         return templates.TemplateResponse(
-            request, "status.html", context, status_code=404 if context.get("not_found") else 200
+            request,
+            "status.html",
+            {**context, "tz": SHANGHAI},
+            status_code=status_code,
+            headers=headers,
         )
 
     def _form(
@@ -231,12 +290,20 @@ class WebConnector:
         return JSONResponse({"detail": errors}, status_code=422)
 
 
-async def _read_body(request: Request) -> tuple[bool, dict[str, Any], list[UploadFile]]:
+async def _read_body(
+    request: Request, *, max_files: int
+) -> tuple[bool, dict[str, Any], list[UploadFile]]:
+    """The submission as fields and uploads. The form parser is bounded: files beyond one
+    over the attachment limit (which `store_uploads` then refuses with its own message),
+    fields, and the size of a field that is not a file; the whole body is bounded by
+    `intake.api.body_limit`."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         return False, parse_json_body(await request.body()), []
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form(max_files=20, max_fields=50)
+        form = await request.form(
+            max_files=max_files, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_JSON_BYTES
+        )
         data = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
         if "anonymous" in data:
             data["anonymous"] = str(data["anonymous"]).lower() in {"true", "on", "1", "yes"}

@@ -9,7 +9,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from intake.enums import RequestType
 from intake.errors import InvalidInput
@@ -22,6 +22,7 @@ from intake.messages import (
     SenderIdentity,
 )
 from intake.phones import normalize_mainland_mobile
+from intake.text_hygiene import clean_data
 
 CHANNEL = "web"
 
@@ -48,6 +49,12 @@ class WebRequest(BaseModel):
     address: str | None = Field(None, max_length=300)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """Control characters out before the lengths are checked (`intake.text_hygiene`)."""
+        return clean_data(data)
 
     @field_validator("phone")
     @classmethod

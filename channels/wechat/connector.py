@@ -28,6 +28,7 @@ from channels.wechat.dialog_rules import DialogRules
 from channels.wechat.dialog_store import DialogStore, Step
 from channels.wechat.endpoint import WeChatEndpoints
 from channels.wechat.media import MediaFetcher
+from channels.wechat.replay import NonceLedger, pushed_content
 from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
 from channels.wechat.waiter import OutcomeWaiter
@@ -73,6 +74,11 @@ class WeChatConnector:
         self._endpoints = WeChatEndpoints(settings.accounts)
         self._max_body = max(account.max_body_bytes for account in settings.accounts)
         prefix = runtime.redis.keys.prefix
+        self._nonces = NonceLedger(
+            runtime.redis.client,
+            key_prefix=prefix,
+            max_age=max(account.max_timestamp_age for account in settings.accounts),
+        )
         self._sender = WeChatSender.from_accounts(
             settings.accounts, redis=runtime.redis.client, key_prefix=prefix
         )
@@ -136,6 +142,12 @@ class WeChatConnector:
         started = time.monotonic()
         endpoint = self._endpoints.select(params)
         message, context = endpoint.open_post(params, raw, received_at=self._runtime.clock())
+        await self._nonces.admit(
+            app_id=endpoint.app_id,
+            timestamp=params["timestamp"],
+            nonce=params["nonce"],
+            content=pushed_content(params, raw, message),
+        )
         # the window note goes with other pushes' notes in one call, while this one is answered
         observed = asyncio.ensure_future(self._sender.observe(message))
         try:
@@ -217,6 +229,7 @@ def _dialog(runtime: Runtime, options: ChannelOptions) -> Dialog:
         known_phone=partial(phone_on_file, runtime.db),
         timeout_s=config.timeout,
         clock=runtime.clock,
+        limiter=runtime.limiter,
     )
 
 

@@ -24,10 +24,13 @@ from channels.base import IntakeGateway
 from intake.cancellation import stop_if_cancelled
 from intake.clock import Clock
 from intake.db import Database
+from intake.errors import TooManyRequests
+from intake.limits import Limiter
 from intake.messages import InboundMessage, MessageKind
 from intake.models import CitizenIdentity, Ticket
 from intake.phones import mask_phone
 from intake.pipeline.intent import STATUS_WORDS, TICKET_NUMBER, normalized
+from intake.resilience import OutageGuard, is_outage
 from intake.triage import Triage
 
 from .contact import find_phone, looks_like_a_number, without_phone
@@ -40,6 +43,8 @@ KnownPhone = Callable[[str, str], Awaitable[str | None]]
 # a query code has letters; eight digits alone are more likely part of a phone number
 QUERY_CODE = re.compile(r"(?<![A-Z0-9])(?=[2-9]*[A-HJ-NP-Z])[2-9A-HJ-NP-Z]{8}(?![A-Z0-9])")
 _TEXT_KINDS = frozenset({MessageKind.TEXT, MessageKind.VOICE})
+# said when a sender over the submission limit finishes a draft (`texts.too_many` overrides)
+TOO_MANY = "您提交的诉求过于频繁，本次内容未能受理，请稍后再试；紧急情况请拨打12345热线。"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +91,12 @@ class Dialog:
         timeout_s: float,
         clock: Clock,
         lock_wait_s: float = 2.0,
+        limiter: Limiter | None = None,
     ) -> None:
         self._rules, self._store, self._gateway = rules, store, gateway
         self._screen, self._known_phone = screen, known_phone
         self._timeout, self._clock, self._lock_wait = timeout_s, clock, lock_wait_s
+        self._limiter = limiter
 
     async def on_message(self, message: InboundMessage) -> Step | None:
         """The answer when the conversation takes this message; None: submit it as usual."""
@@ -234,6 +241,8 @@ class Dialog:
         """File the draft, marked first so that a crash in between files it later."""
         if not has_content(draft):
             return Step(text=self._rules.text("nothing_to_file")), None
+        if await self._over_limit(draft, reason=reason):
+            return Step(text=self._rules.texts.get("too_many", TOO_MANY)), None
         draft.filing = message.external_id
         await self._store.commit(account=draft.account, openid=draft.openid, draft=draft)
         return await self._file(draft, reason=reason), None
@@ -252,10 +261,30 @@ class Dialog:
         return Step(filed=message.external_id, number=receipt.number, query_code=receipt.query_code)
 
     async def _close(self, draft: Draft, *, reason: str) -> Step | None:
-        """File (if there is anything) and delete a draft; filing twice is one ticket."""
-        step = await self._file(draft, reason=reason) if has_content(draft) else None
+        """File (if there is anything) and delete a draft; filing twice is one ticket. A
+        draft that was not filing yet is dropped when its sender is over the limit."""
+        fileable = has_content(draft)
+        if fileable and draft.filing is None and await self._over_limit(draft, reason=reason):
+            fileable = False
+        step = await self._file(draft, reason=reason) if fileable else None
         await self._store.commit(account=draft.account, openid=draft.openid, draft=None)
         return step
+
+    async def _over_limit(self, draft: Draft, *, reason: str) -> bool:
+        """Whether the sender is over the submission limit: the draft is numbered as soon as
+        it is filed, so the core's flood guard never sees it (a retry of a filed one passes)."""
+        if self._limiter is None:
+            return False
+        try:
+            await self._limiter.admit_submission(
+                ip=None,
+                sender=f"wechat:{draft.account}:{draft.openid}",
+                idempotency_key=filed_message(draft, reason=reason).idempotency_key,
+            )
+        except TooManyRequests:
+            log.info("wechat dialog draft=%s not filed: sender over the limit", draft.id)
+            return True
+        return False
 
     async def _commit(self, message: InboundMessage, draft: Draft | None, step: Step) -> None:
         await self._store.commit(
@@ -307,11 +336,16 @@ class Dialog:
 
     async def run(self, *, interval_s: float) -> None:
         """The sweep loop of `intake run` / `intake worker`: overdue drafts become tickets."""
+        outages = OutageGuard("wechat dialog sweep", logger=log)
         while True:
             stop_if_cancelled()
             try:
                 await self.file_overdue()
-            except Exception:  # a transient Redis/DB error must not end the loop
+                outages.ok()
+            except Exception as exc:  # a Redis/DB outage or a bug must not end the loop
+                if is_outage(exc):
+                    await outages.pause(exc)
+                    continue
                 log.exception("wechat dialog sweep failed; retrying")
             await asyncio.sleep(interval_s)
 

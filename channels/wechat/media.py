@@ -25,6 +25,7 @@ from intake.cancellation import stop_if_cancelled
 from intake.db import Database
 from intake.messages import InboundMessage, MessageKind
 from intake.models import AttachmentRecord
+from intake.resilience import OutageGuard, is_outage
 
 from .api import WeChatApiClient, WeChatApiError, WeChatUnavailable
 
@@ -86,11 +87,16 @@ class MediaFetcher:
         return done
 
     async def run(self, *, interval_s: float = 1.0) -> None:
+        outages = OutageGuard("wechat media fetch", logger=log)
         while True:
             stop_if_cancelled()
             try:
                 await self.run_once()
-            except Exception:  # Redis or the database briefly away: try again later
+                outages.ok()
+            except Exception as exc:  # Redis or the database away: logged once, waited out
+                if is_outage(exc):
+                    await outages.pause(exc)
+                    continue
                 log.exception("wechat media fetch failed; retrying")
             await asyncio.sleep(interval_s)
 

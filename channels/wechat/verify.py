@@ -3,7 +3,8 @@
 WeChat signs `sha1(sorted([token, timestamp, nonce]))` (plus the `Encrypt` value for the
 `msg_signature` of encrypted bodies). Comparisons are constant-time so that a forger learns
 nothing from response timing, and a timestamp outside the allowed age is refused so that a
-captured URL cannot be replayed later.
+captured URL cannot be replayed later; within that age a URL carries one message only
+(`replay.py`, which needs Redis and so runs in the connector, after these checks).
 """
 
 from __future__ import annotations

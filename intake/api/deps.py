@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from intake.errors import Forbidden
+from intake.errors import Forbidden, Unauthorized
 from intake.models import Staff
 from intake.runtime import Runtime
 from intake.staff import staff_for_token
@@ -27,10 +27,16 @@ async def current_staff(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Staff:
+    """The staff member the bearer token names. No token, a malformed one, or one that names
+    nobody active: 401 with `WWW-Authenticate: Bearer` (authenticate, then try again); a role
+    that may not act is refused later, with 403."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Forbidden("a staff bearer token is required")
+        raise Unauthorized("a staff bearer token is required")
     async with runtime.db.read() as session:
-        return await staff_for_token(session, credentials.credentials)
+        try:
+            return await staff_for_token(session, credentials.credentials)
+        except Forbidden as exc:
+            raise Unauthorized(str(exc)) from None
 
 
 StaffDep = Annotated[Staff, Depends(current_staff)]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from intake.api.validation_errors import validation_answer
 from intake.errors import (
     Conflict,
     Forbidden,
@@ -49,7 +51,9 @@ def error_answer(exc: IntakeError, *, method: str, path: str) -> tuple[int, dict
     body: dict[str, object] = {"detail": str(exc)}
     if isinstance(exc, InvalidInput) and exc.field:
         body["field"] = exc.field
-    if status >= 500:
+    if isinstance(exc, Unavailable):  # an outage is logged once (intake.api.outages)
+        log.debug("503 for %s %s: %s", method, path, exc)
+    elif status >= 500:
         log.error("unhandled intake error on %s: %r", path, exc)
     else:
         log.info("refused %s %s: %s %s", method, path, status, exc)
@@ -57,6 +61,8 @@ def error_answer(exc: IntakeError, *, method: str, path: str) -> tuple[int, dict
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_answer)
+
     @app.exception_handler(IntakeError)
     async def _intake_error(request: Request, exc: IntakeError) -> JSONResponse:
         status, body = error_answer(exc, method=request.method, path=request.url.path)

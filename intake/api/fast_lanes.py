@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from intake.api.client_ip import client_ip
 from intake.api.errors import error_answer, error_headers
 from intake.errors import IntakeError, InvalidInput
 
@@ -75,8 +76,8 @@ class FastLanes:
         body = await _read(receive, route.max_body)
         if body is None:  # the client went away
             return
-        client = scope.get("client")
-        request = LaneRequest(headers, scope["query_string"], body, client[0] if client else None)
+        peer = client_ip(scope, _trusted_proxies(scope))
+        request = LaneRequest(headers, scope["query_string"], body, peer)
         try:
             if len(body) > route.max_body:
                 raise InvalidInput("request body too large", field="body")
@@ -85,6 +86,11 @@ class FastLanes:
             status, payload = error_answer(exc, method=route.method, path=route.path)
             answer = LaneAnswer.json(status, payload, error_headers(exc))
         await _send(send, answer)
+
+
+def _trusted_proxies(scope: Scope) -> list[str]:
+    runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+    return runtime.settings.http.trusted_proxies if runtime is not None else []
 
 
 def _route(scope: Scope) -> FastRoute | None:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from intake.api.client_ip import client_ip
 from intake.api.deps import RuntimeDep
-from intake.api.ratelimit import limit_per_minute
-from intake.lookup import public_status
+from intake.api.ratelimit import lookup_within_limits
 
 router = APIRouter(prefix="/api/v1/requests", tags=["citizens"])
 
@@ -23,13 +23,14 @@ async def get_request(
     phone: Annotated[str | None, Query(description="the phone given with the request")] = None,
     code: Annotated[str | None, Query(description="the query code (查询码)")] = None,
 ) -> JSONResponse:
-    await limit_per_minute(runtime, bucket="lookup", who=_client(request), limit=60)
-    status = await public_status(runtime, number=number, phone=phone, code=code)
+    status = await lookup_within_limits(
+        runtime,
+        ip=client_ip(request.scope, runtime.settings.http.trusted_proxies),
+        number=number,
+        phone=phone,
+        code=code,
+    )
     return JSONResponse(_jsonable(asdict(status)))
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _jsonable(value: Any) -> Any:

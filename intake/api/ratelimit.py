@@ -1,23 +1,45 @@
-"""A fixed-window limit per client in Redis, against guessing numbers and codes."""
+"""The limits of a status lookup, shared by the API and the HTML status page.
+
+A lookup names a ticket number and proves it with the query code or the phone; guessing
+either is what these limits stop. Before the lookup: the wait this address owes for this
+number after its failures (`FailureDelay`), the address's lookups, and the number's failures
+from anywhere (a guess spread over many addresses). A failure then counts for the number and
+lengthens this address's wait for it; a success clears that wait. The citizen asking from
+another address owes nothing for a stranger's failures.
+"""
 
 from __future__ import annotations
 
-import time
-
-from fastapi import HTTPException
-
+from intake.errors import NotFound, TooManyRequests
+from intake.limits import FAILURES_MESSAGE, LOOKUPS_MESSAGE, Rule
+from intake.lookup import PublicStatus, public_status
 from intake.runtime import Runtime
 
+UNKNOWN_CLIENT = "unknown"
+MAX_NUMBER_KEY = 40  # a ticket number is 13 digits; longer ones cannot be found anyway
 
-async def limit_per_minute(runtime: Runtime, *, bucket: str, who: str, limit: int) -> None:
-    window = int(time.time() // 60)
-    key = f"{runtime.redis.keys.prefix}rate:{bucket}:{who}:{window}"
-    async with runtime.redis.client.pipeline(transaction=False) as pipe:
-        pipe.incr(key).expire(key, 120)
-        count, _ = await pipe.execute()
-    if int(count) > limit:
-        raise HTTPException(
-            status_code=429,
-            detail="too many lookups; try again in a minute",
-            headers={"Retry-After": "60"},
-        )
+
+async def lookup_within_limits(
+    runtime: Runtime, *, ip: str | None, number: str, phone: str | None, code: str | None
+) -> PublicStatus:
+    """`public_status` behind the lookup limits; `TooManyRequests` (429) when over one."""
+    limiter, who, number = runtime.limiter, ip or UNKNOWN_CLIENT, number.strip()
+    key = number[:MAX_NUMBER_KEY]
+    refused: TooManyRequests | None = None
+    if (wait := await limiter.lookup_delay.check(who, key)) is not None:
+        refused = TooManyRequests(FAILURES_MESSAGE, retry_after=wait)
+    elif refusal := await limiter.hit(Rule.LOOKUPS_PER_IP, who):
+        refused = TooManyRequests(LOOKUPS_MESSAGE, retry_after=refusal.retry_after)
+    elif refusal := await limiter.check(Rule.LOOKUP_FAILURES_PER_NUMBER, key):
+        refused = TooManyRequests(FAILURES_MESSAGE, retry_after=refusal.retry_after)
+    if refused is not None:
+        await limiter.pause()
+        raise refused
+    try:
+        status = await public_status(runtime, number=number, phone=phone, code=code)
+    except NotFound:
+        await limiter.count(Rule.LOOKUP_FAILURES_PER_NUMBER, key)
+        await limiter.lookup_delay.failed(who, key)
+        raise
+    await limiter.lookup_delay.succeeded(who, key)
+    return status

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from intake.api.deps import RuntimeDep, StaffDep
 from intake.enums import Role, TicketStatus
@@ -14,17 +14,25 @@ from intake.errors import InvalidInput
 from intake.lifecycle import Action, available_actions
 from intake.models import Staff, Ticket, TicketEvent
 from intake.phones import mask_phone
+from intake.text_hygiene import clean_text
 from intake.tickets import ActionRequest, TicketFilter, get_ticket, list_tickets, perform
 from intake.triage.workdays import deadline_colour
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["staff"])
 
+# what staff type is stored as it is shown to citizens: without control characters
+CleanText = Annotated[str, AfterValidator(clean_text)]
+Code = Annotated[str, Field(max_length=64)]
+ROW_ID_MAX = 2**63 - 1  # the largest BIGINT: a larger cursor cannot even be compared
+
 
 class ActionBody(BaseModel):
-    text: str | None = Field(None, max_length=5000, description="reply, note or answer text")
-    reason: str | None = Field(None, max_length=2000, description="for return and extend")
-    department: str | None = Field(None, description="department code, for dispatch")
-    co_departments: list[str] = Field(default_factory=list, description="co-handling units")
+    text: CleanText | None = Field(None, max_length=5000, description="reply, note or answer text")
+    reason: CleanText | None = Field(None, max_length=2000, description="for return and extend")
+    department: Code | None = Field(None, description="department code, for dispatch")
+    co_departments: list[Code] = Field(
+        default_factory=list, max_length=20, description="co-handling units"
+    )
     days: int | None = Field(None, description="working days, for extend")
 
 
@@ -56,7 +64,7 @@ class EventOut(BaseModel):
 
 
 class TicketDetail(TicketSummary):
-    query_code: str
+    # no query code: with it a handler could pose as the citizen on the status page
     content: str
     address: str | None
     latitude: float | None
@@ -115,7 +123,6 @@ def _detail(ticket: Ticket, staff: Staff, now: datetime) -> TicketDetail:
     anonymous_hidden = ticket.anonymous and Role(staff.role) is Role.HANDLER
     return TicketDetail(
         **_summary(ticket, full_phone=not anonymous_hidden, now=now),
-        query_code=ticket.query_code,
         content=ticket.content,
         address=ticket.address,
         latitude=ticket.latitude,
@@ -151,7 +158,7 @@ async def list_endpoint(
     urgent: bool | None = None,
     overdue: bool | None = None,
     q: str | None = None,
-    before_id: int | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[dict[str, Any]]:
     filters = TicketFilter(

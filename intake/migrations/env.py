@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import intake.audit  # noqa: F401  (the audit log)
 import notifier.models  # noqa: F401  (prompts, deliveries: the notifier's tables)
 from intake.models import Base
 

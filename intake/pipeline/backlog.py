@@ -15,6 +15,7 @@ import asyncio
 import logging
 
 from intake.pipeline.worker import PipelineWorker
+from intake.resilience import supervise
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,19 @@ log = logging.getLogger(__name__)
 async def run_with_helpers(
     worker: PipelineWorker, helpers: list[PipelineWorker], stop: asyncio.Event
 ) -> None:
-    await asyncio.gather(worker.run(stop), *(_help(worker, h, stop) for h in helpers))
+    """The worker and its helpers until `stop`; one that dies of a bug is started again."""
+    await asyncio.gather(
+        supervise(f"pipeline worker {worker.consumer}", lambda: worker.run(stop), stop),
+        *(
+            supervise(f"pipeline helper {h.consumer}", lambda h=h: _help(worker, h, stop), stop)
+            for h in helpers
+        ),
+    )
 
 
 async def _help(worker: PipelineWorker, helper: PipelineWorker, stop: asyncio.Event) -> None:
-    await helper.ensure_group()
+    helper.bind(stop)
+    await helper.outages.call(helper.ensure_group, stop)
     full = helper.batch_size
     try:
         while await _until_either(worker.backlog, stop):
@@ -35,12 +44,12 @@ async def _help(worker: PipelineWorker, helper: PipelineWorker, stop: asyncio.Ev
                 while not stop.is_set() and await helper.run_once(block_ms=1, overlap=True) >= full:
                     pass
                 await helper.pause()
-            except (OSError, ConnectionError) as exc:
-                log.warning(
-                    "pipeline helper %s: %s; waiting for the next backlog", helper.consumer, exc
-                )
+                helper.outages.ok()
+            except Exception as exc:  # an outage: waited out, then what it held is read again
+                await helper.recover(exc)
+                worker.backlog.set()
     finally:
-        await helper.pause()
+        await helper.pause_quietly()
 
 
 async def _until_either(event: asyncio.Event, stop: asyncio.Event) -> bool:

@@ -2,7 +2,9 @@
 base can answer, and redirect what the hotline does not handle.
 
 Every decision lands on the ticket as one internal `triaged` event that says what was decided
-and why (rule ids, matched words, scores), so it can be shown and counted.
+and why (rule ids, matched words, scores), so it can be shown and counted. What triage was not
+sure enough to do by itself is recorded there for the agent and not acted on: the suggested
+knowledge-base answers (one `reply` sends one) and a possible 不予受理.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ def _record(ctx: Context, ticket: Ticket, decision: TriageDecision, special: str
         "emergency": decision.emergency.service if decision.emergency else None,
         "immediate_reply": decision.immediate_reply,
         "special_service": special,
+        "suggested_answers": [a.to_dict() for a in decision.suggested_answers],
+        "out_of_scope_suggestion": _out_of_scope_suggestion(decision),
         "decisions": [d.to_dict() for d in decision.decisions],
     }
     ctx.batch.events.append(
@@ -104,6 +108,14 @@ def _record(ctx: Context, ticket: Ticket, decision: TriageDecision, special: str
             message=ctx.record,
         )
     )
+
+
+def _out_of_scope_suggestion(decision: TriageDecision) -> dict[str, object] | None:
+    hit = decision.out_of_scope_suggestion
+    if hit is None:
+        return None
+    matched = list(hit.matched)
+    return {"rule_id": hit.rule_id, "name": hit.name, "matched": matched, "reply": hit.reply}
 
 
 def _close(ctx: Context, ticket: Ticket, text: str, data: dict[str, object]) -> None:

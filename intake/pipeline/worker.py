@@ -3,6 +3,9 @@
 At-least-once with idempotent processing: an entry is acknowledged only after its database
 commit; entries left pending by a dead worker are claimed after `claim_idle_ms`; an entry
 that keeps failing is moved to the dead-letter stream with its reason after `max_attempts`.
+A Redis or database outage is no failure of an entry: the worker waits it out with backoff
+(the batch in hand is committed, or acknowledged, once the server is back), then reads again
+what it had been given before the outage, and recreates its consumer group if Redis lost it.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import orjson
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError
 
-from intake import bulk_insert, outcomes
+from intake import bulk_insert, metrics, outcomes
 from intake.clock import Clock, utcnow
 from intake.config import PipelineSettings
 from intake.db import Database
 from intake.deadletter import bury
 from intake.enums import Intent
+from intake.error_summary import describe
 from intake.gateway import Gateway
 from intake.keys import PIPELINE_GROUP, Keys
 from intake.messages import InboundMessage
@@ -39,6 +43,7 @@ from intake.planner_statistics import PlannerStatistics
 from intake.redis_batch import BatchRunner, CommandBatch
 from intake.redis_conn import RedisHandle
 from intake.replies import Replies
+from intake.resilience import OutageGuard, is_nogroup, is_outage
 from intake.triage.kit import TriageKit
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,9 @@ class PipelineWorker:
         self._unmarked: list[int] = []  # published events not yet marked so in the database
         self._next_claim = 0.0
         self.backlog = asyncio.Event()  # set when a read finds a full batch waiting
+        self.outages = OutageGuard(f"pipeline worker {self.consumer}", logger=log)
+        self._stop: asyncio.Event | None = None  # set: outages are waited out, not raised
+        self._own_pending = False  # after an outage: read again what this consumer was given
         self._linger_below = settings.linger_below
         if self._linger_below is None:
             self._linger_below = LINGER_BELOW_BESIDE_HTTP if beside_http else LINGER_BELOW_OWN
@@ -119,18 +127,44 @@ class PipelineWorker:
                 raise
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_group()
+        self.bind(stop)
+        await self.outages.call(self.ensure_group, stop)
         log.info("pipeline worker %s started", self.consumer)
         try:
             while not stop.is_set():
                 try:
                     if await self.run_once(overlap=True) >= self.batch_size:
                         self.backlog.set()
-                except (OSError, ConnectionError) as exc:
-                    log.warning("pipeline worker: %s; retrying in 1 s", exc)
-                    await asyncio.sleep(1)
+                    self.outages.ok()
+                except Exception as exc:
+                    await self.recover(exc)
         finally:
+            await self.pause_quietly()
+
+    def bind(self, stop: asyncio.Event) -> None:
+        """Wait out outages met in a batch until `stop` (without, they are raised)."""
+        self._stop = stop
+
+    async def recover(self, exc: Exception) -> None:
+        """After a lap failed because of an outage (else `exc` is raised): wait, then
+        recreate the consumer group if Redis lost it, and read this consumer's entries again."""
+        if is_nogroup(exc):
+            log.warning("pipeline worker %s: consumer group gone; recreating it", self.consumer)
+            await self.outages.call(self.ensure_group, self._stop)
+            return
+        if not is_outage(exc):
+            raise exc
+        self._own_pending = True
+        await self.outages.pause(exc, self._stop)
+
+    async def pause_quietly(self) -> None:
+        """`pause` when stopping, even with Redis or the database away."""
+        try:
             await self.pause()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("pipeline worker %s stopped during an outage", self.consumer)
 
     @property
     def batch_size(self) -> int:
@@ -150,14 +184,20 @@ class PipelineWorker:
         linger = block_ms is None  # a running worker (not a drain) gathers small batches
         if self._unmarked:  # an idle worker must not hold them for a whole block
             block_ms = min(block_ms or self._settings.block_ms, MARK_IDLE_MS)
-        raw = await self._claim() or await self._read(block_ms, linger=linger)
+        raw = (
+            await self._claim()
+            or await self._read_own()
+            or await self._read(block_ms, linger=linger)
+        )
         if not raw:
             await self.settled()
             await self._mark_leftover()
             return 0
         entries = await self._decode(raw)
         if entries:
+            started = time.perf_counter()
             await self._process(entries)
+            metrics.batch_processed(size=len(entries), seconds=time.perf_counter() - started)
         if not overlap:
             await self.settled()
         return len(raw)
@@ -206,6 +246,24 @@ class PipelineWorker:
             log.info("claimed %d pending entries from dead or slow workers", len(claimed))
             self._next_claim = 0.0  # there may be more
         return claimed
+
+    async def _read_own(self) -> list[tuple[str, dict[str, str]]]:
+        """After an outage: what this consumer read but did not acknowledge (else it would
+        wait `claim_idle_ms` for a claim). Processing is idempotent, so a batch committed
+        just before Redis went away is only acknowledged now."""
+        if not self._own_pending:
+            return []
+        await self.settled()
+        reply = await self._redis.xreadgroup(
+            PIPELINE_GROUP,
+            self.consumer,
+            {self._keys.inbound: "0"},
+            count=self._settings.batch_size,
+        )
+        entries = [(i, f) for i, f in (reply[0][1] if reply else []) if f]
+        if not entries:
+            self._own_pending = False
+        return entries
 
     async def _read(
         self, block_ms: int | None, *, linger: bool = False
@@ -264,28 +322,40 @@ class PipelineWorker:
                 entry_id=entry_id,
                 fields=fields,
                 attempts=tries,
-                reason=f"unreadable entry: {exc!r}",
+                reason=f"unreadable entry={entry_id}: {describe(exc)}",
             )
             return None
         return Entry(id=entry_id, fields=fields, message=message, payload=payload)
 
     async def _process(self, entries: list[Entry]) -> None:
-        for attempt in range(1, BATCH_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 contexts, events = await self._commit(entries)
                 break
             except Exception as exc:
+                if await self._waited_out(exc):
+                    attempt = 0  # the database is back: the same batch again
+                    continue
                 if attempt < BATCH_ATTEMPTS and _concurrent_conflict(exc):
                     # another worker wrote the same new citizen first, the two locked rows in
                     # opposite orders, or the connection died: run the batch again
-                    log.info("batch of %d met a concurrent write (%s); again", len(entries), exc)
+                    log.info(
+                        "batch of %d met a concurrent write (%s); again",
+                        len(entries),
+                        describe(exc),
+                    )
                     continue
                 # one bad message must not block the batch: retry one by one
-                log.warning("batch of %d failed (%r); retrying one by one", len(entries), exc)
+                log.warning(
+                    "batch of %d failed (%s); retrying one by one", len(entries), describe(exc)
+                )
                 for entry in entries:
                     await self._process_alone(entry)
                 return
         _log_batch(contexts)
+        _count_committed(contexts, events)
         # Acknowledge this batch while the next one is read and processed: the two overlap on
         # Redis and the database instead of one waiting for the other. At most one is pending.
         await self.settled()
@@ -295,14 +365,20 @@ class PipelineWorker:
         try:
             contexts, events = await self._commit([entry])
         except Exception as exc:
-            log.exception(
-                "entry=%s channel=%s external_id=%s failed",
+            if is_outage(exc):  # not this entry's fault: it is read again after the outage
+                raise
+            # by type, statement and place: the message and its parameters are personal data
+            reason = describe(exc)
+            log.error(
+                "entry=%s channel=%s external_id=%s failed: %s",
                 entry.id,
                 entry.message.channel,
                 entry.message.external_id,
+                reason,
             )
-            await self._redis.hset(self._keys.attempts, f"{entry.id}:error", repr(exc)[:2000])
+            await self._redis.hset(self._keys.attempts, f"{entry.id}:error", reason)
             return
+        _count_committed(contexts, events)
         await self._done([entry], contexts, events)
 
     async def _commit(self, entries: list[Entry]) -> tuple[list[Context], list[TicketEvent]]:
@@ -378,12 +454,28 @@ class PipelineWorker:
             if channel in self._settings.instant_reply_channels:
                 outcomes.queue_reply(batch, self._keys, ctx, self._instant_text(ctx))
         self._relay.queue(batch, events)
-        await self._run_batch.run(batch)
+        while True:  # run again after an outage: each of its commands may run twice
+            try:
+                await self._run_batch.run(batch)
+                break
+            except Exception as exc:
+                if not await self._waited_out(exc):
+                    raise
         self._unmarked.extend(event.id for event in events)
         try:
             await self._statistics.after_batch(len(entries))
         except Exception as exc:  # plans only get slower; the batch is done
-            log.warning("could not refresh planner statistics: %r", exc)
+            log.warning("could not refresh planner statistics: %s", describe(exc))
+
+    async def _waited_out(self, exc: Exception) -> bool:
+        """For an outage met by a running worker: wait (logged once per outage) and say to
+        try again; False when it is not an outage, or the worker is stopping or draining."""
+        if self._stop is None or self._stop.is_set() or not is_outage(exc):
+            return False
+        if _concurrent_conflict(exc) and not self.outages.active:
+            return False  # a dropped connection: the batch is run again at once first
+        await self.outages.pause(exc, self._stop)
+        return not self._stop.is_set()
 
 
 def _concurrent_conflict(exc: Exception) -> bool:
@@ -392,6 +484,14 @@ def _concurrent_conflict(exc: Exception) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in _CONFLICT_STATES
+
+
+def _count_committed(contexts: list[Context], events: list[TicketEvent]) -> None:
+    """Metrics of what a commit made: counted after it, so a batch run again counts once."""
+    for ctx in contexts:
+        if ctx.intent is Intent.NEW_REQUEST and ctx.ticket is not None:
+            metrics.ticket_opened(channel=ctx.ticket.channel, request_type=ctx.ticket.request_type)
+    metrics.survey_answers_recorded(events)
 
 
 def _log_batch(contexts: list[Context]) -> None:

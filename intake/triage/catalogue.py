@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from intake.errors import ConfigurationError
+from intake.triage.cues import Cues, load_cues
 from intake.triage.models import REQUEST_TYPES
 from intake.triage.text import normalise
 
@@ -34,6 +35,7 @@ class CataloguePaths:
     gazetteer: Path = DATA_DIR / "gazetteer.yaml"
     custom_dict: Path = DATA_DIR / "custom_dict.txt"
     departments: Path = DEPARTMENTS_FILE
+    context: Path = DATA_DIR / "context.yaml"
 
     def with_overrides(self, **paths: Path | str | None) -> CataloguePaths:
         """A copy with the given paths replaced (None values are ignored)."""
@@ -64,6 +66,9 @@ class TypeRules:
     # how a message begins ("感谢…", "建议…", "请问…") says much about its type
     openings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     opening_weight: float = 0.0
+    # thanks said out of politeness is not praise ("提前感谢", "……请尽快处理，谢谢！")
+    thanks: frozenset[str] = frozenset()
+    politeness: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,16 @@ class KbEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class KbRules:
+    """When an answer may close a ticket by itself, and how many to suggest otherwise."""
+
+    threshold: float = 0.75
+    margin: float = 0.05  # the best entry must beat the runner-up by this much to close
+    suggest_threshold: float = 0.75
+    suggest_max: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class District:
     code: str
     name: str
@@ -125,6 +140,8 @@ class Catalogue:
     districts: tuple[District, ...]
     departments: frozenset[str]
     paths: CataloguePaths = field(default_factory=CataloguePaths)
+    kb_rules: KbRules = field(default_factory=KbRules)
+    cues: Cues = field(default_factory=Cues)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -161,7 +178,8 @@ def _guard_rules(path: Path, *, emergency: bool) -> tuple[GuardRule, ...]:
         reply = str(raw.get("reply", reply))
         if not reply:
             raise ConfigurationError(f"{path}: rule {raw['id']} needs a reply")
-        unless = _strings(raw.get("unless"))
+        unless = tuple(normalise(w) for w in _strings(raw.get("unless")))
+        keywords = tuple(normalise(w) for w in keywords)
         rules.append(GuardRule(str(raw["id"]), keywords, unless, reply, name, service))
     return tuple(rules)
 
@@ -185,6 +203,8 @@ def _type_rules(path: Path) -> TypeRules:
         default_type=default_type,
         openings=_openings(path, data.get("openings")),
         opening_weight=float(data.get("opening_weight", 0.0)),
+        thanks=frozenset(normalise(w) for w in _strings(data.get("thanks"))),
+        politeness=tuple(normalise(w) for w in _strings(data.get("politeness"))),
     )
 
 
@@ -241,7 +261,7 @@ def _categories(path: Path, departments: frozenset[str]) -> CategoryCatalogue:
     )
 
 
-def _kb(path: Path) -> tuple[tuple[KbEntry, ...], float]:
+def _kb(path: Path) -> tuple[tuple[KbEntry, ...], KbRules]:
     data = read_yaml(path)
     entries: list[KbEntry] = []
     for raw in data.get("entries") or ():
@@ -258,7 +278,14 @@ def _kb(path: Path) -> tuple[tuple[KbEntry, ...], float]:
                 category=raw.get("category"),
             )
         )
-    return tuple(entries), float(data.get("threshold", 0.75))
+    threshold = float(data.get("threshold", 0.75))
+    rules = KbRules(
+        threshold=threshold,
+        margin=float(data.get("margin", 0.05)),
+        suggest_threshold=float(data.get("suggest_threshold", threshold)),
+        suggest_max=int(data.get("suggest_max", 3)),
+    )
+    return tuple(entries), rules
 
 
 def _districts(path: Path) -> tuple[District, ...]:
@@ -289,15 +316,17 @@ def load_catalogue(paths: CataloguePaths | None = None) -> Catalogue:
     """Load every catalogue file and cross-check them; raises ConfigurationError on bad data."""
     paths = paths or CataloguePaths()
     departments = load_departments(paths.departments)
-    kb_entries, kb_threshold = _kb(paths.kb)
+    kb_entries, kb_rules = _kb(paths.kb)
     return Catalogue(
         emergency=_guard_rules(paths.emergency, emergency=True),
         out_of_scope=_guard_rules(paths.out_of_scope, emergency=False),
         types=_type_rules(paths.request_types),
         categories=_categories(paths.categories, departments),
         kb_entries=kb_entries,
-        kb_threshold=kb_threshold,
+        kb_threshold=kb_rules.threshold,
         districts=_districts(paths.gazetteer),
         departments=departments,
         paths=paths,
+        kb_rules=kb_rules,
+        cues=load_cues(paths.context),
     )

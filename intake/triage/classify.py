@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from intake.triage.catalogue import Category, CategoryCatalogue, TypeRules
 from intake.triage.models import Classification
+from intake.triage.passage import Passage
 from intake.triage.text import Hit, Matcher, drop_nested
 
 TYPE = "type"
@@ -21,6 +22,8 @@ TYPE_FULL_STRENGTH = 4.0
 CATEGORY_FULL_STRENGTH = 6.0
 MAX_QUESTION_MARKS = 2
 GREETINGS = ("您好", "你好", "喂", "hello", "hi")
+PRAISE = "praise"
+BARE_THANKS_REST = 3  # a clause of thanks plus at most this many characters ("非常感谢您！")
 _LEAD = " ,.!?;:，。！？；：、~…-—\"'“”‘’()（）[]【】"
 
 
@@ -87,13 +90,29 @@ def _opening(text: str, rules: TypeRules) -> tuple[str, str] | None:
     return None
 
 
+def polite(hit: Hit, passage: Passage, rules: TypeRules) -> bool:
+    """Thanks said out of politeness: in a polite sentence, or alone in a closing clause."""
+    if hit.key[1] != PRAISE or hit.keyword not in rules.thanks:
+        return False
+    start, end = passage.sentence(hit.start)
+    if any(word in passage.text[start:end] for word in rules.politeness):
+        return True
+    if start == 0:
+        return False
+    clause_start, clause_end = passage.clause(hit.start)
+    return clause_end - clause_start - len(hit.keyword) <= BARE_THANKS_REST
+
+
 def classify_type(
     hits: Sequence[Hit],
     text: str,
     rules: TypeRules,
     category: Category | None,
+    passage: Passage | None = None,
 ) -> Classification:
     """The best request type; question marks and the category's usual type add evidence."""
+    if passage is not None and rules.thanks:
+        hits = [hit for hit in hits if not polite(hit, passage, rules)]
     scores, words = _tally(hits)
     marks = min(text.count("?"), MAX_QUESTION_MARKS)
     if marks:
@@ -102,6 +121,10 @@ def classify_type(
         )
         words.setdefault("consultation", []).append("?" * marks)
     opening = _opening(text, rules)
+    if opening is not None and opening[0] == PRAISE and passage is not None:
+        start, end = passage.sentence(0)
+        if any(word in text[start:end] for word in rules.politeness):
+            opening = None
     if opening is not None:
         label, word = opening
         scores[label] = scores.get(label, 0.0) + rules.opening_weight

@@ -4,6 +4,11 @@ Order matters and is fixed: guards first (an emergency must never wait on classi
 then category, then request type (which uses the category's usual type as a prior), then the
 knowledge base for consultations, then routing by category and place. Every step appends a
 `Decision` so the ticket's history says what was decided and why.
+
+Decisions that act alone (a direct answer that closes the ticket, 不予受理, the emergency
+redirect) are precision first: the guards and the knowledge base read their words in their
+sentence (`Passage`), and whatever is not sure enough to act is left to the agent as a
+suggestion (`suggested_answers`, `out_of_scope_suggestion`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from intake.triage.catalogue import (
     CategoryCatalogue,
     load_catalogue,
 )
-from intake.triage.kb import KB, KnowledgeBase
+from intake.triage.kb import KB, KbCandidate, KnowledgeBase
 from intake.triage.models import (
     REQUEST_TYPES,
     Classification,
@@ -31,9 +36,11 @@ from intake.triage.models import (
     Routing,
     TriageDecision,
 )
+from intake.triage.passage import Passage
 from intake.triage.text import Hit, Matcher, Segmenter, normalise
 
 URGENT = "urgent"
+SUGGESTING_TYPES = frozenset({"consultation", "help"})
 KEY_TERM_WEIGHT = 2.0  # weaker category words ("施工", "饭店") do not name a problem
 
 
@@ -43,14 +50,11 @@ class Triage:
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self.segmenter = Segmenter.get(catalogue.paths.custom_dict)
-        self.kb = KnowledgeBase(catalogue.kb_entries, catalogue.kb_threshold, self.segmenter)
+        self.kb = KnowledgeBase(catalogue.kb_entries, catalogue.kb_rules, self.segmenter)
+        self._cues = catalogue.cues
         self._matcher = Matcher()
-        guards.register(
-            self._matcher, catalogue.emergency, guards.EMERGENCY, guards.EMERGENCY_UNLESS
-        )
-        guards.register(
-            self._matcher, catalogue.out_of_scope, guards.OUT_OF_SCOPE, guards.OUT_OF_SCOPE_UNLESS
-        )
+        guards.register(self._matcher, catalogue.emergency, guards.EMERGENCY)
+        guards.register(self._matcher, catalogue.out_of_scope, guards.OUT_OF_SCOPE)
         classify.register(self._matcher, catalogue.types, catalogue.categories)
         self.kb.register(self._matcher)
         places.register(self._matcher, catalogue.districts)
@@ -76,17 +80,23 @@ class Triage:
         """Triage one request. Never raises on content; an empty text goes to a human."""
         normalised = normalise(text)
         hits = _by_namespace(self._find(normalised))
+        passage = Passage(normalised, self._cues)
         trail: list[Decision] = []
-        emergency = self._emergency(hits, trail)
-        out_of_scope = self._out_of_scope(hits, trail)
+        emergency = self._emergency(passage, hits, trail)
+        out_of_scope, maybe_out_of_scope = self._out_of_scope(passage, hits, trail)
         category = classify.classify_category(hits.get(classify.CATEGORY, ()), self._categories)
         trail.append(_classification_decision("category", category))
         confident_category = self._confident_category(category)
-        request_type = self._request_type(hits, normalised, confident_category, request_type_hint)
+        request_type = self._request_type(hits, passage, confident_category, request_type_hint)
         trail.append(_classification_decision("request_type", request_type))
-        kb_answer = None
-        if request_type.label == "consultation" and emergency is None and out_of_scope is None:
-            kb_answer = self._kb_answer(hits.get(KB, ()), normalised, trail)
+        kb_answer, suggested = None, ()
+        if (
+            request_type.label in SUGGESTING_TYPES
+            and emergency is None
+            and out_of_scope is None
+            and KB in hits
+        ):
+            kb_answer, suggested = self._kb_answer(hits[KB], passage, request_type, trail)
         routing = self._routing(confident_category, hits.get(places.PLACE, ()), location_label)
         trail.append(_routing_decision(routing))
         urgent_words = tuple(h.keyword for h in hits.get(URGENT, ()))
@@ -97,6 +107,10 @@ class Triage:
                 Decision("urgent", "urgent", rule, emergency.matched if emergency else urgent_words)
             )
         reason = self._human_reason(emergency, out_of_scope, kb_answer, request_type, category)
+        if reason is None and maybe_out_of_scope is not None:
+            reason = f"possibly out of scope ({maybe_out_of_scope.rule_id}): an agent decides"
+        if reason is None and suggested:
+            reason = "knowledge-base answers suggested: an agent replies"
         if reason:
             trail.append(Decision("needs_human", "human-triage", detail=reason))
         return TriageDecision(
@@ -110,6 +124,8 @@ class Triage:
             human_reason=reason,
             urgent=urgent,
             decisions=tuple(trail),
+            suggested_answers=suggested,
+            out_of_scope_suggestion=maybe_out_of_scope,
         )
 
     def key_terms(self, normalised: str) -> frozenset[str]:
@@ -131,31 +147,46 @@ class Triage:
     def _categories(self) -> CategoryCatalogue:
         return self.catalogue.categories
 
-    def _emergency(self, hits: dict[str, list[Hit]], trail: list[Decision]) -> EmergencyHit | None:
-        fired = guards.first_firing(
-            self.catalogue.emergency,
-            hits.get(guards.EMERGENCY, ()),
-            hits.get(guards.EMERGENCY_UNLESS, ()),
-        )
-        if fired is None:
+    def _emergency(
+        self, passage: Passage, hits: dict[str, list[Hit]], trail: list[Decision]
+    ) -> EmergencyHit | None:
+        found = hits.get(guards.EMERGENCY)
+        if not found:
             return None
-        rule, matched = fired
-        trail.append(Decision("emergency", f"redirect:{rule.service}", rule.id, matched))
+        judge = guards.emergency_judge(passage, self.segmenter, self._cues)
+        finding, aside = guards.review(self.catalogue.emergency, found, passage.text, judge)
+        detail = "; ".join(aside) or None
+        if finding is None:
+            words = tuple(dict.fromkeys(h.keyword for h in found))
+            trail.append(Decision("emergency", "set-aside", None, words, detail=detail))
+            return None
+        rule, matched = finding.rule, finding.matched
+        outcome = f"redirect:{rule.service}"
+        trail.append(Decision("emergency", outcome, rule.id, matched, None, detail))
         return EmergencyHit(rule.id, rule.service, rule.name, matched, rule.reply)
 
     def _out_of_scope(
-        self, hits: dict[str, list[Hit]], trail: list[Decision]
-    ) -> OutOfScopeHit | None:
-        fired = guards.first_firing(
-            self.catalogue.out_of_scope,
-            hits.get(guards.OUT_OF_SCOPE, ()),
-            hits.get(guards.OUT_OF_SCOPE_UNLESS, ()),
-        )
-        if fired is None:
-            return None
-        rule, matched = fired
-        trail.append(Decision("out_of_scope", "not-accepted", rule.id, matched))
-        return OutOfScopeHit(rule.id, rule.name, matched, rule.reply)
+        self, passage: Passage, hits: dict[str, list[Hit]], trail: list[Decision]
+    ) -> tuple[OutOfScopeHit | None, OutOfScopeHit | None]:
+        """(out of scope, acting alone) or (None, a suggestion for the agent) or neither."""
+        found = hits.get(guards.OUT_OF_SCOPE)
+        if not found:
+            return None, None
+        judge = guards.out_of_scope_judge(passage, self._cues)
+        finding, aside = guards.review(self.catalogue.out_of_scope, found, passage.text, judge)
+        detail = "; ".join(aside) or None
+        if finding is None:
+            words = tuple(dict.fromkeys(h.keyword for h in found))
+            trail.append(Decision("out_of_scope", "passing-mention", None, words, detail=detail))
+            return None, None
+        rule = finding.rule
+        hit = OutOfScopeHit(rule.id, rule.name, finding.matched, rule.reply)
+        if guards.is_main_request(finding, passage, self._cues):
+            trail.append(Decision("out_of_scope", "not-accepted", rule.id, finding.matched))
+            return hit, None
+        why = f"not the letter's main request; {detail}" if detail else "not the main request"
+        trail.append(Decision("out_of_scope", "suggested", rule.id, finding.matched, None, why))
+        return None, hit
 
     def _confident_category(self, category: Classification) -> Category | None:
         rules = self._categories
@@ -168,27 +199,39 @@ class Triage:
     def _request_type(
         self,
         hits: dict[str, list[Hit]],
-        normalised: str,
+        passage: Passage,
         category: Category | None,
         hint: str | None,
     ) -> Classification:
         if hint is not None and hint in REQUEST_TYPES:
             return Classification(hint, 1.0, 0.0, source="hint")
         rules = self.catalogue.types
-        return classify.classify_type(hits.get(classify.TYPE, ()), normalised, rules, category)
+        type_hits = hits.get(classify.TYPE, ())
+        return classify.classify_type(type_hits, passage.text, rules, category, passage)
 
     def _kb_answer(
-        self, hits: Sequence[Hit], normalised: str, trail: list[Decision]
-    ) -> KbAnswer | None:
-        candidate = self.kb.best(hits, normalised)
-        if candidate is None:
-            return None
-        answer = self.kb.answer(candidate)
-        outcome = "direct-answer" if answer else "below-threshold"
-        trail.append(
-            Decision("kb", outcome, candidate.entry.id, candidate.matched, candidate.score)
-        )
-        return answer
+        self,
+        hits: Sequence[Hit],
+        passage: Passage,
+        request_type: Classification,
+        trail: list[Decision],
+    ) -> tuple[KbAnswer | None, tuple[KbAnswer, ...]]:
+        """(the direct answer, or None) and the answers suggested to the agent otherwise."""
+        may_close = request_type.label == "consultation" and not passage.shape.is_letter
+        ranked = self.kb.rank(hits, passage, similar=may_close and bool(passage.question_sentences))
+        if not ranked:
+            return None, ()
+        best: KbCandidate = ranked[0]
+        why_not = self.kb.why_not_close(ranked, passage)
+        if why_not is None and request_type.label != "consultation":
+            why_not = f"a {request_type.label}, not a question"
+        if why_not is None:
+            trail.append(Decision("kb", "direct-answer", best.entry.id, best.matched, best.score))
+            return best.as_answer(), ()
+        suggested = self.kb.suggestions(ranked)
+        outcome = "suggested" if suggested else "below-threshold"
+        trail.append(Decision("kb", outcome, best.entry.id, best.matched, best.score, why_not))
+        return None, suggested
 
     def _routing(
         self, category: Category | None, text_hits: Sequence[Hit], label: str | None

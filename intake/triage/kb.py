@@ -1,9 +1,14 @@
-"""Knowledge-base retrieval for direct answers (直接答复, issue 7 item 3).
+"""Knowledge-base retrieval: direct answers (直接答复) and suggested answers for agents.
 
 An entry's keyword groups say what the question must be about (e.g. {社保卡} and {补办, 丢,
 挂失}); the share of groups found is the main score, so an answer is only offered when every
 aspect of the entry is present. The jieba-token similarity to the entry's example questions adds
 a smaller part and ranks entries that match equally well.
+
+A wrong automatic close is worse than none, so the bot closes a ticket with an answer only when
+the message is a short question (not a letter), every group of the entry is named in one
+question sentence (its main question, not anywhere in the text) and the entry beats the
+runner-up by a margin. Otherwise the matching entries are suggested to the agent.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from intake.triage.catalogue import KbEntry
+from intake.triage.catalogue import KbEntry, KbRules
 from intake.triage.models import KbAnswer
+from intake.triage.passage import Passage
 from intake.triage.similarity import STOPWORDS, Fingerprint, similarity
 from intake.triage.text import Hit, Matcher, Segmenter, char_ngrams, normalise
 
@@ -25,17 +31,27 @@ class KbCandidate:
     entry: KbEntry
     score: float
     matched: tuple[str, ...]
+    in_question: bool = False  # every group named in one question sentence
+
+    def as_answer(self) -> KbAnswer:
+        entry = self.entry
+        return KbAnswer(entry.id, entry.title, self.score, entry.answer, self.matched)
 
 
 class KnowledgeBase:
     """Entries plus their precomputed question fingerprints."""
 
-    def __init__(self, entries: Sequence[KbEntry], threshold: float, segmenter: Segmenter):
+    def __init__(self, entries: Sequence[KbEntry], rules: KbRules, segmenter: Segmenter):
         self.entries = tuple(entries)
-        self.threshold = threshold
+        self.rules = rules
+        self.threshold = rules.threshold
         self._segmenter = segmenter
         self._questions = tuple(
             tuple(self._fingerprint(q) for q in entry.questions) for entry in self.entries
+        )
+        self._groups = tuple(
+            tuple(tuple(normalise(w) for w in group) for group in entry.keyword_groups)
+            for entry in self.entries
         )
 
     def _fingerprint(self, text: str) -> Fingerprint:
@@ -48,32 +64,51 @@ class KnowledgeBase:
             for group, words in enumerate(entry.keyword_groups):
                 matcher.add_all((KB, index, group), words)
 
-    def best(self, hits: Sequence[Hit], text: str) -> KbCandidate | None:
-        """The best-scoring entry touched by the hits (may be below the threshold), or None."""
+    def rank(self, hits: Sequence[Hit], passage: Passage, *, similar: bool) -> list[KbCandidate]:
+        """Every entry the hits touch, best first. With `similar` (only worth its jieba cost
+        when the best may close the ticket) the similarity to the entry's questions is
+        measured on the whole of a short message, else entries rank by their groups."""
         groups: dict[int, dict[int, str]] = {}
         for hit in hits:
             _, index, group = hit.key
             groups.setdefault(index, {}).setdefault(group, hit.keyword)
         if not groups:
-            return None
-        query: Fingerprint | None = None
-        best: KbCandidate | None = None
+            return []
+        questions = [passage.text[s:e] for s, e in passage.question_sentences]
+        query = self._fingerprint(passage.text) if similar else None
+        ranked = []
         for index, found in groups.items():
-            entry = self.entries[index]
-            share = len(found) / len(entry.keyword_groups)
-            if best is not None and GROUP_WEIGHT * share + (1 - GROUP_WEIGHT) < best.score:
-                continue  # cannot beat the best even with a perfect question match
-            if query is None:
-                query = self._fingerprint(text)
-            closest = max((similarity(query, q) for q in self._questions[index]), default=0.0)
+            share = len(found) / len(self._groups[index])
+            closest = max(
+                (similarity(query, q) for q in self._questions[index] if query is not None),
+                default=0.0,
+            )
             score = round(GROUP_WEIGHT * share + (1 - GROUP_WEIGHT) * closest, 4)
-            if best is None or score > best.score:
-                best = KbCandidate(entry, score, tuple(found.values()))
-        return best
+            asked = any(self._covers(index, q) for q in questions)
+            ranked.append(KbCandidate(self.entries[index], score, tuple(found.values()), asked))
+        ranked.sort(key=lambda c: (-c.score, not c.in_question))
+        return ranked
 
-    def answer(self, candidate: KbCandidate | None) -> KbAnswer | None:
-        """The answer when the candidate reaches the threshold, else None (goes to a human)."""
-        if candidate is None or candidate.score < self.threshold:
-            return None
-        entry = candidate.entry
-        return KbAnswer(entry.id, entry.title, candidate.score, entry.answer, candidate.matched)
+    def _covers(self, index: int, sentence: str) -> bool:
+        return all(any(w in sentence for w in group) for group in self._groups[index])
+
+    def why_not_close(self, ranked: Sequence[KbCandidate], passage: Passage) -> str | None:
+        """None when the best candidate may close the ticket by itself, else the reason."""
+        if not ranked or ranked[0].score < self.threshold:
+            return "below threshold"
+        if not passage.question_sentences:
+            return "not a question"
+        if passage.shape.letter_reason:
+            return f"a letter ({passage.shape.letter_reason})"
+        best = ranked[0]
+        if not best.in_question:
+            return "the entry does not answer the question asked"
+        runner_up = ranked[1] if len(ranked) > 1 else None
+        if runner_up is not None and best.score - runner_up.score < self.rules.margin:
+            return f"too close to {runner_up.entry.id} ({runner_up.score:.2f})"
+        return None
+
+    def suggestions(self, ranked: Sequence[KbCandidate]) -> tuple[KbAnswer, ...]:
+        """The entries good enough to offer an agent, best first."""
+        good = [c for c in ranked if c.score >= self.rules.suggest_threshold]
+        return tuple(c.as_answer() for c in good[: self.rules.suggest_max])

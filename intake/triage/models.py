@@ -77,13 +77,22 @@ class Classification:
 
 @dataclass(frozen=True, slots=True)
 class KbAnswer:
-    """A knowledge-base entry good enough to answer a consultation directly (直接答复)."""
+    """A knowledge-base entry: the direct answer (直接答复), or one suggested to the agent."""
 
     entry_id: str
     title: str
     score: float
     answer: str
     matched: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.entry_id,
+            "title": self.title,
+            "score": round(self.score, 3),
+            "answer": self.answer,
+            "matched": list(self.matched),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +117,14 @@ class TriageDecision:
     routing: Routing
     emergency: EmergencyHit | None = None
     out_of_scope: OutOfScopeHit | None = None
-    kb_answer: KbAnswer | None = None
+    kb_answer: KbAnswer | None = None  # closes the ticket (直接答复)
     needs_human: bool = False
     human_reason: str | None = None
     urgent: bool = False
     decisions: tuple[Decision, ...] = field(default_factory=tuple)
+    # for the agent, never acted on: answers one `reply` can send, a possible 不予受理
+    suggested_answers: tuple[KbAnswer, ...] = ()
+    out_of_scope_suggestion: OutOfScopeHit | None = None
 
     @property
     def direct_answer(self) -> bool:

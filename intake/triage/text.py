@@ -7,7 +7,8 @@ thousands of requests a second, every keyword of every rule set is compiled into
 indexed by its first two characters, so a request is scanned once for all rule sets.
 
 jieba (with the hotline's custom dictionary) is used where word boundaries matter: knowledge-base
-retrieval and text similarity. It is initialised once per process per dictionary.
+retrieval, text similarity, and checking that an emergency keyword found as a substring is a
+word of its clause. It is initialised once per process per dictionary.
 """
 
 from __future__ import annotations
@@ -152,6 +153,15 @@ class Segmenter:
             if segmenter is None:
                 segmenter = cls._cache[key] = cls(user_dict)
         return segmenter
+
+    def boundaries(self, text: str) -> frozenset[int]:
+        """Offsets in `text` where a jieba token starts or ends: a keyword is a word of the
+        text only when both its ends are here ("没有意识" is not one in "有没有意识到")."""
+        offsets, position = {0}, 0
+        for token in self._tokenizer.lcut(text, HMM=False):
+            position += len(token)
+            offsets.add(position)
+        return frozenset(offsets)
 
     def words(self, text: str, stopwords: frozenset[str] = frozenset()) -> list[str]:
         """Content tokens of an already normalised text (punctuation and stopwords removed)."""

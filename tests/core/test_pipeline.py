@@ -181,7 +181,9 @@ async def test_failing_message_is_dead_lettered_and_replayable(runtime: Runtime)
     await breaking.drain(limit_s=30)
     assert await ticket_count(runtime) == 2  # the others were not held back
     (dead,) = await list_dead(runtime.redis.client, runtime.redis.keys)
-    assert "step exploded" in dead.reason and dead.attempts == 3
+    # by type and place, not by its message (a message may quote personal data)
+    assert "RuntimeError" in dead.reason and "step exploded" not in dead.reason
+    assert dead.attempts == 3
     assert await runtime.redis.client.xlen(runtime.redis.keys.inbound) == 0
     await replay(runtime.redis.client, runtime.redis.keys, dead.id)
     await drain(runtime)  # a fixed worker processes it

@@ -103,7 +103,7 @@ def test_default_secret_refused_outside_development(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("INTAKE_ENVIRONMENT", "production")
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
         load_settings()
-    monkeypatch.setenv("INTAKE_SECRET_KEY", "s3cret-for-prod")
+    monkeypatch.setenv("INTAKE_SECRET_KEY", "s3cret-for-prod-" + "x" * 16)
     assert load_settings().environment == "production"
 
 

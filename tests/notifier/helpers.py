@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx
 from sqlalchemy import select
 
 from intake.enums import Role
@@ -12,6 +13,10 @@ from intake.models import CitizenIdentity, Staff, Ticket, TicketEvent
 from intake.runtime import Runtime
 from intake.staff import add_staff
 from notifier.models import Delivery
+
+if TYPE_CHECKING:
+    from notifier.service import Notifier
+    from tests.notifier.conftest import FakeClock
 
 PHONE = "+8613812345678"
 EMAIL = "citizen@example.test"
@@ -113,3 +118,20 @@ async def staff_member(runtime: Runtime, staff_id: int) -> Staff:
         found = await session.get(Staff, staff_id)
     assert found is not None
     return found
+
+
+async def closed_and_surveyed(
+    runtime: Runtime, http: httpx.AsyncClient, notifier: Notifier, clock: FakeClock
+) -> str:
+    """An e-mail ticket answered and closed by an agent, its survey sent two hours later."""
+    _, agent = await staff(runtime, Role.AGENT)
+    number = await new_ticket(runtime, channel="email")
+    for action, body in (("accept", {}), ("close", {"text": "已答复：可在网上办理。"})):
+        response = await http.post(
+            f"/api/v1/tickets/{number}/actions/{action}", json=body, headers=agent
+        )
+        assert response.status_code == 200, response.text
+    await notifier.run_due()
+    clock.advance(hours=2)
+    await notifier.run_due()
+    return number

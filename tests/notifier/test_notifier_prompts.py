@@ -17,25 +17,9 @@ from notifier.answers import record_answer
 from notifier.models import Prompt
 from notifier.service import Notifier
 from tests.notifier.conftest import FakeClock, Recorder
-from tests.notifier.helpers import EMAIL, events, new_ticket, staff, ticket
+from tests.notifier.helpers import EMAIL, closed_and_surveyed, events, new_ticket, staff, ticket
 
 CITIZEN = SenderIdentity(IdentityKind.EMAIL, EMAIL)
-
-
-async def _closed_and_surveyed(
-    nruntime: Runtime, http: httpx.AsyncClient, notifier: Notifier, clock: FakeClock
-) -> str:
-    _, agent = await staff(nruntime, Role.AGENT)
-    number = await new_ticket(nruntime, channel="email")
-    for action, body in (("accept", {}), ("close", {"text": "已答复：可在网上办理。"})):
-        response = await http.post(
-            f"/api/v1/tickets/{number}/actions/{action}", json=body, headers=agent
-        )
-        assert response.status_code == 200, response.text
-    await notifier.run_due()
-    clock.advance(hours=2)
-    await notifier.run_due()
-    return number
 
 
 async def test_link_records_the_answer_once(
@@ -46,7 +30,7 @@ async def test_link_records_the_answer_once(
     clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
-    number = await _closed_and_surveyed(nruntime, http, notifier, clock)
+    number = await closed_and_surveyed(nruntime, http, notifier, clock)
     survey = senders["email"].sent[-1]
     assert survey.template == "survey" and survey.html is not None
     satisfied, _, unsatisfied = re.findall(r"http://127\.0\.0\.1:8000(/r/[\w-]+)", survey.text)
@@ -72,7 +56,7 @@ async def test_unsatisfied_link_reopens(
     clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
-    number = await _closed_and_surveyed(nruntime, http, notifier, clock)
+    number = await closed_and_surveyed(nruntime, http, notifier, clock)
     unsatisfied = re.findall(r"/r/[\w-]+", senders["email"].sent[-1].text)[2]
     page = await http.get(unsatisfied)
     assert "重新办理" in page.text
@@ -88,7 +72,7 @@ async def test_reminder_then_expiry_then_late_answer(
     clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
-    number = await _closed_and_surveyed(nruntime, http, notifier, clock)
+    number = await closed_and_surveyed(nruntime, http, notifier, clock)
     assert [m.template for m in senders["email"].sent][-1] == "survey"
     clock.advance(days=1, hours=23)
     await notifier.run_due()
@@ -116,7 +100,7 @@ async def test_answer_by_code_picks_that_prompt_not_the_newest(
     clock: FakeClock,
 ) -> None:
     notifier = make_notifier(senders)
-    first = await _closed_and_surveyed(nruntime, http, notifier, clock)
+    first = await closed_and_surveyed(nruntime, http, notifier, clock)
     code = re.search(r"回访码 ([A-Z]{6})", senders["email"].sent[-1].text)
     assert code is not None
     second = await new_ticket(nruntime, channel="email", external_id="m2", text="路灯不亮。")

@@ -45,6 +45,7 @@ class FakeBotApi:
     calls: list[Call] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content
     failures: dict[int, list[str]] = field(default_factory=dict)  # chat id -> next failures
+    method_failures: dict[str, list[str]] = field(default_factory=dict)  # method -> next ones
     updates: list[dict[str, Any]] = field(default_factory=list)
     base: str = ""
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
@@ -74,6 +75,10 @@ class FakeBotApi:
     def fail_next(self, chat_id: int, *kinds: str) -> None:
         self.failures.setdefault(chat_id, []).extend(kinds)
 
+    def fail_method(self, method: str, *kinds: str) -> None:
+        """The next calls of `method` (any chat) fail as `kinds` say, one each."""
+        self.method_failures.setdefault(method, []).extend(kinds)
+
     def sent(self, chat_id: int | None = None, method: str = "sendMessage") -> list[Call]:
         return [
             c
@@ -99,6 +104,9 @@ class FakeBotApi:
         params.update(request.query)
         method = request.match_info["method"]
         self.calls.append(Call(method, params))
+        if self.method_failures.get(method):
+            status, description, parameters = FAILURES[self.method_failures[method].pop(0)]
+            return _error(status, description, parameters)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")

@@ -42,7 +42,7 @@ async def _ticket(service: Service) -> Ticket:
 
 async def test_link_code_needs_a_staff_token_and_works_once(service: Service) -> None:
     refused = await service.http.post("/api/v1/staff/me/telegram-link")
-    assert refused.status_code == 403
+    assert refused.status_code == 401
     staff_id, headers = await staff(service.runtime, Role.HANDLER, "environment")
     code = await _link(service, headers, HANDLER_CHAT)
     assert "已关联" in service.fake.texts(HANDLER_CHAT)[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -123,8 +124,10 @@ def click_push(key: str, *, openid: str = "o_user1", ts: int | None = None) -> s
 
 
 async def post(client: httpx.AsyncClient, xml: str) -> str:
-    """The passive reply's text ('' for `success`), checking the answer came in time."""
-    params, body = plain_post(xml, timestamp=int(time.time()))
+    """The passive reply's text ('' for `success`), checking the answer came in time. Each
+    push has a nonce of its own, as WeChat signs them (a nonce is good for one message)."""
+    nonce = str(secrets.randbelow(10**10))
+    params, body = plain_post(xml, timestamp=int(time.time()), nonce=nonce)
     started = time.monotonic()
     response = await client.post("/channels/wechat", params=params, content=body)
     assert time.monotonic() - started < 5.0, "outside WeChat's 5-second window"

@@ -1,0 +1,296 @@
+"""Rate limits of the core, shared by every process through the service's own Redis.
+
+Every limit lives here, named by its setting (`INTAKE_LIMITS__…`), so that the channels and
+later features (staff sign-in, API keys) ask one object and count in one place:
+
+- `Limiter.hit(rule, who)` counts an attempt and refuses one over the limit;
+- `Limiter.check(rule, who)` refuses without counting, and `count(rule, who)` counts without
+  refusing, for limits on failures (count after the failure, check before the next try);
+- `Limiter.admit_submission(...)` is the gate for a new request that is numbered at once;
+- `FailureDelay` makes each failure past a few free ones wait twice as long as the last;
+- `Limiter.pause()` holds an HTTP refusal a moment, so a flood that waits for its answers
+  (most do) cannot take the HTTP core from everyone else by being refused fast.
+
+The strategy is the moving window of the `limits` library: "5/10minute" means at most 5 in
+any 10 minutes, exactly. A fixed window lets twice the limit through across a boundary (5 at
+9:59, 5 more at 10:00) and keeps counting refused attempts, so a flooder who keeps knocking
+is never let back in and a citizen behind the same address neither; the moving window keeps
+one timestamp per accepted attempt (a Redis list no longer than the limit, small at these
+limits) and refused attempts add nothing. Who is counted (a phone, an address) enters the key
+only as a keyed digest: no phone numbers in Redis key names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from intake.coalesce import Coalescer
+from intake.config import LimitsSettings
+from intake.errors import TooManyRequests
+from intake.redis_conn import RedisHandle
+
+log = logging.getLogger(__name__)
+
+SUBMISSIONS_MESSAGE = "提交过于频繁，本次诉求未受理，请稍后再试；紧急情况请拨打12345热线。"
+LOOKUPS_MESSAGE = "查询过于频繁，请稍后再试。"
+FAILURES_MESSAGE = "查询失败次数过多，请核对工单编号和查询码（或手机号码）后稍后再试。"
+MAX_REMEMBERED = 10_000  # refusals a process remembers (floods from that many senders at once)
+
+
+class Rule(StrEnum):
+    """The configured limits, by their setting's name."""
+
+    SUBMISSIONS_PER_IP = "submissions_per_ip"
+    SUBMISSIONS_PER_SENDER = "submissions_per_sender"
+    LOOKUPS_PER_IP = "lookups_per_ip"
+    LOOKUP_FAILURES_PER_NUMBER = "lookup_failures_per_number"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    rule: str
+    retry_after: int  # whole seconds, at least 1
+
+
+class Limiter:
+    """The service's limits on its Redis (one per process, built by `Runtime.open`)."""
+
+    def __init__(self, redis: RedisHandle, settings: LimitsSettings, *, secret: str) -> None:
+        storage = RedisStorage(
+            _storage_uri(redis),
+            implementation="redispy",
+            key_prefix=f"{redis.keys.prefix}limits",
+            connection_pool=redis.client.connection_pool,  # the service's pool, not another
+        )
+        self._window = MovingWindowRateLimiter(storage)
+        self._rules: dict[str, list[RateLimitItem]] = {
+            rule.value: _parsed(settings, rule) for rule in Rule
+        }
+        self._secret = secret.encode()
+        self._pause_s = settings.refusal_pause_s
+        self._redis = redis
+        self.lookup_delay = FailureDelay(
+            redis,
+            name="lookup",
+            free=settings.lookup_free_failures if settings.enabled else None,
+            first_s=settings.lookup_delay_s,
+            max_s=settings.lookup_delay_max_s,
+            memory_s=settings.lookup_failure_memory_s,
+            digest=self.digest,
+        )
+        self._deciding: dict[str, asyncio.Future[Refusal | None]] = {}
+        self._refused_until: dict[tuple[str, str], float] = {}  # (rule, who) -> time.time()
+        # a flood's requests ask at the same moment: one round trip answers them all
+        self._receipt_exists: Coalescer[str, bool] = Coalescer(self._receipts_exist)
+
+    async def pause(self) -> None:
+        """Wait before an HTTP answer refuses: the flooder's connection waits, not the others."""
+        if self._pause_s > 0:
+            await asyncio.sleep(self._pause_s)
+
+    def digest(self, value: str) -> str:
+        """Who is counted, as it appears in a key: a keyed hash, not the phone itself."""
+        return hashlib.blake2b(value.encode(), key=self._secret[:64], digest_size=12).hexdigest()
+
+    def limits(self, rule: str) -> list[RateLimitItem]:
+        return self._rules.get(rule, [])
+
+    async def hit(self, rule: str, who: str) -> Refusal | None:
+        """Count one attempt against every part of `rule`; the first part that is full
+        refuses it (the parts before it have counted it: a refused flood still counts).
+
+        A refusal holds until the window's oldest entry expires, and nothing but time frees
+        it; so this process remembers it until then and refuses a flood's further attempts
+        without a Redis round trip (what Redis would answer, at no cost)."""
+        key = self.digest(who)
+        if (refusal := self._still_refused(rule, key)) is not None:
+            return refusal
+        for item in self.limits(rule):
+            if not await self._window.hit(item, rule, key):
+                refusal = await self._refusal(rule, item, key)
+                self._remember(rule, key, refusal)  # logged once, not for each refused attempt
+                log.info("limit %s reached by %s: refused for %d s", rule, key, refusal.retry_after)
+                return refusal
+        return None
+
+    def _still_refused(self, rule: str, key: str) -> Refusal | None:
+        until = self._refused_until.get((rule, key))
+        if until is None:
+            return None
+        left = until - time.time()
+        if left <= 0:
+            del self._refused_until[(rule, key)]
+            return None
+        return Refusal(rule, max(1, math.ceil(left)))
+
+    def _remember(self, rule: str, key: str, refusal: Refusal) -> None:
+        if len(self._refused_until) >= MAX_REMEMBERED:
+            now = time.time()
+            self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
+            if len(self._refused_until) >= MAX_REMEMBERED:
+                self._refused_until.clear()
+        self._refused_until[(rule, key)] = time.time() + refusal.retry_after - 1
+
+    async def check(self, rule: str, who: str) -> Refusal | None:
+        """Whether one more attempt fits, counting nothing."""
+        key = self.digest(who)
+        for item in self.limits(rule):
+            if not await self._window.test(item, rule, key):
+                return await self._refusal(rule, item, key)
+        return None
+
+    async def count(self, rule: str, who: str) -> None:
+        """Count one attempt (a failure) whatever the limit says."""
+        key = self.digest(who)
+        for item in self.limits(rule):
+            await self._window.hit(item, rule, key)
+
+    async def _refusal(self, rule: str, item: RateLimitItem, key: str) -> Refusal:
+        stats = await self._window.get_window_stats(item, rule, key)
+        return Refusal(rule, max(1, math.ceil(stats.reset_time - time.time())))
+
+    async def admit_submission(
+        self, *, ip: str | None, sender: str | None, idempotency_key: str | None
+    ) -> None:
+        """Raise `TooManyRequests` when a new request of this sender or address is over its
+        limit, before anything is numbered or acknowledged.
+
+        A retry of a request already accepted (its receipt exists under `idempotency_key`,
+        `InboundMessage.idempotency_key`) passes uncounted and gets its receipt from the
+        gateway; concurrent copies of one request in this process wait for the first one's
+        decision and share it instead of each being counted.
+        """
+        if idempotency_key is None:
+            refusal = await self._decide(ip, sender)
+        elif await self._receipt_exists(self._redis.keys.receipt(idempotency_key)):
+            return
+        elif (first := self._deciding.get(idempotency_key)) is not None:
+            await asyncio.wait({first})  # the first copy's decision, whatever became of it
+            failed = first.cancelled()
+            refusal = await self._decide(ip, sender) if failed else first.result()
+        else:
+            decision: asyncio.Future[Refusal | None] = asyncio.get_running_loop().create_future()
+            self._deciding[idempotency_key] = decision
+            try:
+                refusal = await self._decide(ip, sender)
+            except BaseException:
+                decision.cancel()  # the copies waiting decide for themselves
+                raise
+            else:
+                decision.set_result(refusal)
+            finally:
+                del self._deciding[idempotency_key]
+        if refusal is not None:
+            raise TooManyRequests(SUBMISSIONS_MESSAGE, retry_after=refusal.retry_after)
+
+    async def _receipts_exist(self, keys: list[str]) -> list[bool]:
+        async with self._redis.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(key)
+            return [bool(found) for found in await pipe.execute()]
+
+    async def _decide(self, ip: str | None, sender: str | None) -> Refusal | None:
+        # the sender first: a flood of one phone is refused without using up its address
+        if sender and (refusal := await self.hit(Rule.SUBMISSIONS_PER_SENDER, sender)):
+            return refusal
+        if ip:
+            return await self.hit(Rule.SUBMISSIONS_PER_IP, ip)
+        return None
+
+
+# KEYS[1]: the failures hash; ARGV: now (ms), free failures, first wait (ms), longest wait
+# (ms), memory (s). Returns the wait (ms) this failure imposes: 0 before the free-th failure,
+# then the first wait, doubling with each further failure.
+_FAILED = """
+local failures = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local wait = 0
+local beyond = failures - tonumber(ARGV[2]) + 1
+if beyond > 0 then
+  wait = math.floor(math.min(tonumber(ARGV[3]) * 2 ^ math.min(beyond - 1, 62), tonumber(ARGV[4])))
+  redis.call('HSET', KEYS[1], 'until', tonumber(ARGV[1]) + wait)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return wait
+"""
+
+
+class FailureDelay:
+    """A growing wait after repeated failures of one key (an address and a ticket number,
+    later an address and a staff account): `free` attempts may fail one after the other, then
+    each attempt waits, `first_s` after the free-th failure, twice as long after each further
+    one, up to `max_s`. A success clears
+    the key. Attempts refused during a wait are not failures (they were not tried)."""
+
+    def __init__(
+        self,
+        redis: RedisHandle,
+        *,
+        name: str,
+        free: int | None,
+        first_s: float,
+        max_s: int,
+        memory_s: int,
+        digest: Callable[[str], str],
+    ) -> None:
+        self._client = redis.client
+        self._prefix = f"{redis.keys.prefix}limits:delay:{name}:"
+        self._free, self._first_ms, self._max_ms = free, int(first_s * 1000), max_s * 1000
+        self._memory_s = memory_s
+        self._digest = digest
+        self._failed = redis.client.register_script(_FAILED)
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + self._digest("\x1f".join(parts))
+
+    async def check(self, *parts: str) -> int | None:
+        """Seconds still to wait before this key may try again, or None."""
+        if self._free is None:
+            return None
+        until = await self._client.hget(self._key(*parts), "until")
+        left_ms = float(until) - time.time() * 1000 if until else 0
+        return math.ceil(left_ms / 1000) if left_ms > 0 else None
+
+    async def failed(self, *parts: str) -> int:
+        """Record a failure; the seconds the next attempt must wait (0: none)."""
+        if self._free is None:
+            return 0
+        wait_ms = await self._failed(
+            keys=[self._key(*parts)],
+            args=[
+                int(time.time() * 1000),
+                self._free,
+                self._first_ms,
+                self._max_ms,
+                self._memory_s,
+            ],
+        )
+        return math.ceil(int(wait_ms) / 1000)
+
+    async def succeeded(self, *parts: str) -> None:
+        if self._free is not None:
+            await self._client.delete(self._key(*parts))
+
+
+def _parsed(settings: LimitsSettings, rule: Rule) -> list[RateLimitItem]:
+    value = str(getattr(settings, rule.value))
+    return parse_many(value) if settings.enabled and value else []
+
+
+def _storage_uri(redis: RedisHandle) -> str:
+    """The `limits` storage URI of the service's Redis (its pool is handed over as well, so
+    this only tells the library which kind of server it talks to)."""
+    url = redis.url
+    if url.startswith("unix://"):
+        return "async+redis+unix://" + url.removeprefix("unix://")
+    return "async+" + url
