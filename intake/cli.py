@@ -149,7 +149,10 @@ def worker(
     data_dir: DataDir = None,
 ) -> None:
     """Background workers (all kinds, or those named)."""
-    settings = _settings(data_dir)
+    # a child of `intake run` (whose parent checked the servers) restarted during an outage
+    # waits for them (`run_workers`) instead of exiting
+    child = "INTAKE_PARENT_PID" in os.environ
+    settings = _settings(data_dir, needs=() if child else SERVICES)
     use_metrics_folder(settings.data_dir, sweep=False)  # before anything imports the metrics
     from intake.runner import WORKER_KINDS, run_workers
 

@@ -25,7 +25,7 @@ from intake.config import Settings
 from intake.outbox import relay_loop
 from intake.pipeline.backlog import run_with_helpers
 from intake.process import settle_heap
-from intake.resilience import supervise
+from intake.resilience import OutageGuard, supervise
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,14 @@ def _quiet_after_uvicorn(stop: asyncio.Event) -> None:
 
 
 async def run_workers(settings: Settings, *, only: Collection[str] | None) -> None:
-    """The workers of `only` (all kinds when None) until SIGTERM/SIGINT."""
-    runtime = await Runtime.open(settings)
+    """The workers of `only` (all kinds when None) until SIGTERM/SIGINT. A worker started
+    while Redis or the database is away (a child restarted during an outage) waits for them."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    starting = OutageGuard("worker start", logger=log)
+    runtime = await starting.call(lambda: Runtime.open(settings), stop)
     from channels.registry import build_connectors
 
     kinds = set(WORKER_KINDS if only is None else only)

@@ -26,6 +26,7 @@ from intake.outbox import OutboxRelay
 from intake.pipeline.worker import PipelineWorker
 from intake.redis_conn import RedisHandle, open_redis
 from intake.secret_key import resolve_secret_key
+from intake.triage.alarm import alarm_for
 from intake.triage.kit import TriageFiles, TriageKit
 
 log = logging.getLogger(__name__)
@@ -53,30 +54,38 @@ class Runtime:
         secret_key = resolve_secret_key(settings)
         catalog = Catalog.load(settings.catalog.departments_file)
         db = open_database(settings)
-        if migrate:
-            await upgrade(db.engine)
-        redis = await open_redis(settings)
-        gateway = Gateway(
-            redis=redis.client,
-            keys=redis.keys,
-            receipt_ttl_days=settings.web.receipt_ttl_days,
-            clock=clock,
-        )
-        relay = OutboxRelay(db=db, redis=redis.client, keys=redis.keys)
-        runtime = cls(
-            settings=settings,
-            db=db,
-            redis=redis,
-            gateway=gateway,
-            relay=relay,
-            catalog=catalog,
-            clock=clock,
-            attachments=AttachmentStore(settings.data_dir / "attachments"),
-            secret_key=secret_key,
-            limiter=Limiter(redis, settings.limits, secret=secret_key),
-            triage=await asyncio.to_thread(load_triage, settings, clock()),
-        )
-        await runtime.seed_sequence()
+        redis: RedisHandle | None = None
+        try:  # a server that is not there yet leaves nothing open behind
+            if migrate:
+                await upgrade(db.engine)
+            redis = await open_redis(settings)
+            gateway = Gateway(
+                redis=redis.client,
+                keys=redis.keys,
+                receipt_ttl_days=settings.web.receipt_ttl_days,
+                clock=clock,
+            )
+            relay = OutboxRelay(db=db, redis=redis.client, keys=redis.keys)
+            runtime = cls(
+                settings=settings,
+                db=db,
+                redis=redis,
+                gateway=gateway,
+                relay=relay,
+                catalog=catalog,
+                clock=clock,
+                attachments=AttachmentStore(settings.data_dir / "attachments"),
+                secret_key=secret_key,
+                limiter=Limiter(redis, settings.limits, secret=secret_key),
+                triage=await asyncio.to_thread(load_triage, settings, clock()),
+            )
+            gateway.alarm = alarm_for(runtime.triage)
+            await runtime.seed_sequence()
+        except BaseException:
+            await db.dispose()
+            if redis is not None:
+                await redis.close()
+            raise
         return runtime
 
     async def close(self) -> None:

@@ -21,11 +21,12 @@ from aiogram.types import Update
 from channels.telegram.bridge import IntakeBridge
 from channels.telegram.citizen import CitizenBot
 from channels.telegram.files import FileFetcher
-from channels.telegram.gate import UpdateGate
+from channels.telegram.gate import HANDLING_TTL_S, Claim, UpdateGate
 from channels.telegram.linking import LinkStore
 from channels.telegram.rating import RatingButtons
 from channels.telegram.settings import TelegramSettings
 from channels.telegram.staff import StaffBot
+from intake.errors import Unavailable
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,22 @@ class TelegramBot:
         return Update.model_validate(data, context={"bot": self.bot})
 
     async def handle(self, update: Update) -> bool:
-        """Handle an update once; False for a repeat. A failure frees it for a retry."""
-        if not await self.gate.claim(update.update_id):
+        """Handle an update once; False for a repeat. A failure frees it for a retry; an
+        update another caller is handling right now is refused with `Unavailable` (the
+        webhook answers 503 and Telegram sends it again later)."""
+        claim = await self.gate.claim(update.update_id)
+        if claim is Claim.DONE:
             log.info("telegram update=%s seen before: skipped", update.update_id)
             return False
+        if claim is Claim.BUSY:
+            log.info("telegram update=%s is being handled: try again later", update.update_id)
+            raise Unavailable("telegram update is being handled", retry_after=HANDLING_TTL_S)
         try:
             await self.dispatcher.feed_update(self.bot, update)
         except BaseException:
             await self.gate.release(update.update_id)
             raise
+        await self.gate.finish(update.update_id)
         return True
 
     async def close(self) -> None:

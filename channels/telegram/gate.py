@@ -2,13 +2,26 @@
 
 The gateway already dedupes what is submitted on (channel, update_id), but most updates never
 reach it: guided-flow steps, button presses. A Redis SET NX on the update id claims it before
-any handler runs; if handling fails the claim is released, so Telegram's retry of the webhook
-(or the next run) can do it again.
+any handler runs. The claim is made in two steps: "handling", which expires after
+`HANDLING_TTL_S`, then "done" for the dedupe window once the handlers have finished. If
+handling fails the claim is released, so Telegram's retry of the webhook (or the next run) can
+do it again; if Redis went away in the middle and the release could not be made, the
+"handling" claim runs out by itself and the retry is handled, not skipped as a repeat.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import redis.asyncio as aioredis
+
+HANDLING_TTL_S = 30  # longer than any handler takes; a stale claim frees its update after it
+
+
+class Claim(StrEnum):
+    NEW = "new"  # this caller handles the update
+    BUSY = "busy"  # another caller is handling it now (or died doing so): try again later
+    DONE = "done"  # handled before: a repeat
 
 
 class UpdateGate:
@@ -17,9 +30,18 @@ class UpdateGate:
         self._prefix = f"{prefix}tg:update:{bot_id}:"
         self._ttl = ttl_s
 
-    async def claim(self, update_id: int) -> bool:
-        """True for the first caller of this update id; False for every repeat."""
-        return bool(await self._redis.set(f"{self._prefix}{update_id}", "1", nx=True, ex=self._ttl))
+    async def claim(self, update_id: int) -> Claim:
+        key = f"{self._prefix}{update_id}"
+        if await self._redis.set(key, "handling", nx=True, ex=HANDLING_TTL_S):
+            return Claim.NEW
+        state = await self._redis.get(key)
+        if state is None:  # it ran out between the two calls: claim it again
+            return await self.claim(update_id)
+        return Claim.BUSY if state == "handling" else Claim.DONE
+
+    async def finish(self, update_id: int) -> None:
+        """The update was handled: repeats within the dedupe window are skipped."""
+        await self._redis.set(f"{self._prefix}{update_id}", "done", ex=self._ttl)
 
     async def release(self, update_id: int) -> None:
         await self._redis.delete(f"{self._prefix}{update_id}")
