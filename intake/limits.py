@@ -30,10 +30,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import NoScriptError
 
 from intake.coalesce import Coalescer
 from intake.config import LimitsSettings
@@ -74,6 +76,7 @@ class Limiter:
             connection_pool=redis.client.connection_pool,  # the service's pool, not another
         )
         self._window = MovingWindowRateLimiter(storage)
+        self._batch = _BatchedAcquire.of(storage)
         self._rules: dict[str, list[RateLimitItem]] = {
             rule.value: _parsed(settings, rule) for rule in Rule
         }
@@ -107,22 +110,40 @@ class Limiter:
         return self._rules.get(rule, [])
 
     async def hit(self, rule: str, who: str) -> Refusal | None:
-        """Count one attempt against every part of `rule`; the first part that is full
-        refuses it (the parts before it have counted it: a refused flood still counts).
+        """Count one attempt against every part of `rule` at once (one round trip's wait,
+        however many parts); a part that is full refuses it, the others have counted it (a
+        refused flood still counts).
 
         A refusal holds until the window's oldest entry expires, and nothing but time frees
         it; so this process remembers it until then and refuses a flood's further attempts
         without a Redis round trip (what Redis would answer, at no cost)."""
-        key = self.digest(who)
-        if (refusal := self._still_refused(rule, key)) is not None:
-            return refusal
-        for item in self.limits(rule):
-            if not await self._window.hit(item, rule, key):
-                refusal = await self._refusal(rule, item, key)
+        (refusal,) = await self._hits([(rule, who)])
+        return refusal
+
+    async def _hits(self, asks: list[tuple[str, str]]) -> list[Refusal | None]:
+        """`hit` for several (rule, who) at once: every part of every rule in one round trip."""
+        keys = [self.digest(who) for _, who in asks]
+        answers = [
+            self._still_refused(rule, key) for (rule, _), key in zip(asks, keys, strict=True)
+        ]
+        parts = [
+            (n, item, rule, key)
+            for n, ((rule, _), key) in enumerate(zip(asks, keys, strict=True))
+            if answers[n] is None
+            for item in self.limits(rule)
+        ]
+        if self._batch is not None:
+            admitted = await self._batch.acquire(
+                self._redis, [(item, rule, key) for _, item, rule, key in parts]
+            )
+        else:
+            admitted = await asyncio.gather(*(self._window.hit(i, r, k) for _, i, r, k in parts))
+        for (n, item, rule, key), ok in zip(parts, admitted, strict=True):
+            if not ok and answers[n] is None:
+                refusal = answers[n] = await self._refusal(rule, item, key)
                 self._remember(rule, key, refusal)  # logged once, not for each refused attempt
                 log.info("limit %s reached by %s: refused for %d s", rule, key, refusal.retry_after)
-                return refusal
-        return None
+        return answers
 
     def _still_refused(self, rule: str, key: str) -> Refusal | None:
         until = self._refused_until.get((rule, key))
@@ -201,12 +222,16 @@ class Limiter:
             return [bool(found) for found in await pipe.execute()]
 
     async def _decide(self, ip: str | None, sender: str | None) -> Refusal | None:
-        # the sender first: a flood of one phone is refused without using up its address
-        if sender and (refusal := await self.hit(Rule.SUBMISSIONS_PER_SENDER, sender)):
-            return refusal
-        if ip:
-            return await self.hit(Rule.SUBMISSIONS_PER_IP, ip)
-        return None
+        # A sender already refused is refused here, without counting its address: a flood of
+        # one phone does not use up the address it shares with others. Otherwise both are
+        # counted at once (a citizen's request waits one round trip, not one per limit).
+        if sender:
+            remembered = self._still_refused(Rule.SUBMISSIONS_PER_SENDER, self.digest(sender))
+            if remembered is not None:
+                return remembered
+        asks = [(Rule.SUBMISSIONS_PER_SENDER.value, sender)] if sender else []
+        asks += [(Rule.SUBMISSIONS_PER_IP.value, ip)] if ip else []
+        return next((r for r in await self._hits(asks) if r is not None), None)
 
 
 # KEYS[1]: the failures hash; ARGV: now (ms), free failures, first wait (ms), longest wait
@@ -280,6 +305,57 @@ class FailureDelay:
     async def succeeded(self, *parts: str) -> None:
         if self._free is not None:
             await self._client.delete(self._key(*parts))
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchedAcquire:
+    """The library's own moving-window script, for several windows in one pipeline.
+
+    `MovingWindowRateLimiter.hit` is one script call, so one round trip, per window; a web
+    submission counts five windows (the sender's and its address's). The same script with
+    the same keys and arguments, queued in one pipeline, answers them in one round trip.
+    Built only when the storage exposes it (`of` returns None otherwise and `hit` is used).
+    """
+
+    script: Any
+    prefixed_key: Callable[[str], str]
+
+    @classmethod
+    def of(cls, storage: RedisStorage) -> _BatchedAcquire | None:
+        bridge = getattr(storage, "bridge", None)
+        script = getattr(bridge, "lua_acquire_moving_window", None)
+        prefixed = getattr(bridge, "prefixed_key", None)
+        return cls(script, prefixed) if script is not None and prefixed is not None else None
+
+    async def acquire(
+        self, redis: RedisHandle, parts: list[tuple[RateLimitItem, str, str]]
+    ) -> list[bool]:
+        if not parts:
+            return []
+        now = time.time()
+        try:
+            return await self._evaluate(redis, parts, now)
+        except NoScriptError:  # a Redis that restarted without it: load it, once
+            await redis.client.script_load(self.script.script)
+            return await self._evaluate(redis, parts, now)
+
+    async def _evaluate(
+        self, redis: RedisHandle, parts: list[tuple[RateLimitItem, str, str]], now: float
+    ) -> list[bool]:
+        # EVALSHA queued directly: a Script object in a pipeline asks SCRIPT EXISTS first,
+        # one more round trip on every call
+        async with redis.client.pipeline(transaction=False) as pipe:
+            for item, rule, key in parts:
+                pipe.evalsha(
+                    self.script.sha,
+                    1,
+                    self.prefixed_key(item.key_for(rule, key)),
+                    now,
+                    item.amount,
+                    item.get_expiry(),
+                    1,
+                )
+            return [bool(ok) for ok in await pipe.execute()]
 
 
 def _parsed(settings: LimitsSettings, rule: Rule) -> list[RateLimitItem]:
