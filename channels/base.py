@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter
 
+from intake.emergency_advice import EmergencyAdvice
 from intake.messages import InboundMessage, SenderIdentity
 
 
@@ -22,13 +23,15 @@ class Receipt:
 
     `number` and `query_code` are set when the message was submitted as a new ticket
     (the web form); `duplicate` is true when the same idempotency key was seen before,
-    in which case the first receipt is returned unchanged.
+    in which case the first receipt is returned unchanged. `emergency` is the advice for an
+    emergency happening now, which the channel's first answer must carry.
     """
 
     entry_id: str
     duplicate: bool
     number: str | None = None
     query_code: str | None = None
+    emergency: EmergencyAdvice | None = None
 
 
 class IntakeGateway(Protocol):

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -25,9 +25,11 @@ app = typer.Typer(help="12345 hotline intake service", no_args_is_help=True)
 db_app = typer.Typer(help="database schema")
 staff_app = typer.Typer(help="staff accounts")
 dead_app = typer.Typer(help="messages that could not be processed")
+triage_app = typer.Typer(help="the learned triage model: train, evaluate, switch versions")
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(dead_app, name="deadletter")
+app.add_typer(triage_app, name="triage")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (INTAKE_DATA_DIR)")]
 
@@ -305,6 +307,126 @@ def erase(
         )
 
     typer.echo(asyncio.run(_go()))
+
+
+def _refuse(message: str) -> NoReturn:
+    """A bad argument: one line on stderr, exit code 2."""
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
+TrainingFile = Annotated[
+    Path | None,
+    typer.Argument(help="CSV or JSON Lines with text, optional title, category, request_type"),
+]
+
+
+@triage_app.command("train")
+def triage_train(
+    file: TrainingFile = None,
+    from_corrections: Annotated[
+        bool, typer.Option("--from-corrections", help="add staff corrections (categorize)")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Train a model, measure it on a held-back part, store it as a new version, activate it."""
+    from intake.errors import InvalidInput
+    from intake.triage.learned.dataset import read_rows
+    from intake.triage.learned.evaluation import describe
+    from intake.triage.learned.workbench import Workbench
+
+    if file is None and not from_corrections:
+        _refuse("give a FILE to train on, --from-corrections, or both")
+    settings = _settings(data_dir, needs=("database",) if from_corrections else ())
+    bench = Workbench.open(settings)
+    try:
+        rows = read_rows(file) if file is not None else []
+        corrections = asyncio.run(_corrections(settings, bench.codes)) if from_corrections else []
+        model = bench.train(rows, corrections)
+    except InvalidInput as exc:
+        _refuse(str(exc))
+    typer.echo(
+        f"model {model.version} trained on {model.info.rows} rows "
+        f"({len(corrections)} corrections), now active"
+    )
+    typer.echo("\n".join(describe(model.info.figures)))
+
+
+async def _corrections(settings: Settings, codes: frozenset[str]) -> list[Any]:
+    from intake.triage.learned.corrections import corrected_rows
+
+    async with _migrated(settings) as db:
+        return list(await corrected_rows(db, codes))
+
+
+@triage_app.command("eval")
+def triage_eval(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines, as for train")],
+    data_dir: DataDir = None,
+) -> None:
+    """Accuracy, per-category precision and recall, main confusions of the active model."""
+    from intake.errors import InvalidInput
+    from intake.triage.learned.dataset import read_rows
+    from intake.triage.learned.evaluation import describe
+    from intake.triage.learned.workbench import Workbench
+
+    settings = _settings(data_dir, needs=())
+    try:
+        version, figures = Workbench.open(settings).evaluate(read_rows(file))
+    except InvalidInput as exc:
+        _refuse(str(exc))
+    typer.echo(f"model {version}")
+    typer.echo("\n".join(describe(figures)))
+
+
+@triage_app.command("models")
+def triage_models(data_dir: DataDir = None) -> None:
+    """The stored models with their figures; * marks the active one."""
+    from intake.triage.learned.store import ModelStore, models_folder
+    from intake.triage.learned.workbench import listing
+
+    store = ModelStore(models_folder(_settings(data_dir, needs=()).data_dir))
+    for info, active, shipped in listing(store):
+        figures = info.figures
+        typer.echo(
+            f"{'*' if active else ' '} {'default' if shipped else info.version}\t"
+            f"{info.version if shipped else info.created_at}\trows={info.rows}\t"
+            f"category={figures.get('category_accuracy', 0):.1%}\t"
+            f"rules={figures.get('rules_category_accuracy', 0):.1%}\t"
+            f"threshold={info.category_threshold}\tsha256={info.training_sha256[:12]}"
+        )
+
+
+@triage_app.command("activate")
+def triage_activate(
+    version: Annotated[str, typer.Argument(help="a version from `intake triage models`")],
+    data_dir: DataDir = None,
+) -> None:
+    """Make a stored model (or `default`, the shipped one) active; workers switch within
+    seconds, without a restart."""
+    from intake.errors import InvalidInput
+    from intake.triage.learned.store import ModelStore, models_folder
+
+    settings = _settings(data_dir, needs=())
+    try:
+        ModelStore(models_folder(settings.data_dir)).activate(version)
+    except InvalidInput as exc:
+        _refuse(str(exc))
+    typer.echo(f"active: {version}")
+
+
+@triage_app.command("rollback")
+def triage_rollback(data_dir: DataDir = None) -> None:
+    """Make the previously active model active again."""
+    from intake.errors import InvalidInput
+    from intake.triage.learned.store import ModelStore, models_folder
+
+    settings = _settings(data_dir, needs=())
+    try:
+        version = ModelStore(models_folder(settings.data_dir)).rollback()
+    except InvalidInput as exc:
+        _refuse(str(exc))
+    typer.echo(f"active: {version}")
 
 
 def main() -> None:

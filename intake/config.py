@@ -169,6 +169,9 @@ class TriageSettings(BaseModel):
     special_service_file: Path | None = None
     holidays_override_file: Path | None = None
     repeats_file: Path | None = None
+    # the learned category model: the data folder's active one, else the shipped default
+    learned: bool = True
+    model_check_seconds: float = Field(2.0, gt=0)  # how often workers look for a switch
 
 
 class Settings(BaseSettings):

@@ -54,6 +54,26 @@ _STATUS_ZH = {
     TicketStatus.REOPENED: "重新办理",
 }
 
+
+class Resolution(StrEnum):
+    """How a closed ticket ended, recorded on its `closed` event as `data["resolution"]`:
+    statistics count 不予受理 apart from 办结 and 直接答复."""
+
+    DONE = "done"  # 办结
+    DIRECT_ANSWER = "direct_answer"  # 直接答复
+    DECLINED = "declined"  # 不予受理: the matter belongs to another channel
+
+    @property
+    def label_zh(self) -> str:
+        return _RESOLUTION_ZH[self]
+
+
+_RESOLUTION_ZH = {
+    Resolution.DONE: "办结",
+    Resolution.DIRECT_ANSWER: "直接答复",
+    Resolution.DECLINED: "不予受理",
+}
+
 TERMINAL_STATUSES = frozenset({TicketStatus.CLOSED})
 ACTIVE_STATUSES = frozenset(TicketStatus) - TERMINAL_STATUSES
 
@@ -81,6 +101,7 @@ class EventKind(StrEnum):
     LINKED = "linked"  # another citizen's report of the same problem, under one master
     INFO_REQUESTED = "info_requested"  # staff asked the citizen: the deadline clock stops
     INFO_RECEIVED = "info_received"  # the citizen answered: the clock runs again, due moved
+    CATEGORIZED = "categorized"  # staff corrected the category or type (teaches the model)
 
 
 # Events a citizen may see on the public timeline; everything else is staff-internal.

@@ -32,6 +32,7 @@ from channels.base import Receipt
 from intake import metrics
 from intake.clock import Clock, intake_day, utcnow
 from intake.coalesce import Coalescer
+from intake.emergency_advice import EmergencyAdvice, EmergencyCheck
 from intake.errors import Unavailable
 from intake.keys import Keys
 from intake.messages import InboundMessage
@@ -161,8 +162,10 @@ class Gateway:
         keys: Keys,
         receipt_ttl_days: int = 30,
         clock: Clock = utcnow,
+        alarm: EmergencyCheck | None = None,
     ) -> None:
         self._redis = redis
+        self.alarm = alarm  # the emergency check every accepted message goes through
         self._keys = keys
         self.redis, self.keys = redis, keys
         self._ttl = receipt_ttl_days * 86400
@@ -193,6 +196,7 @@ class Gateway:
         self, message: InboundMessage, *, open_ticket: bool, unless: list[str] | tuple[()]
     ) -> Receipt | None:
         now = self._clock()
+        emergency = self.emergency(message)  # before it is durable: nothing to undo
         reply = await self._accepting(
             (
                 [
@@ -229,6 +233,7 @@ class Gateway:
             duplicate="new" not in fields,
             number=fields.get("number") or None,
             query_code=fields.get("code") or None,
+            emergency=emergency,
             fingerprint=fields.get("fingerprint", ""),
         )
         if not receipt.duplicate:
@@ -241,6 +246,22 @@ class Gateway:
             receipt.duplicate,
         )
         return receipt
+
+    def emergency(self, message: InboundMessage) -> EmergencyAdvice | None:
+        """The advice for an emergency happening now, which the first answer carries on
+        every channel; pure and cheap (`intake.triage.alarm`), so a retry gets it again."""
+        if self.alarm is None or not message.text:
+            return None
+        advice = self.alarm.check(message.text)
+        if advice is not None:
+            log.info(
+                "emergency channel=%s external_id=%s rule=%s: advised to call %s",
+                message.channel,
+                message.external_id,
+                advice.rule_id,
+                advice.number,
+            )
+        return advice
 
     async def _accept_all(
         self, items: list[tuple[list[str], list[Any]]]

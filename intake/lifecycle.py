@@ -26,6 +26,8 @@ class Action(StrEnum):
     APPROVE_EXTENSION = "approve_extension"
     REJECT_EXTENSION = "reject_extension"
     ASK = "ask"  # ask the citizen for information; the deadline waits for the answer
+    DECLINE = "decline"  # 不予受理: close with the polite reply saying where to go instead
+    CATEGORIZE = "categorize"  # correct the category or type; the status stays
 
 
 # action -> {from status: to status}; None as a target keeps the status unchanged.
@@ -54,6 +56,8 @@ TRANSITIONS: dict[Action, dict[TicketStatus, TicketStatus | None]] = {
     Action.APPROVE_EXTENSION: {S.DISPATCHED: None, S.IN_PROGRESS: None},
     Action.REJECT_EXTENSION: {S.DISPATCHED: None, S.IN_PROGRESS: None},
     Action.ASK: {S.ACCEPTED: None, S.DISPATCHED: None, S.IN_PROGRESS: None, S.REOPENED: None},
+    Action.DECLINE: {S.RECEIVED: S.CLOSED, S.ACCEPTED: S.CLOSED},
+    Action.CATEGORIZE: dict.fromkeys(S),
 }
 
 EVENT_OF: dict[Action, EventKind] = {
@@ -68,6 +72,8 @@ EVENT_OF: dict[Action, EventKind] = {
     Action.APPROVE_EXTENSION: EventKind.EXTENSION_GRANTED,
     Action.REJECT_EXTENSION: EventKind.EXTENSION_REJECTED,
     Action.ASK: EventKind.INFO_REQUESTED,
+    Action.DECLINE: EventKind.CLOSED,
+    Action.CATEGORIZE: EventKind.CATEGORIZED,
 }
 
 _HOTLINE = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
@@ -84,6 +90,8 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.APPROVE_EXTENSION: frozenset({Role.SUPERVISOR, Role.ADMIN}),
     Action.REJECT_EXTENSION: frozenset({Role.SUPERVISOR, Role.ADMIN}),
     Action.ASK: _EVERYONE,
+    Action.DECLINE: _HOTLINE,
+    Action.CATEGORIZE: _HOTLINE,
 }
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from intake.enums import PUBLIC_EVENTS, EventKind, RequestType, TicketStatus
+from intake.enums import PUBLIC_EVENTS, EventKind, RequestType, Resolution, TicketStatus
 from intake.errors import InvalidInput, NotFound
 from intake.models import Ticket
 from intake.phones import normalize_phone
@@ -109,6 +109,18 @@ async def public_status(
     raise NotFound("no such request")
 
 
+def _status_label(ticket: Ticket) -> str:
+    """The status as the citizen reads it: a closed ticket says how it ended (不予受理 is not
+    办结: the citizen must go elsewhere)."""
+    status = TicketStatus(ticket.status)
+    if status is TicketStatus.CLOSED:
+        closes = [e for e in ticket.events if e.kind == EventKind.CLOSED.value]
+        ending = (closes[-1].data or {}).get("resolution") if closes else None
+        if ending == Resolution.DECLINED.value:
+            return Resolution.DECLINED.label_zh
+    return status.label_zh
+
+
 def _from_ticket(ticket: Ticket, runtime: Runtime) -> PublicStatus:
     status = TicketStatus(ticket.status)
     department = runtime.catalog.departments.get(ticket.department or "")
@@ -125,7 +137,7 @@ def _from_ticket(ticket: Ticket, runtime: Runtime) -> PublicStatus:
     return PublicStatus(
         number=ticket.number,
         status=status.value,
-        status_label=status.label_zh,
+        status_label=_status_label(ticket),
         request_type=RequestType(ticket.request_type).label_zh,
         title=ticket.title,
         created_at=ticket.created_at,

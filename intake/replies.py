@@ -6,11 +6,13 @@ from pathlib import Path
 
 import yaml
 
+from intake.emergency_advice import EmergencyAdvice
 from intake.enums import TicketStatus
 from intake.errors import ConfigurationError
 from intake.outcomes import Outcome
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "replies.yaml"
+EMERGENCY_FRAME = "{advice}\n{text}"  # for a replies file of an older release without one
 
 
 class Replies:
@@ -28,6 +30,20 @@ class Replies:
 
     def text(self, name: str, **values: object) -> str:
         return self._texts[name].format(**values)
+
+    def template(self, name: str) -> str | None:
+        """The raw text with its placeholders; None when the file has none of that name."""
+        return self._texts.get(name)
+
+    def with_emergency(self, text: str | None, advice: EmergencyAdvice | None) -> str | None:
+        """The answer with the emergency advice leading it, unless it already says it (the
+        pipeline's urgent reply does); the advice alone when there is no answer yet."""
+        if advice is None or (text and advice.advice in text):
+            return text
+        if not text:
+            return advice.advice
+        frame = self._texts.get("emergency", EMERGENCY_FRAME)
+        return frame.format(advice=advice.advice, number=advice.number, text=text)
 
     def for_outcome(self, outcome: Outcome) -> str | None:
         """What to tell the citizen at once; None when nothing should be said (flood, events)."""

@@ -28,6 +28,7 @@ from intake.redis_conn import RedisHandle, open_redis
 from intake.secret_key import resolve_secret_key
 from intake.triage.alarm import alarm_for
 from intake.triage.kit import TriageFiles, TriageKit
+from intake.triage.learned.store import models_folder
 
 log = logging.getLogger(__name__)
 
@@ -142,5 +143,8 @@ def load_triage(settings: Settings, today: datetime) -> TriageKit | None:
         special_service=config.special_service_file,
         holidays_override=config.holidays_override_file,
         repeats=config.repeats_file,
+        models=models_folder(settings.data_dir),
+        learned=config.learned,
+        model_check_seconds=config.model_check_seconds,
     )
     return TriageKit.load(files, today=today)

@@ -6,23 +6,28 @@ ticket event in the same transaction (the event is also the domain event's outbo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from intake import decline
 from intake.catalog import Catalog
 from intake.clock import Clock
-from intake.enums import Role, TicketStatus
+from intake.enums import RequestType, Resolution, Role, TicketStatus
 from intake.errors import InvalidInput, NotFound
 from intake.events import add_event
 from intake.lifecycle import EVENT_OF, Action, check_role, next_status
 from intake.linked import pass_on
 from intake.models import Staff, Ticket
+from intake.triage.catalogue import CategoryCatalogue
 from intake.triage.workdays import add_working_days
+
+OUT_OF_SCOPE = "out-of-scope"  # the category triage files 不予受理 under
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,9 @@ class ActionRequest:
     department: str | None = None
     co_departments: tuple[str, ...] = ()
     days: int | None = None
+    refer_to: str | None = None  # decline: where the citizen should go instead
+    category: str | None = None  # categorize: the corrected category code
+    request_type: str | None = None  # categorize: the corrected request type
 
 
 async def perform(
@@ -100,6 +108,8 @@ async def perform(
     staff: Staff,
     catalog: Catalog,
     clock: Clock,
+    replies_file: Path | None = None,
+    categories: CategoryCatalogue | None = None,
 ) -> Ticket:
     check_role(request.action, Role(staff.role))
     query = select(Ticket).where(Ticket.number == number)
@@ -111,7 +121,18 @@ async def perform(
     current = TicketStatus(ticket.status)
     target = next_status(request.action, current)
     now = clock()
-    data = _APPLY[request.action](ticket, request, staff, catalog, now)
+    facts: dict[str, Any] = {}
+    if request.action is Action.DECLINE:  # the reply is the event's text, as for close
+        declining = decline.compose(
+            reason=request.text,
+            refer_to=request.refer_to,
+            suggestion=await decline.suggestion_of(session, ticket),
+            replies_file=replies_file,
+        )
+        request, facts = replace(request, text=declining.text), declining.data()
+    if request.action is Action.CATEGORIZE:
+        facts = _categorize(ticket, request, categories)
+    data = {**_APPLY[request.action](ticket, request, staff, catalog, now), **facts}
     ticket.status = target.value
     ticket.updated_at = now
     add_event(
@@ -160,7 +181,40 @@ def _close(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> 
     if direct:
         _need(r.text, "text", "a direct answer (直接答复) needs the answer text")
     t.closed_at = now
-    return {"direct_answer": direct}
+    resolution = Resolution.DIRECT_ANSWER if direct else Resolution.DONE
+    return {"direct_answer": direct, "resolution": resolution.value}
+
+
+def _decline(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> dict[str, Any]:
+    """不予受理: closed and counted apart from 办结, filed as out of scope as triage files it."""
+    previous, t.category, t.closed_at = t.category, OUT_OF_SCOPE, now
+    return {"resolution": Resolution.DECLINED.value, "category_before": previous}
+
+
+def _categorize(
+    t: Ticket, r: ActionRequest, categories: CategoryCatalogue | None
+) -> dict[str, Any]:
+    """A staff correction of category or type: the ticket takes it, the suggested department
+    follows the category (a dispatched ticket stays where it is), and the event teaches the
+    learned model (`intake triage train --from-corrections`)."""
+    if r.category is None and r.request_type is None:
+        raise InvalidInput("give a category, a request_type or both", field="category")
+    if r.request_type is not None and r.request_type not in set(RequestType):
+        raise InvalidInput(f"unknown request type '{r.request_type}'", field="request_type")
+    data: dict[str, Any] = {"category_before": t.category, "request_type_before": t.request_type}
+    if r.category is not None:
+        if categories is None:
+            raise InvalidInput("triage is off: no category catalogue", field="category")
+        known = {c.code: c for c in (*categories.categories, categories.fallback)}
+        if r.category not in known:
+            raise InvalidInput(f"unknown category '{r.category}'", field="category")
+        chosen = known[r.category]
+        t.category = chosen.code
+        data["suggested_department"] = chosen.department
+        data["co_departments"] = list(chosen.co_departments)
+    if r.request_type is not None:
+        t.request_type = r.request_type
+    return {**data, "category": t.category, "request_type": t.request_type}
 
 
 def _return(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> dict[str, Any]:
@@ -227,6 +281,8 @@ _APPLY = {
     Action.REJECT_EXTENSION: _reject,
     Action.NOTE: _note,
     Action.ASK: _ask,
+    Action.DECLINE: _decline,
+    Action.CATEGORIZE: _accept,  # the work is `_categorize`, which needs the categories
 }
 
 __all__ = ["ActionRequest", "TicketFilter", "get_ticket", "list_tickets", "perform"]

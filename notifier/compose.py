@@ -44,6 +44,7 @@ def base_context(spec: JobSpec, ticket: TicketFacts, catalog: Catalog, zone: Any
         "request_type": request_type,
         "due": local_text(ticket.due_at, zone),
         "reason": spec.extra.get("reason") or "",
+        "emergency": spec.extra.get("emergency") or "",
         "template": spec.template,
         "code": "",
         "expires": "",

@@ -17,7 +17,7 @@ STAFF = "staff"
 # Messages a citizen may decline (opt-out); service messages about their own request are not.
 NON_ESSENTIAL = frozenset({"survey", "reminder", "dimensions"})
 # Citizen messages about which an agent must call when no channel reaches the citizen.
-NEEDS_CALLBACK = frozenset({"reply", "closed", "survey", "dimensions"})
+NEEDS_CALLBACK = frozenset({"reply", "closed", "declined", "survey", "dimensions"})
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.enums import EventKind
+from intake.emergency_advice import EmergencyAdvice
+from intake.enums import EventKind, Resolution
 from intake.models import Staff
 from notifier.config import NotifySettings
 from notifier.jobs import STAFF, JobSpec
@@ -51,14 +52,18 @@ def _staff_jobs(event: Event, template: str, staff: list[Staff], **extra: Any) -
 
 
 async def _received(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
-    """The acknowledgement; on channels that answer themselves it waits for their mark."""
+    """The acknowledgement; on channels that answer themselves it waits for their mark.
+    It leads with the emergency advice when the message reports one happening now."""
     grace = cfg.passive_ack_grace.get(event.get("channel", ""))
+    advice = EmergencyAdvice.from_dict(event_data(event).get("emergency"))
     return [
         JobSpec(
             key=f"ack:{event['ticket']}",
             template="ack",
             number=event["ticket"],
             event_id=event["event_id"],
+            urgent=advice is not None,
+            extra={"emergency": advice.advice} if advice else {},
             at=_at(event) + grace if grace else None,
         )
     ]
@@ -99,6 +104,8 @@ async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> l
     channel's own reply (`notifier.state.carried_by_reply`): it waits for that mark too."""
     number, event_id = event["ticket"], event["event_id"]
     data = event_data(event)
+    if data.get("resolution") == Resolution.DECLINED.value:
+        return [_declined(event, data)]
     grace = cfg.passive_ack_grace.get(event.get("channel", "")) if data.get("at_intake") else None
     return [
         JobSpec(
@@ -117,6 +124,18 @@ async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> l
             at=_at(event) + cfg.survey_delay,
         ),
     ]
+
+
+def _declined(event: Event, data: dict[str, Any]) -> JobSpec:
+    """不予受理: the polite reply saying where to go instead; nothing was handled, so there is
+    no satisfaction survey."""
+    return JobSpec(
+        key=f"declined:{event['event_id']}",
+        template="declined",
+        number=event["ticket"],
+        event_id=event["event_id"],
+        text=data.get("text"),
+    )
 
 
 async def _dispatched(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:

@@ -48,23 +48,25 @@ class IntakeBridge:
         text = text or self.replies.text(
             "new_request", ticket=number, query_code=receipt.query_code
         )
+        text = self.replies.with_emergency(text, receipt.emergency) or text
         await self._send_carrying(send, text, sorted(carried))
 
     async def submit(self, message: InboundMessage, send: Send) -> Outcome | None:
         """Anything else: the core decides what it is; the bot answers what the core says."""
         job = f"reply:{CHANNEL}:{message.external_id}"
         await self._state.set(job, CHANNEL, BOT_REPLY)
-        await self._runtime.gateway.submit(message)
+        receipt = await self._runtime.gateway.submit(message)
         outcome = await self._outcome(message)
         if outcome is None:
             await self._state.clear(job, CHANNEL)
             log.warning(
                 "telegram update=%s: outcome late; the notifier answers", message.external_id
             )
-            await send(self.replies.text("received_later"))
+            later = self.replies.text("received_later")
+            await send(self.replies.with_emergency(later, receipt.emergency) or later)
             return None
         carried = await mark_carried(self._state, outcomes=[outcome], channel=CHANNEL)
-        text = self.replies.for_outcome(outcome)
+        text = self.replies.with_emergency(self.replies.for_outcome(outcome), receipt.emergency)
         if text:
             await self._send_carrying(send, text, [job, *carried])
         return outcome

@@ -208,6 +208,11 @@ class WebConnector:
             "status": "received",
             "duplicate": receipt.duplicate,
         }
+        if receipt.emergency is not None:  # the advice is part of this very answer
+            body["emergency"] = {
+                "number": receipt.emergency.number,
+                "advice": receipt.emergency.advice,
+            }
         headers = {"Idempotent-Replayed": "true"} if receipt.duplicate else {}
         return SubmitResult(201, body, headers)
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from channels.base import BackgroundTask, Sender
+from channels.base import BackgroundTask, Receipt, Sender
 from channels.wechat.dialog import Dialog, Screen, phone_on_file
 from channels.wechat.dialog_rules import DialogRules
 from channels.wechat.dialog_store import DialogStore, Step
@@ -33,6 +33,7 @@ from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
 from channels.wechat.waiter import OutcomeWaiter
 from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
+from intake.emergency_advice import EmergencyAdvice
 from intake.errors import ConfigurationError
 from intake.messages import InboundMessage, MessageKind
 from intake.outcomes import Outcome
@@ -162,6 +163,7 @@ class WeChatConnector:
     async def _answer(self, message: InboundMessage, started: float) -> str | None:
         event = message.fields.get("event")
         key = str(message.fields.get("event_key") or "")
+        receipt: Receipt | None = None
         if event == "click" and key in MENU_MY_REQUESTS:
             message = dataclasses.replace(message, kind=MessageKind.TEXT, text="查询")
             await self._runtime.gateway.submit(message)
@@ -169,13 +171,16 @@ class WeChatConnector:
             guards = self.dialog.guards(message)
             # most messages have no conversation to join: submitted at once, unless one exists
             gateway = self._runtime.gateway
-            if guards is None or await gateway.submit_unless(message, guards) is None:
+            if guards is not None:
+                receipt = await gateway.submit_unless(message, guards)
+            if receipt is None:
                 step = await self.dialog.on_message(message)
                 if step is not None:
                     return await self._say(step, started)
-                await self._runtime.gateway.submit(message)
+                receipt = await self._runtime.gateway.submit(message)
         else:
-            await self._runtime.gateway.submit(message)
+            receipt = await self._runtime.gateway.submit(message)
+        emergency = receipt.emergency if receipt else None
         if event == "subscribe":
             return self._replies.text("welcome")
         if event == "click" and key in MENU_FILE_REQUEST:
@@ -191,8 +196,8 @@ class WeChatConnector:
                 message.external_id,
                 self._wait,
             )
-            return None
-        return self._replies.for_outcome(outcome)
+            return self._replies.with_emergency(None, emergency)
+        return self._replies.with_emergency(self._replies.for_outcome(outcome), emergency)
 
     async def _mark_answered(self, outcomes: list[Outcome]) -> None:
         """What the passive replies are about to carry (a new ticket's number, an answer
@@ -206,9 +211,10 @@ class WeChatConnector:
         await mark_passive_ack(self._acks, number=step.number, channel=CHANNEL)
         outcome = await self._outcome(step.filed, started)
         text = self._replies.for_outcome(outcome) if outcome else None
-        return text or self._replies.text(
+        text = text or self._replies.text(
             "new_request", ticket=step.number, query_code=step.query_code
         )
+        return self._replies.with_emergency(text, EmergencyAdvice.from_dict(step.emergency))
 
     async def _outcome(self, external_id: str, started: float) -> Outcome | None:
         return await self._waiter.wait(

@@ -258,7 +258,12 @@ class Dialog:
             len(draft.parts),
             mask_phone(draft.phone),
         )
-        return Step(filed=message.external_id, number=receipt.number, query_code=receipt.query_code)
+        return Step(
+            filed=message.external_id,
+            number=receipt.number,
+            query_code=receipt.query_code,
+            emergency=receipt.emergency.to_dict() if receipt.emergency else None,
+        )
 
     async def _close(self, draft: Draft, *, reason: str) -> Step | None:
         """File (if there is anything) and delete a draft; filing twice is one ticket. A

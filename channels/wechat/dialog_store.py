@@ -96,6 +96,7 @@ class Step:
     filed: str | None = None  # external id of the filed message
     number: str | None = None
     query_code: str | None = None
+    emergency: dict[str, str] | None = None  # the filed message's advice (its receipt's)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))

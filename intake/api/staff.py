@@ -34,6 +34,11 @@ class ActionBody(BaseModel):
         default_factory=list, max_length=20, description="co-handling units"
     )
     days: int | None = Field(None, description="working days, for extend")
+    refer_to: CleanText | None = Field(
+        None, max_length=200, description="for decline: where the citizen should go instead"
+    )
+    category: Code | None = Field(None, description="for categorize: a category code")
+    request_type: Code | None = Field(None, description="for categorize: a request type")
 
 
 class TicketSummary(BaseModel):
@@ -189,7 +194,9 @@ async def get_endpoint(number: str, runtime: RuntimeDep, staff: StaffDep) -> Tic
     "/{number}/actions/{action}",
     response_model=TicketDetail,
     summary="accept, dispatch, note, reply, close, return, reopen, extend, "
-    "approve_extension, reject_extension, ask (the citizen; the deadline waits)",
+    "approve_extension, reject_extension, ask (the citizen; the deadline waits), "
+    "decline (不予受理: reason, refer_to; by default triage's out-of-scope suggestion), "
+    "categorize (category and/or request_type: a correction that teaches the model)",
 )
 async def act_endpoint(
     number: str,
@@ -209,6 +216,9 @@ async def act_endpoint(
         department=body.department,
         co_departments=tuple(body.co_departments),
         days=body.days,
+        refer_to=body.refer_to,
+        category=body.category,
+        request_type=body.request_type,
     )
     async with runtime.db.write() as session, session.begin():
         changed = await perform(
@@ -218,6 +228,8 @@ async def act_endpoint(
             staff=staff,
             catalog=runtime.catalog,
             clock=runtime.clock,
+            replies_file=runtime.settings.catalog.replies_file,
+            categories=runtime.triage.triage.catalogue.categories if runtime.triage else None,
         )
     await runtime.relay.flush(ticket_id=changed.id)
     async with runtime.db.read() as session:  # unscoped: a return takes it out of reach

@@ -22,6 +22,7 @@ from intake.pipeline.rating import record_rating
 from intake.pipeline.repeats import link_duplicate, refine_intent
 from intake.pipeline.triage_steps import apply_triage, assess_request
 from intake.pipeline.waiting import resume_clock
+from intake.triage.alarm import advice_of
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,14 @@ async def open_ticket(ctx: Context) -> None:
     ctx.ticket = _new_ticket(ctx)
     add(ctx.batch.session, ctx.ticket)
     ctx.batch.add_ticket(ctx.ticket)
-    _citizen_wrote(ctx, EventKind.RECEIVED)
+    _citizen_wrote(ctx, EventKind.RECEIVED, **_emergency_of(ctx))
+
+
+def _emergency_of(ctx: Context) -> dict[str, object]:
+    """The emergency advice the acknowledgement carries: the guard's finding that the
+    gateway gave the channel at once (the same check; see `intake.triage.alarm`)."""
+    hit = ctx.assessment.emergency if ctx.assessment else None
+    return {"emergency": advice_of(hit).to_dict()} if hit is not None else {}
 
 
 def _new_ticket(ctx: Context) -> Ticket:
@@ -139,7 +147,7 @@ async def note_status_query(ctx: Context) -> None:
     )
 
 
-def _citizen_wrote(ctx: Context, kind: EventKind) -> None:
+def _citizen_wrote(ctx: Context, kind: EventKind, **extra: object) -> None:
     """The citizen's message on the ticket, with the decisions that put it there, and files."""
     assert ctx.ticket is not None
     ctx.batch.events.append(
@@ -151,7 +159,7 @@ def _citizen_wrote(ctx: Context, kind: EventKind) -> None:
             actor_kind="citizen",
             text=ctx.message.text,
             message=ctx.record,
-            data={"channel": ctx.message.channel, "decisions": ctx.decisions},
+            data={"channel": ctx.message.channel, "decisions": ctx.decisions, **extra},
         )
     )
     _attach_files(ctx)

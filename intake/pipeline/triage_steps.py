@@ -84,6 +84,9 @@ def _record(ctx: Context, ticket: Ticket, decision: TriageDecision, special: str
         "request_type_confidence": round(decision.request_type.confidence, 3),
         "category": decision.category.label,
         "category_confidence": round(decision.category.confidence, 3),
+        "category_source": decision.category.source,  # keywords, model, unsure (an agent decides)
+        "category_candidates": [c.to_dict() for c in decision.category.candidates],
+        "model_version": decision.model_version,
         "suggested_department": routing.primary,
         "co_departments": list(routing.co_handlers),
         "district": routing.district,

@@ -52,6 +52,12 @@ class GuardRule:
     reply: str
     name: str = ""
     service: str = ""
+    # emergency: words that name danger only when it is happening now (a now word in their
+    # sentence or a call for help in the message), e.g. "冒烟", "撞倒", "漏气"
+    now_keywords: tuple[str, ...] = ()
+    # out of scope: phrases that make the matter a letter's main request when asked for
+    # ("督促法院", "改判", "请纪委"), see guards.is_main_request
+    main_request: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,8 @@ class KbRules:
     margin: float = 0.05  # the best entry must beat the runner-up by this much to close
     suggest_threshold: float = 0.75
     suggest_max: int = 3
+    # a question's topic words the entry may leave unmentioned and still close (see kb.py)
+    max_unexplained: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +188,13 @@ def _guard_rules(path: Path, *, emergency: bool) -> tuple[GuardRule, ...]:
             raise ConfigurationError(f"{path}: rule {raw['id']} needs a reply")
         unless = tuple(normalise(w) for w in _strings(raw.get("unless")))
         keywords = tuple(normalise(w) for w in keywords)
-        rules.append(GuardRule(str(raw["id"]), keywords, unless, reply, name, service))
+        now_keywords = tuple(normalise(w) for w in _strings(raw.get("now_keywords")))
+        main_request = tuple(normalise(w) for w in _strings(raw.get("main_request")))
+        rules.append(
+            GuardRule(
+                str(raw["id"]), keywords, unless, reply, name, service, now_keywords, main_request
+            )
+        )
     return tuple(rules)
 
 
@@ -284,6 +298,7 @@ def _kb(path: Path) -> tuple[tuple[KbEntry, ...], KbRules]:
         margin=float(data.get("margin", 0.05)),
         suggest_threshold=float(data.get("suggest_threshold", threshold)),
         suggest_max=int(data.get("suggest_max", 3)),
+        max_unexplained=int(data.get("max_unexplained", 1)),
     )
     return tuple(entries), rules
 

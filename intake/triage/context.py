@@ -34,6 +34,15 @@ def not_now(passage: Passage, start: int, end: int, cues: Cues) -> str | None:
     return None
 
 
+def said_now(passage: Passage, position: int, cues: Cues) -> bool:
+    """A now word ("现在", "正在", "刚才") before `position` in its sentence or anywhere in its
+    clause: in "生的时候我大出血，…，现在宝宝已经两个多月了" the now is about something else."""
+    sentence_start, _ = passage.sentence(position)
+    _, clause_end = passage.clause(position)
+    text = passage.text[sentence_start:clause_end]
+    return any(word in text for word in cues.now)
+
+
 def passing(passage: Passage, start: int, end: int, cues: Cues, *, letter: bool) -> str | None:
     """Why an out-of-scope keyword is only a mention, or None when it may be the request.
 
@@ -62,6 +71,25 @@ def asks(passage: Passage, position: int, cues: Cues) -> bool:
     start, end = passage.clause(position)
     clause = passage.text[start:end]
     return any(w in clause for w in cues.request) or any(w in clause for w in cues.question)
+
+
+def asks_for(passage: Passage, start: int, end: int, cues: Cues) -> bool:
+    """True when the phrase at [start, end) is asked for: an asking word before it in its
+    sentence ("请", "希望", "督促"; not the "请" of "申请" or "请假") or a question clause, and
+    it is neither refused ("不想") nor a document shown as proof ("凭…判决书")."""
+    text = passage.text
+    sentence_start, _ = passage.sentence(start)
+    clause_start, clause_end = passage.clause(start)
+    before = text[sentence_start:start]
+    if negated(text[clause_start:start], cues) or any(w in before for w in cues.passing):
+        return False
+    if any(w in text[clause_start:start] for w in cues.evidence):
+        return False
+    for word in cues.asking_not:
+        before = before.replace(word, "")
+    if any(w in before for w in cues.asking):
+        return True
+    return passage.is_question(clause_start, clause_end) and not passage.quoted(start, end)
 
 
 def negated(before_clause: str, cues: Cues) -> bool:

@@ -47,6 +47,11 @@ class Cues:
     request: tuple[str, ...] = ()
     question: tuple[str, ...] = ()
     story: tuple[str, ...] = ()
+    alarm: tuple[str, ...] = ()
+    asking: tuple[str, ...] = ()
+    asking_not: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    generic: tuple[str, ...] = ()
     letter: LetterLimits = LetterLimits()
 
 
@@ -67,6 +72,11 @@ _LISTS = (
     "request",
     "question",
     "story",
+    "alarm",
+    "asking",
+    "asking_not",
+    "evidence",
+    "generic",
 )
 
 

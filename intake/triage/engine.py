@@ -26,6 +26,8 @@ from intake.triage.catalogue import (
     load_catalogue,
 )
 from intake.triage.kb import KB, KbCandidate, KnowledgeBase
+from intake.triage.learned import decide
+from intake.triage.learned.source import ModelSource
 from intake.triage.models import (
     REQUEST_TYPES,
     Classification,
@@ -47,10 +49,17 @@ KEY_TERM_WEIGHT = 2.0  # weaker category words ("施工", "饭店") do not name 
 class Triage:
     """Pure, synchronous, thread-safe after construction (no state changes in `assess`)."""
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, learned: ModelSource | None = None) -> None:
         self.catalogue = catalogue
+        self.learned = learned  # the learned category model, when one is used
+        categories = catalogue.categories
+        self._codes = frozenset(
+            [*(c.code for c in categories.categories), categories.fallback.code]
+        )
         self.segmenter = Segmenter.get(catalogue.paths.custom_dict)
-        self.kb = KnowledgeBase(catalogue.kb_entries, catalogue.kb_rules, self.segmenter)
+        self.kb = KnowledgeBase(
+            catalogue.kb_entries, catalogue.kb_rules, self.segmenter, catalogue.cues.generic
+        )
         self._cues = catalogue.cues
         self._matcher = Matcher()
         guards.register(self._matcher, catalogue.emergency, guards.EMERGENCY)
@@ -66,9 +75,17 @@ class Triage:
         return tuple(self._matcher.find(normalised))
 
     @classmethod
-    def load(cls, paths: CataloguePaths | None = None, **overrides: Path | str | None) -> Triage:
-        """Load the shipped catalogues, with any file replaced by keyword (e.g. kb="my_kb.yaml")."""
-        return cls(load_catalogue((paths or CataloguePaths()).with_overrides(**overrides)))
+    def load(
+        cls,
+        paths: CataloguePaths | None = None,
+        *,
+        learned: ModelSource | None = None,
+        **overrides: Path | str | None,
+    ) -> Triage:
+        """Load the shipped catalogues, with any file replaced by keyword (e.g. kb="my_kb.yaml");
+        the keyword rules alone unless a learned model source is given."""
+        paths = (paths or CataloguePaths()).with_overrides(**overrides)
+        return cls(load_catalogue(paths), learned)
 
     def assess(
         self,
@@ -85,9 +102,13 @@ class Triage:
         emergency = self._emergency(passage, hits, trail)
         out_of_scope, maybe_out_of_scope = self._out_of_scope(passage, hits, trail)
         category = classify.classify_category(hits.get(classify.CATEGORY, ()), self._categories)
+        model = self.learned.current() if self.learned is not None else None
+        prediction = model.predict(normalised, normalised=True) if model is not None else None
+        category = decide.choose_category(category, prediction, self._codes)
         trail.append(_classification_decision("category", category))
         confident_category = self._confident_category(category)
         request_type = self._request_type(hits, passage, confident_category, request_type_hint)
+        request_type = decide.choose_type(request_type, prediction)
         trail.append(_classification_decision("request_type", request_type))
         kb_answer, suggested = None, ()
         if (
@@ -126,7 +147,17 @@ class Triage:
             decisions=tuple(trail),
             suggested_answers=suggested,
             out_of_scope_suggestion=maybe_out_of_scope,
+            model_version=prediction.version if prediction is not None else None,
         )
+
+    def emergency(self, text: str) -> EmergencyHit | None:
+        """The emergency guard alone, exactly as `assess` runs it: what the core checks the
+        moment a message is accepted (`intake.triage.alarm`)."""
+        normalised = normalise(text)
+        found = [hit for hit in self._find(normalised) if hit.key[0] == guards.EMERGENCY]
+        if not found:
+            return None
+        return self._emergency(Passage(normalised, self._cues), {guards.EMERGENCY: found}, [])
 
     def key_terms(self, normalised: str) -> frozenset[str]:
         """Words naming the problem and the place (category keywords of weight ≥ 2, streets and
@@ -173,24 +204,30 @@ class Triage:
         if not found:
             return None, None
         judge = guards.out_of_scope_judge(passage, self._cues)
-        finding, aside = guards.review(self.catalogue.out_of_scope, found, passage.text, judge)
+        findings, aside = guards.review_all(self.catalogue.out_of_scope, found, passage.text, judge)
         detail = "; ".join(aside) or None
-        if finding is None:
+        if not findings:
             words = tuple(dict.fromkeys(h.keyword for h in found))
             trail.append(Decision("out_of_scope", "passing-mention", None, words, detail=detail))
             return None, None
+        for finding in findings:
+            if guards.is_main_request(finding, passage, self._cues):
+                rule = finding.rule
+                hit = OutOfScopeHit(rule.id, rule.name, finding.matched, rule.reply)
+                trail.append(Decision("out_of_scope", "not-accepted", rule.id, finding.matched))
+                return hit, None
+        finding = findings[0]
         rule = finding.rule
         hit = OutOfScopeHit(rule.id, rule.name, finding.matched, rule.reply)
-        if guards.is_main_request(finding, passage, self._cues):
-            trail.append(Decision("out_of_scope", "not-accepted", rule.id, finding.matched))
-            return hit, None
         why = f"not the letter's main request; {detail}" if detail else "not the main request"
         trail.append(Decision("out_of_scope", "suggested", rule.id, finding.matched, None, why))
         return None, hit
 
     def _confident_category(self, category: Classification) -> Category | None:
         rules = self._categories
-        if category.source == "fallback" or category.score < rules.min_score:
+        if category.source == decide.MODEL:  # sure by the model's own threshold
+            return rules.get(category.label)
+        if category.source in ("fallback", decide.UNSURE) or category.score < rules.min_score:
             return None
         if category.confidence < rules.min_confidence:
             return None
@@ -270,7 +307,7 @@ class Triage:
         if out_of_scope is not None or kb_answer is not None:
             return None
         types = self.catalogue.types
-        if request_type.source != "hint" and (
+        if request_type.source not in ("hint", decide.MODEL) and (
             request_type.score < types.min_score or request_type.confidence < types.min_confidence
         ):
             return f"request type uncertain ({request_type.label} {request_type.confidence:.2f})"

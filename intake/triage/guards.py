@@ -4,15 +4,16 @@ The matcher finds a rule's keywords as substrings; each occurrence is then read 
 sentence. It is set aside when one of the rule's `unless` words is in the same sentence
 ("楼道里有火灾隐患" is a hazard to report, not a fire), and otherwise:
 
-- emergency: when it is not a jieba word of its clause ("有没有意识到" holds no "没有意识") or
+- emergency: when it does not end where a jieba word of its clause ends ("有没有意识到" holds no
+  "没有意识") or
   does not report danger happening now (negated, quoted, a comparison, a hypothetical, the
   past, a habit: see `context.not_now`);
 - out of scope: when it is only mentioned in passing (`context.passing`).
 
 The first rule in file order with an occurrence left standing wins, so operators order rules by
 severity. An out-of-scope finding acts alone (不予受理) only when it is the message's main
-request: the whole of a short message, or in a letter a request in its own words backed by a
-second sentence; otherwise it is a suggestion for the agent.
+request: the whole of a short message, or in a letter a request for what the hotline cannot do
+(`is_main_request`); otherwise it is a suggestion for the agent.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from intake.triage.text import Hit, Matcher, Segmenter
 
 EMERGENCY = "emergency"
 OUT_OF_SCOPE = "out-of-scope"
-MAIN_REQUEST_SENTENCES = 2
 
 # (rule, keyword, start) → why this occurrence does not count, or None when it stands
 Judge = Callable[[GuardRule, str, int], str | None]
@@ -47,6 +47,7 @@ def register(matcher: Matcher, rules: Sequence[GuardRule], namespace: str) -> No
     """Add the guard keywords to the shared matcher under (namespace, rule index)."""
     for index, rule in enumerate(rules):
         matcher.add_all((namespace, index), rule.keywords)
+        matcher.add_all((namespace, index), rule.now_keywords)
 
 
 def review(
@@ -54,10 +55,19 @@ def review(
 ) -> tuple[Finding | None, tuple[str, ...]]:
     """The first rule (in file order) with a standing occurrence, and every reason given for
     setting occurrences aside (so the trail says why a keyword did not fire)."""
+    findings, aside = review_all(rules, hits, text, judge)
+    return (findings[0] if findings else None), aside
+
+
+def review_all(
+    rules: Sequence[GuardRule], hits: Sequence[Hit], text: str, judge: Judge
+) -> tuple[list[Finding], tuple[str, ...]]:
+    """Every rule with a standing occurrence, in file order, and the reasons for the others."""
     by_rule: dict[int, list[Hit]] = {}
     for hit in hits:
         by_rule.setdefault(hit.key[1], []).append(hit)
     aside: list[str] = []
+    findings: list[Finding] = []
     for index in sorted(by_rule):
         rule, matched, positions = rules[index], [], []
         for hit in by_rule[index]:
@@ -69,49 +79,88 @@ def review(
                     break
                 aside.append(f"{hit.keyword}: {reason}")
         if matched:
-            return Finding(rule, tuple(matched), tuple(positions), tuple(aside)), tuple(aside)
-    return None, tuple(aside)
+            findings.append(Finding(rule, tuple(matched), tuple(positions)))
+    return findings, tuple(aside)
 
 
 def emergency_judge(passage: Passage, segmenter: Segmenter, cues: Cues) -> Judge:
+    """A keyword stands when it is a word of its clause and reports danger now; a `now_keywords`
+    word, and in a letter any word, also needs a now word in its sentence or a call for help
+    in the message (letters tell of past accidents; an emergency letter says it is now)."""
+    letter = passage.shape.is_letter
+    alarm: list[bool] = []  # computed on first need
+
     def judge(rule: GuardRule, keyword: str, start: int) -> str | None:
         vetoed = _unless(passage, rule, start)
         if vetoed:
             return vetoed
         clause_start, clause_end = passage.clause(start)
         bounds = segmenter.boundaries(passage.text[clause_start:clause_end])
-        if start - clause_start not in bounds or start + len(keyword) - clause_start not in bounds:
+        # it must end where a word ends ("没有意识" in "有没有意识到" does not, nor "跳楼" in
+        # "跳楼价"); it may start inside one (jieba cuts "被车撞倒" as 被车撞|倒)
+        if start + len(keyword) - clause_start not in bounds:
             return "not a word here"
-        return context.not_now(passage, start, start + len(keyword), cues)
+        reason = context.not_now(passage, start, start + len(keyword), cues)
+        if reason is not None or not (letter or keyword in rule.now_keywords):
+            return reason
+        if not alarm:
+            alarm.append(_calls_for_help(passage, segmenter, cues))
+        if alarm[0] or context.said_now(passage, start, cues):
+            return None
+        return "not said to be happening now"
 
     return judge
 
 
+def _calls_for_help(passage: Passage, segmenter: Segmenter, cues: Cues) -> bool:
+    """The message calls for help now: an alarm word that is a word of its clause ("救命", not
+    "救命钱") and not past, hypothetical, negated or quoted ("那天我们赶紧叫救护车")."""
+    text = passage.text
+    for word in cues.alarm:
+        position = text.find(word)
+        while position >= 0:
+            end = position + len(word)
+            clause_start, clause_end = passage.clause(position)
+            bounds = segmenter.boundaries(text[clause_start:clause_end])
+            first = min((b for b in bounds if b > position - clause_start), default=0)
+            if (
+                position - clause_start in bounds
+                and first <= end - clause_start  # "马上派|人" is one, "救命钱" is not
+                and context.not_now(passage, position, end, cues) is None
+            ):
+                return True
+            position = text.find(word, position + 1)
+    return False
+
+
 def out_of_scope_judge(passage: Passage, cues: Cues) -> Judge:
-    letter = passage.shape.is_letter
+    """A mention stands unless refused, threatened, compared or supposed: in a letter a past
+    occurrence stands too ("去年我把他起诉到法院" is the case the letter is about); whether the
+    matter is the letter's main request is `is_main_request`'s question."""
 
     def judge(rule: GuardRule, keyword: str, start: int) -> str | None:
         return _unless(passage, rule, start) or context.passing(
-            passage, start, start + len(keyword), cues, letter=letter
+            passage, start, start + len(keyword), cues, letter=False
         )
 
     return judge
 
 
 def is_main_request(finding: Finding, passage: Passage, cues: Cues) -> bool:
-    """A short message is its own main request; a letter needs the matter asked for in so many
-    words ("恳请督促法院执行判决") and named in a second sentence."""
+    """A short message is its own main request. A letter must ask, in so many words, for what
+    the hotline cannot do: one of the rule's `main_request` phrases ("督促法院", "改判",
+    "纪委监委调查") after an asking word in its sentence ("请市里领导过问，责成法院改判") or in
+    a question clause, and not as a document shown as proof ("凭生效的判决书…")."""
     if not passage.shape.is_letter:
         return True
     text = passage.text
-    sentences = set()
-    for rule_word in finding.rule.keywords:
-        position = text.find(rule_word)
+    for phrase in finding.rule.main_request:
+        position = text.find(phrase)
         while position >= 0:
-            sentences.add(passage.sentence(position))
-            position = text.find(rule_word, position + 1)
-    asked = any(context.asks(passage, position, cues) for position in finding.positions)
-    return asked and len(sentences) >= MAIN_REQUEST_SENTENCES
+            if context.asks_for(passage, position, position + len(phrase), cues):
+                return True
+            position = text.find(phrase, position + 1)
+    return False
 
 
 def _unless(passage: Passage, rule: GuardRule, start: int) -> str | None:

@@ -13,14 +13,14 @@ runner-up by a margin. Otherwise the matching entries are suggested to the agent
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from intake.triage.catalogue import KbEntry, KbRules
 from intake.triage.models import KbAnswer
 from intake.triage.passage import Passage
 from intake.triage.similarity import STOPWORDS, Fingerprint, similarity
-from intake.triage.text import Hit, Matcher, Segmenter, char_ngrams, normalise
+from intake.triage.text import Hit, Matcher, Segmenter, char_ngrams, drop_nested, normalise
 
 KB = "kb"
 GROUP_WEIGHT = 0.8
@@ -41,7 +41,13 @@ class KbCandidate:
 class KnowledgeBase:
     """Entries plus their precomputed question fingerprints."""
 
-    def __init__(self, entries: Sequence[KbEntry], rules: KbRules, segmenter: Segmenter):
+    def __init__(
+        self,
+        entries: Sequence[KbEntry],
+        rules: KbRules,
+        segmenter: Segmenter,
+        generic: Iterable[str] = (),
+    ):
         self.entries = tuple(entries)
         self.rules = rules
         self.threshold = rules.threshold
@@ -52,6 +58,18 @@ class KnowledgeBase:
         self._groups = tuple(
             tuple(tuple(normalise(w) for w in group) for group in entry.keyword_groups)
             for entry in self.entries
+        )
+        # everything an entry says about itself: a question's topic words must be found here
+        self._vocabulary = tuple(
+            normalise(
+                "".join((entry.title, entry.answer, *entry.questions))
+                + "".join(w for group in entry.keyword_groups for w in group)
+            )
+            for entry in self.entries
+        )
+        self._generic = frozenset(generic) | STOPWORDS
+        self._all_words = tuple(
+            frozenset(w for group in groups for w in group) for groups in self._groups
         )
 
     def _fingerprint(self, text: str) -> Fingerprint:
@@ -67,9 +85,11 @@ class KnowledgeBase:
     def rank(self, hits: Sequence[Hit], passage: Passage, *, similar: bool) -> list[KbCandidate]:
         """Every entry the hits touch, best first. With `similar` (only worth its jieba cost
         when the best may close the ticket) the similarity to the entry's questions is
-        measured on the whole of a short message, else entries rank by their groups."""
+        measured on the whole of a short message, else entries rank by their groups (and
+        whether a question sentence names them all)."""
         groups: dict[int, dict[int, str]] = {}
-        for hit in hits:
+        # when it may close: "暖气费" names heating, not its "气费" (gas)
+        for hit in drop_nested(list(hits)) if similar else hits:
             _, index, group = hit.key
             groups.setdefault(index, {}).setdefault(group, hit.keyword)
         if not groups:
@@ -84,13 +104,37 @@ class KnowledgeBase:
                 default=0.0,
             )
             score = round(GROUP_WEIGHT * share + (1 - GROUP_WEIGHT) * closest, 4)
-            asked = any(self._covers(index, q) for q in questions)
+            # only an entry whose every group is in the text can have them all in one question
+            asked = share == 1 and any(self._covers(index, q) for q in questions)
             ranked.append(KbCandidate(self.entries[index], score, tuple(found.values()), asked))
         ranked.sort(key=lambda c: (-c.score, not c.in_question))
         return ranked
 
     def _covers(self, index: int, sentence: str) -> bool:
         return all(any(w in sentence for w in group) for group in self._groups[index])
+
+    def _covers_as_words(self, index: int, sentence: str) -> bool:
+        """Every group named by an occurrence that is not part of another entry's longer word:
+        "暖气费" (heating) holds "气费" (gas), which then does not count for the gas entry."""
+        longer = [w for n, words in enumerate(self._all_words) if n != index for w in words]
+        for group in self._groups[index]:
+            if not any(_stands(sentence, word, longer) for word in group):
+                return False
+        return True
+
+    def unexplained(self, index: int, text: str) -> list[str]:
+        """The topic words of a question that the entry never mentions ("辞退" asked of the
+        work-injury entry, "商务签注" of the travel-endorsement one): it answers another
+        question. A word counts as mentioned when it, or one of its two-character parts, is in
+        the entry's title, questions, keywords or answer."""
+        vocabulary, out = self._vocabulary[index], []
+        for word in self._segmenter.words(text, self._generic):
+            if word.isdigit() or word in vocabulary:
+                continue
+            if any(word[i : i + 2] in vocabulary for i in range(len(word) - 1)):
+                continue
+            out.append(word)
+        return out
 
     def why_not_close(self, ranked: Sequence[KbCandidate], passage: Passage) -> str | None:
         """None when the best candidate may close the ticket by itself, else the reason."""
@@ -103,6 +147,14 @@ class KnowledgeBase:
         best = ranked[0]
         if not best.in_question:
             return "the entry does not answer the question asked"
+        index = self.entries.index(best.entry)
+        questions = [passage.text[s:e] for s, e in passage.question_sentences]
+        if not any(self._covers_as_words(index, q) for q in questions):
+            return "the entry's words are only parts of other words"
+        asked = "，".join(passage.text[s:e] for s, e in passage.question_clauses)
+        unexplained = self.unexplained(index, asked)
+        if len(unexplained) > self.rules.max_unexplained:
+            return f"asks about what the entry does not cover: {'、'.join(unexplained)}"
         runner_up = ranked[1] if len(ranked) > 1 else None
         if runner_up is not None and best.score - runner_up.score < self.rules.margin:
             return f"too close to {runner_up.entry.id} ({runner_up.score:.2f})"
@@ -112,3 +164,22 @@ class KnowledgeBase:
         """The entries good enough to offer an agent, best first."""
         good = [c for c in ranked if c.score >= self.rules.suggest_threshold]
         return tuple(c.as_answer() for c in good[: self.rules.suggest_max])
+
+
+def _stands(sentence: str, word: str, longer: Sequence[str]) -> bool:
+    """An occurrence of word in sentence that no longer word of `longer` contains."""
+    position = sentence.find(word)
+    while position >= 0:
+        end = position + len(word)
+        if not any(
+            len(other) > len(word)
+            and word in other
+            and any(
+                sentence.startswith(other, start)
+                for start in range(max(0, end - len(other)), position + 1)
+            )
+            for other in longer
+        ):
+            return True
+        position = sentence.find(word, position + 1)
+    return False

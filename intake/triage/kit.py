@@ -9,6 +9,8 @@ from pathlib import Path
 
 from intake.triage.deadlines import DeadlineRules
 from intake.triage.engine import Triage
+from intake.triage.learned.source import ModelSource
+from intake.triage.learned.store import ModelStore
 from intake.triage.repeat_rules import FollowUpRules
 from intake.triage.special_service import SpecialServiceList
 from intake.triage.workdays import WorkCalendar
@@ -30,6 +32,10 @@ class TriageFiles:
     special_service: Path | None = None
     holidays_override: Path | None = None
     repeats: Path | None = None
+    # the data folder's models (DATA_DIR/triage/models); None: the shipped model only
+    models: Path | None = None
+    learned: bool = True
+    model_check_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class TriageKit:
             gazetteer=files.gazetteer,
             custom_dict=files.custom_dict,
             departments=files.departments,
+            learned=_model_source(files),
         )
         deadlines = DeadlineRules.load(files.deadlines) if files.deadlines else DeadlineRules.load()
         special = (
@@ -70,3 +77,14 @@ class TriageKit:
             calendar=calendar,
             follow_ups=FollowUpRules.load(files.repeats),
         )
+
+
+def _model_source(files: TriageFiles) -> ModelSource | None:
+    """The learned model the pipeline follows, unless turned off (the rules alone then)."""
+    if not files.learned:
+        return None
+    return ModelSource(
+        store=ModelStore(files.models) if files.models is not None else None,
+        custom_dict=files.custom_dict,
+        check_seconds=files.model_check_seconds,
+    )

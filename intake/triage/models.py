@@ -64,15 +64,33 @@ class OutOfScopeHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """A label the learned model considers, its probability, and the words that spoke for it."""
+
+    label: str
+    probability: float
+    words: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probability": round(self.probability, 3),
+            "words": list(self.words),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
-    """A label chosen by weighted keywords, with its confidence in [0, 1] and the evidence."""
+    """A label chosen by weighted keywords or the learned model, with its confidence in
+    [0, 1] and the evidence; `candidates` are the model's top three when it was asked."""
 
     label: str
     confidence: float
     score: float
     matched: tuple[str, ...] = ()
     runner_up: str | None = None
-    source: str = "keywords"  # keywords | hint | default | fallback
+    source: str = "keywords"  # keywords | hint | default | fallback | model | unsure
+    candidates: tuple[Candidate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +143,7 @@ class TriageDecision:
     # for the agent, never acted on: answers one `reply` can send, a possible 不予受理
     suggested_answers: tuple[KbAnswer, ...] = ()
     out_of_scope_suggestion: OutOfScopeHit | None = None
+    model_version: str | None = None  # the learned model asked, if any
 
     @property
     def direct_answer(self) -> bool:

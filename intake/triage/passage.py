@@ -91,6 +91,13 @@ class Passage:
         return [(s, e) for s, e in self.sentences() if self.is_question(s, e)]
 
     @cached_property
+    def question_clauses(self) -> list[tuple[int, int]]:
+        """The clauses that ask (a question word, or the clause right before a "?"): what a
+        question is about, without the situation told around it ("合同到期单位不续签了，")."""
+        spans = [self.clause(start) for start in self._clause_starts]
+        return [(s, e) for s, e in spans if e > s and self.is_question(s, e)]
+
+    @cached_property
     def shape(self) -> Shape:
         cues, text = self._cues, self.text
         limits = cues.letter
