@@ -236,6 +236,8 @@ async def main() -> None:
     args.flood_connections = min(max(args.flood_connections, 1), MAX_CONNECTIONS)
     tmp = Path(tempfile.mkdtemp(prefix="intake-flood-"))
     env = base_env(tmp / "data")
+    for name in ("INTAKE_LIMITS__ENABLED", "INTAKE_LIMITS__SUBMISSIONS_PER_IP"):
+        env.pop(name, None)  # intake_bench turns the limits off; here they are what is measured
     admin, db, prefix = (
         None,
         f"intake_flood_{uuid.uuid4().hex[:8]}",
