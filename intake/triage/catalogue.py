@@ -111,6 +111,8 @@ class KbEntry:
     keyword_groups: tuple[tuple[str, ...], ...]
     questions: tuple[str, ...] = ()
     category: str | None = None
+    # words that mean another question ("盗刷" asked of card replacement): never closes on them
+    not_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,8 @@ class KbRules:
     suggest_max: int = 3
     # a question's topic words the entry may leave unmentioned and still close (see kb.py)
     max_unexplained: int = 1
+    # words that make any question one for an agent ("为什么", "没到账": a case, not a how-to)
+    not_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +294,7 @@ def _kb(path: Path) -> tuple[tuple[KbEntry, ...], KbRules]:
                 keyword_groups=groups,
                 questions=_strings(raw.get("questions")),
                 category=raw.get("category"),
+                not_words=_strings(raw.get("not")),
             )
         )
     threshold = float(data.get("threshold", 0.75))
@@ -298,6 +303,7 @@ def _kb(path: Path) -> tuple[tuple[KbEntry, ...], KbRules]:
         margin=float(data.get("margin", 0.05)),
         suggest_threshold=float(data.get("suggest_threshold", threshold)),
         suggest_max=int(data.get("suggest_max", 3)),
+        not_words=_strings(data.get("not")),
         max_unexplained=int(data.get("max_unexplained", 1)),
     )
     return tuple(entries), rules

@@ -97,8 +97,12 @@ def emergency_judge(passage: Passage, segmenter: Segmenter, cues: Cues) -> Judge
         clause_start, clause_end = passage.clause(start)
         bounds = segmenter.boundaries(passage.text[clause_start:clause_end])
         # it must end where a word ends ("没有意识" in "有没有意识到" does not, nor "跳楼" in
-        # "跳楼价"); it may start inside one (jieba cuts "被车撞倒" as 被车撞|倒)
-        if start + len(keyword) - clause_start not in bounds:
+        # "跳楼价"), or before the 了 jieba glues to a verb ("抢走了"); it may start inside one
+        # (jieba cuts "被车撞倒" as 被车撞|倒)
+        end = start + len(keyword)
+        if end - clause_start not in bounds and not (
+            passage.text.startswith("了", end) and end + 1 - clause_start in bounds
+        ):
             return "not a word here"
         reason = context.not_now(passage, start, start + len(keyword), cues)
         if reason is not None or not (letter or keyword in rule.now_keywords):

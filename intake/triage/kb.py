@@ -71,6 +71,34 @@ class KnowledgeBase:
         self._all_words = tuple(
             frozenset(w for group in groups for w in group) for groups in self._groups
         )
+        common = tuple(w for w in (normalise(v) for v in rules.not_words) if w)
+        self._not_words = tuple(
+            common + tuple(w for w in (normalise(v) for v in entry.not_words) if w)
+            for entry in self.entries
+        )
+        self._foreign = tuple(self._sibling_words(index) for index in range(len(self.entries)))
+
+    def _sibling_words(self, index: int) -> tuple[str, ...]:
+        """The words by which a sibling entry (one sharing a keyword group's word with this one:
+        社保卡 for card replacement and card activation) asks its own question ("激活"), unless
+        this entry's text mentions them too or they say nothing about a topic (`generic`)."""
+        mine = self._groups[index]
+        words: list[str] = []
+        for other, groups in enumerate(self._groups):
+            if other == index or not any(set(g) & set(m) for g in groups for m in mine):
+                continue
+            for group in groups:
+                if any(set(group) & set(m) for m in mine):
+                    continue
+                words.extend(
+                    w
+                    for w in group
+                    if len(w) > 1
+                    and w not in self._generic
+                    and w not in self._vocabulary[index]
+                    and w not in self._all_words[index]
+                )
+        return tuple(dict.fromkeys(words))
 
     def _fingerprint(self, text: str) -> Fingerprint:
         normalised = normalise(text)
@@ -126,7 +154,8 @@ class KnowledgeBase:
         """The topic words of a question that the entry never mentions ("辞退" asked of the
         work-injury entry, "商务签注" of the travel-endorsement one): it answers another
         question. A word counts as mentioned when it, or one of its two-character parts, is in
-        the entry's title, questions, keywords or answer."""
+        the entry's title, questions, keywords or answer. Each word counts once (a title
+        repeats the question)."""
         vocabulary, out = self._vocabulary[index], []
         for word in self._segmenter.words(text, self._generic):
             if word.isdigit() or word in vocabulary:
@@ -134,7 +163,16 @@ class KnowledgeBase:
             if any(word[i : i + 2] in vocabulary for i in range(len(word) - 1)):
                 continue
             out.append(word)
-        return out
+        return list(dict.fromkeys(out))
+
+    def another_question(self, index: int, text: str) -> str | None:
+        """A word of the message that means another question than the entry answers: one of
+        its `not` words and the knowledge base's (kb.yaml), or the action of a sibling entry
+        ("社保卡激活" is not a replacement)."""
+        found = next((w for w in self._not_words[index] if w in text), None)
+        if found is None:
+            found = next((w for w in self._foreign[index] if w in text), None)
+        return found
 
     def why_not_close(self, ranked: Sequence[KbCandidate], passage: Passage) -> str | None:
         """None when the best candidate may close the ticket by itself, else the reason."""
@@ -152,10 +190,21 @@ class KnowledgeBase:
         if not any(self._covers_as_words(index, q) for q in questions):
             return "the entry's words are only parts of other words"
         asked = "，".join(passage.text[s:e] for s, e in passage.question_clauses)
+        other = self.another_question(index, passage.text)
+        if other is not None:
+            return f"asks another question than the entry answers: {other}"
         unexplained = self.unexplained(index, asked)
         if len(unexplained) > self.rules.max_unexplained:
             return f"asks about what the entry does not cover: {'、'.join(unexplained)}"
-        runner_up = ranked[1] if len(ranked) > 1 else None
+        # a runner-up the question rules out ("增加经营范围" is no new licence) is no rival
+        runner_up = next(
+            (
+                c
+                for c in ranked[1:]
+                if self.another_question(self.entries.index(c.entry), passage.text) is None
+            ),
+            None,
+        )
         if runner_up is not None and best.score - runner_up.score < self.rules.margin:
             return f"too close to {runner_up.entry.id} ({runner_up.score:.2f})"
         return None

@@ -15,6 +15,42 @@ from intake.triage import Triage
 # (pattern, text, number to call)
 EMERGENCIES = [
     (
+        "spoken, unpunctuated: 掉河里 without 进/到, and a call for help",
+        "河边有个老人掉河里了 在水里扑腾 快来人救救他 滨河公园东门",
+        "119",
+    ),
+    (
+        "a break-in in progress: 有人在撬",
+        "有人在撬我家门锁 我一个人在家 锦绣花园3栋402",
+        "110",
+    ),
+    (
+        "a bag snatched just now",
+        "刚才骑电动车的人把我的包抢走了 往地铁站方向跑了 我在人民广场北门",
+        "110",
+    ),
+    (
+        "a gas smell said to be strong (present state, no 现在)",
+        "楼道里燃气味很重 不知道谁家漏的 我们不敢开灯 幸福里小区5栋",
+        "119",
+    ),
+    (
+        "a missing elderly person, not back by now, police asked for",
+        "我奶奶有老年痴呆 早上出门到现在没回来 手机也没带 请派警察帮忙找人",
+        "110",
+    ),
+    (
+        "a fall with blood, an ambulance asked for",
+        "有个小孩刚刚从三楼窗户摔下去了 头上都是血 请快派救护车 和平里12栋",
+        "120",
+    ),
+    (
+        "打我电话 is how to reach the caller, not a beating: the crash is 122",
+        "我现在在解放路高架桥下，刚刚一辆货车追尾了小轿车，司机卡在车里出不来，"
+        "请马上派交警和救护车，到了可以打我电话。",
+        "122",
+    ),
+    (
         "a letter: now word in the sentence, a call for help",
         "您好，我们单元的电梯从早上就一直有异响，物业说下午来修。就在刚才我女儿放学坐电梯，"
         "卡在了七楼和八楼中间，门打不开，她在里面一直哭，按了警铃也没人应，求你们快派人来救她！",
@@ -75,6 +111,23 @@ EMERGENCIES = [
 
 # (pattern, text): not an emergency now
 NOT_EMERGENCIES = [
+    (
+        "a robbery last month, a complaint about the case",
+        "上个月我在公交上手机被抢了，报警后到现在也没有结果，希望派出所加快办案。",
+    ),
+    ("a toy in the river is no person in danger", "孩子的玩具掉河里了，捞不上来，现在能不能帮忙？"),
+    (
+        "a missing-person notice asked for, not a search now",
+        "我妈妈有老年痴呆，今天上午出门以后就没回来，我们已经找了一天了，能不能帮忙发个寻人启事。",
+    ),
+    (
+        "a habitual smell near a gas station, an inspection asked for",
+        "小区燃气站附近经常有燃气味，很重，希望燃气公司来检测一下。",
+    ),
+    (
+        "a parking space taken is no robbery",
+        "我的车位现在又被别人抢了，物业一直不管，怎么办？",
+    ),
     (
         "a past fire in a letter, no now word, no call for help",
         "去年冬天我家楼下的电动车棚着过一次火，当时烧了十几辆车，后来物业承诺要改造充电桩，"
@@ -213,6 +266,34 @@ KB_NOT_CLOSED = [
         "ebike-plate",
     ),
     ("暖气费 holds 气费 but is not the gas bill", "暖气费在哪里交？", "gas-account"),
+    (
+        "an entry's `not` word: fraud is not a replacement",
+        "社保卡丢了被人盗刷了怎么办？",
+        "sscard-replace",
+    ),
+    (
+        "a sibling entry's action: activation is not a replacement",
+        "社保卡补办后还要重新激活吗？",
+        "sscard-replace",
+    ),
+    ("early repayment is not a loan application", "公积金贷款可以提前还款吗？", "hf-loan"),
+    (
+        "a forgotten password is not activation",
+        "社保卡金融功能密码忘了怎么重置？",
+        "sscard-finance",
+    ),
+    (
+        "one's own case that is stuck is for an agent",
+        "养老保险转移申请两个月了还没办完，到底卡在哪一步？",
+        "pension-transfer",
+    ),
+    ("a why question is a complaint, not a how-to", "居民医保为什么每年都涨？", "mi-resident-pay"),
+    ("moving a hukou out is not moving it in", "户口从临江迁回老家要什么材料？", "hukou-transfer"),
+    (
+        "carrying the fund on at a new employer is not withdrawing it",
+        "离职以后到了新单位，原来的公积金怎么转到新单位续交？",
+        "hf-withdraw-leave",
+    ),
 ]
 
 # (pattern, text, entry that closes it): short questions the knowledge base answers
@@ -228,6 +309,21 @@ KB_CLOSED = [
         "住房公积金 is one jieba word holding 公积金",
         "请问租房可以提取住房公积金吗，需要什么条件？",
         "hf-withdraw-rent",
+    ),
+    (
+        "the city's name says nothing about the topic",
+        "离开临江回老家了，公积金怎么提取？",
+        "hf-withdraw-leave",
+    ),
+    (
+        "a topic word repeated in title and body counts once",
+        "电动车上牌网上预约。电动车上牌能网上预约吗？网上预约在哪里？",
+        "ebike-plate",
+    ),
+    (
+        "a rival entry the question rules out (增加 is no new licence) is no rival",
+        "营业执照想增加经营范围，网上能办吗？",
+        "business-change",
     ),
 ]
 
