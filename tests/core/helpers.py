@@ -6,7 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from intake.enums import Role
 from intake.lifecycle import Action
@@ -58,3 +60,18 @@ async def accept_and_close(
                 catalog=runtime.catalog,
                 clock=clock or runtime.clock,
             )
+
+
+async def submitted_ticket(client: httpx.AsyncClient, runtime: Runtime, **body: Any) -> Ticket:
+    """A web request, the pipeline drained, and its ticket with its events."""
+    response = await client.post("/api/v1/requests", json=request_body(**body))
+    assert response.status_code == 201, response.text
+    await drain(runtime)
+    async with runtime.db.read() as session:
+        ticket = await session.scalar(
+            select(Ticket)
+            .where(Ticket.number == response.json()["number"])
+            .options(selectinload(Ticket.events))
+        )
+    assert ticket is not None
+    return ticket

@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from intake.enums import Role
-from intake.models import Ticket
 from intake.runtime import Runtime
 from intake.staff import add_staff
 from intake.triage.learned.corrections import corrected_rows
 from intake.triage.learned.workbench import Workbench
-from tests.core.helpers import drain, request_body
+from tests.core.helpers import submitted_ticket
 from tests.triage.learned_data import small_rows
 
 VAGUE = "我想反映一下这个事情，麻烦你们看一下，谢谢。"
@@ -27,20 +24,6 @@ async def _staff(runtime: Runtime, role: Role, department: str | None = None) ->
             session, name=role.value, role=role, department=department, catalog=runtime.catalog
         )
     return {"Authorization": f"Bearer {token}"}
-
-
-async def _ticket(client: httpx.AsyncClient, runtime: Runtime, content: str) -> Ticket:
-    response = await client.post("/api/v1/requests", json=request_body(content=content))
-    assert response.status_code == 201, response.text
-    await drain(runtime)
-    async with runtime.db.read() as session:
-        ticket = await session.scalar(
-            select(Ticket)
-            .where(Ticket.number == response.json()["number"])
-            .options(selectinload(Ticket.events))
-        )
-    assert ticket is not None
-    return ticket
 
 
 async def _act(
@@ -56,7 +39,7 @@ async def test_categorize_records_an_event_and_the_suggested_department(
 ) -> None:
     agent = await _staff(runtime, Role.AGENT)
     handler = await _staff(runtime, Role.HANDLER, "water")
-    number = (await _ticket(client, runtime, GYM)).number
+    number = (await submitted_ticket(client, runtime, content=GYM)).number
     done = await _act(client, number, "categorize", agent, category="noise", request_type="help")
     assert done.status_code == 200, done.text
     detail = done.json()
@@ -79,7 +62,7 @@ async def test_categorize_records_an_event_and_the_suggested_department(
 async def test_unsure_category_goes_to_an_agent_with_three_candidates(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    ticket = await _ticket(client, runtime, VAGUE)
+    ticket = await submitted_ticket(client, runtime, content=VAGUE)
     triaged = next(e for e in ticket.events if e.kind == "triaged").data
     assert triaged["category_source"] == "unsure" and triaged["needs_human"]
     assert triaged["suggested_department"] == "hotline" and triaged["model_version"]
@@ -92,7 +75,7 @@ async def test_a_correction_changes_the_next_model(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     agent = await _staff(runtime, Role.AGENT)
-    number = (await _ticket(client, runtime, GYM)).number
+    number = (await submitted_ticket(client, runtime, content=GYM)).number
     bench = Workbench.open(runtime.settings)
     before = bench.train(small_rows())
     assert before.category_of(GYM) != "housing-fund"

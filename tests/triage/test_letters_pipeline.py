@@ -12,14 +12,12 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from intake.enums import Role
 from intake.models import Ticket
 from intake.runtime import Runtime
 from intake.staff import add_staff
-from tests.core.helpers import drain, request_body
+from tests.core.helpers import submitted_ticket
 
 LETTERS_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "triage" / "real_letters.yaml"
 LETTERS = {
@@ -33,20 +31,6 @@ WAITING_FOR_ARBITRATION = (
     "请问像我这种情况，除了等仲裁委开庭，还有没有别的办法能尽快拿到工资？"
     "希望你们帮忙协调一下劳动部门，督促老板先把工资发了，谢谢。"
 )
-
-
-async def _submit(client: httpx.AsyncClient, runtime: Runtime, **body: str) -> Ticket:
-    response = await client.post("/api/v1/requests", json=request_body(**body))
-    assert response.status_code == 201, response.text
-    await drain(runtime)
-    async with runtime.db.read() as session:
-        ticket = await session.scalar(
-            select(Ticket)
-            .where(Ticket.number == response.json()["number"])
-            .options(selectinload(Ticket.events))
-        )
-    assert ticket is not None
-    return ticket
 
 
 def _triaged(ticket: Ticket) -> dict[str, Any]:
@@ -65,7 +49,7 @@ async def test_long_letter_stays_open_with_suggested_answers_an_agent_sends(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     text = LETTERS["housing-fund-letter-suggests-only"]
-    ticket = await _submit(client, runtime, request_type="consultation", content=text)
+    ticket = await submitted_ticket(client, runtime, request_type="consultation", content=text)
     assert ticket.status == "received" and ticket.closed_at is None
     suggested = _triaged(ticket)["suggested_answers"]
     assert suggested[0]["entry_id"] == "hf-withdraw-rent" and suggested[0]["answer"]
@@ -89,7 +73,7 @@ async def test_long_letter_stays_open_with_suggested_answers_an_agent_sends(
 async def test_short_question_is_still_answered_and_closed(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    ticket = await _submit(
+    ticket = await submitted_ticket(
         client, runtime, request_type="consultation", content="我的社保卡丢了，请问怎么补办？"
     )
     assert ticket.status == "closed" and ticket.events[-1].data["kb_entry"] == "sscard-replace"
@@ -98,10 +82,12 @@ async def test_short_question_is_still_answered_and_closed(
 async def test_court_case_letter_is_declined_and_passing_mention_is_not(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    court = await _submit(client, runtime, content=LETTERS["court-case-letter"])
+    court = await submitted_ticket(client, runtime, content=LETTERS["court-case-letter"])
     assert court.status == "closed" and court.category == "out-of-scope"
     assert court.events[-1].data["out_of_scope"] == "litigation"
-    passing = await _submit(client, runtime, content=LETTERS["petition-and-lawsuit-refused"])
+    passing = await submitted_ticket(
+        client, runtime, content=LETTERS["petition-and-lawsuit-refused"]
+    )
     assert passing.status == "received" and passing.category != "out-of-scope"
     assert _triaged(passing)["out_of_scope_suggestion"] is None
 
@@ -109,7 +95,7 @@ async def test_court_case_letter_is_declined_and_passing_mention_is_not(
 async def test_unsure_out_of_scope_is_recorded_for_the_agent_not_acted_on(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    ticket = await _submit(client, runtime, content=WAITING_FOR_ARBITRATION)
+    ticket = await submitted_ticket(client, runtime, content=WAITING_FOR_ARBITRATION)
     assert ticket.status == "received" and ticket.category != "out-of-scope"
     suggestion = _triaged(ticket)["out_of_scope_suggestion"]
     assert suggestion["rule_id"] == "arbitration" and "仲裁" in suggestion["reply"]
