@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
-from channels.email.quotes import normalize_text, trim_reply
+from channels.email.reply import Forwarded, Reply, extract_reply, normalize_text
 from channels.email.text import decode_bytes, decode_words, html_to_text, sniff_html_charset
 from intake.messages import Attachment
 
@@ -35,21 +35,29 @@ class Body:
     full_text: str = ""  # untrimmed readable text
     parts: tuple[AttachmentPart, ...] = ()
     notes: tuple[str, ...] = ()
+    forwarded: Forwarded | None = None  # the forwarded mail's header, when this is a forward
+    quote: str = "none"  # where a quote was removed: none | top | bottom | whole
+
+
+_EMPTY = Reply("")
 
 
 @dataclass
 class _Walk:
     limit: int
+    subject: str = ""
     leaves: list[Message] = field(default_factory=list)
 
 
-def collect_body(msg: Message, *, max_attachment_bytes: int) -> Body:
-    """The body text (trimmed and full) and the attachments of a parsed mail."""
-    walk = _Walk(limit=max_attachment_bytes)
-    full, trimmed = _text_of(msg, walk)
+def collect_body(msg: Message, *, max_attachment_bytes: int, subject: str = "") -> Body:
+    """The body text (trimmed and full) and the attachments of a parsed mail; the subject
+    tells a forward (`Fwd:`, `转发:`) from a reply where the quote header alone cannot."""
+    walk = _Walk(limit=max_attachment_bytes, subject=subject)
+    full, reply = _text_of(msg, walk)
     parts = tuple(_attachment(leaf, index, walk.limit) for index, leaf in enumerate(walk.leaves))
     notes = tuple(p.note for p in parts if p.note)
-    return Body(normalize_text(trimmed), normalize_text(full), parts, notes)
+    text = normalize_text(reply.text)
+    return Body(text, normalize_text(full), parts, notes, reply.forwarded, reply.quote)
 
 
 def _is_attachment(part: Message) -> bool:
@@ -57,33 +65,40 @@ def _is_attachment(part: Message) -> bool:
     return disposition == "attachment" or _raw_filename(part) is not None
 
 
-def _text_of(part: Message, walk: _Walk) -> tuple[str, str]:
-    """(full, trimmed) text of `part`; non-text leaves are queued as attachments."""
+def _text_of(part: Message, walk: _Walk) -> tuple[str, Reply]:
+    """(full text, reply) of `part`; non-text leaves are queued as attachments."""
     ctype = part.get_content_type()
     if part.get_content_maintype() == "message":  # forwarded mail, delivery status: a file
         walk.leaves.append(part)
-        return "", ""
+        return "", _EMPTY
     if part.is_multipart():
         children = [c for c in part.get_payload() if isinstance(c, Message)]
         if ctype == "multipart/alternative":
             return _alternative(children, walk)
         if ctype == "multipart/report":  # the human-readable part; the rest is for guards
-            return _text_of(children[0], walk) if children else ("", "")
+            return _text_of(children[0], walk) if children else ("", _EMPTY)
         pairs = [_text_of(child, walk) for child in children]
-        return _join([p[0] for p in pairs]), _join([p[1] for p in pairs])
+        return _join([p[0] for p in pairs]), _join_replies([p[1] for p in pairs])
     if _is_attachment(part) or part.get_content_maintype() != "text":
         walk.leaves.append(part)
-        return "", ""
+        return "", _EMPTY
     if ctype == "text/html":
-        return _html(part)
+        return _html(part, walk.subject)
     if ctype in ("text/rfc822-headers", "text/calendar", "text/x-vcard", "text/vcard"):
         walk.leaves.append(part)
-        return "", ""
+        return "", _EMPTY
     text = _decoded_text(part)
-    return text, trim_reply(text)
+    return text, extract_reply(text, subject=walk.subject)
 
 
-def _alternative(children: list[Message], walk: _Walk) -> tuple[str, str]:
+def _join_replies(replies: list[Reply]) -> Reply:
+    """Several body parts (text between inline images): one reply."""
+    forwarded = next((r.forwarded for r in replies if r.forwarded is not None), None)
+    quote = next((r.quote for r in replies if r.quote != "none"), "none")
+    return Reply(_join([r.text for r in replies]), quote=quote, forwarded=forwarded)
+
+
+def _alternative(children: list[Message], walk: _Walk) -> tuple[str, Reply]:
     """Prefer a non-empty text/plain; otherwise the richest (last) non-empty alternative."""
     pairs = [(child.get_content_type(), _text_of(child, walk)) for child in children]
     for ctype, pair in pairs:
@@ -92,7 +107,7 @@ def _alternative(children: list[Message], walk: _Walk) -> tuple[str, str]:
     for _, pair in reversed(pairs):
         if pair[0].strip():
             return pair
-    return "", ""
+    return "", _EMPTY
 
 
 def _join(texts: list[str]) -> str:
@@ -111,11 +126,21 @@ def _decoded_text(part: Message) -> str:
     return decode_bytes(_payload(part), part.get_content_charset())
 
 
-def _html(part: Message) -> tuple[str, str]:
+def _html(part: Message, subject: str) -> tuple[str, Reply]:
+    """A forward is found in the whole text (Gmail puts it inside its quote element); a reply
+    is trimmed in the tree first, where quote elements are certain, then as text."""
     data = _payload(part)
     html = decode_bytes(data, part.get_content_charset() or sniff_html_charset(data))
     full = html_to_text(html)
-    trimmed = trim_reply(html_to_text(html, drop_quotes=True)) or trim_reply(full)
+    whole = extract_reply(full, subject=subject)
+    if whole.forwarded is not None:
+        return full, whole
+    trimmed = extract_reply(html_to_text(html, drop_quotes=True), subject=subject)
+    text_found_quote = whole.quote in ("top", "bottom")
+    if not trimmed.text or (text_found_quote and len(whole.text) <= len(trimmed.text)):
+        return full, whole
+    if trimmed.quote == "none" and len(trimmed.text) < len(whole.text):
+        trimmed = Reply(trimmed.text, quote="top")  # the tree held the quote
     return full, trimmed
 
 

@@ -26,7 +26,14 @@ from channels.email.ids import (
     ticket_from_references,
     ticket_from_subject,
 )
-from channels.email.text import decode_words, header_text, header_values
+from channels.email.text import (
+    decode_header_bytes,
+    decode_words,
+    header_bytes,
+    header_text,
+    header_values,
+)
+from channels.email.titles import title_of_subject
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 
 log = logging.getLogger(__name__)
@@ -110,7 +117,7 @@ def _parse(
     header_ticket = ticket_from_references(thread_ids, domain)
     subject_ticket = ticket_from_subject(subject)
     verdict = classify(msg, domain=domain, own_addresses=own)
-    body = collect_body(msg, max_attachment_bytes=limit)
+    body = collect_body(msg, max_attachment_bytes=limit, subject=subject)
     notes = (*body.notes, *_defects(msg))
     bounce_ticket = verdict.bounce.ticket_number if verdict.bounce else None
     thread_ref = header_ticket or subject_ticket or bounce_ticket or in_reply_to
@@ -129,7 +136,13 @@ def _parse(
         "to": _addresses(msg, "To"),
         "cc": _addresses(msg, "Cc"),
         "notes": list(notes),
+        "quote": body.quote,
     }
+    title = title_of_subject(subject)
+    if title:
+        fields["title"] = title
+    if body.forwarded is not None:
+        fields["forwarded"] = body.forwarded.to_dict()
     message = InboundMessage(
         channel=CHANNEL,
         external_id=message_id or _digest_id(raw),
@@ -178,20 +191,29 @@ def _digest_id(raw: bytes) -> str:
 
 
 def _sender(msg: Message, mailbox: str) -> SenderIdentity | None:
-    """The citizen: From, else Sender, else the return path; None when there is no address."""
+    """The citizen: From, else Sender, else the return path; None when there is no address.
+
+    The address is parsed from the raw bytes (read as latin-1, so every byte stays one
+    character) before anything is decoded: a badly encoded display name may come out
+    garbled, but it can never take the address with it.
+    """
     for name in ("From", "Sender", "Return-Path"):
-        value = header_text(msg, name)
-        if value is None:
-            continue
-        for display, address in getaddresses([value]):
-            if "@" in address:
-                return SenderIdentity(
-                    kind=IdentityKind.EMAIL,
-                    value=address.strip().lower(),
-                    account=mailbox,
-                    display_name=decode_words(display) or None,
-                )
+        for value in header_bytes(msg, name):
+            for display, address in getaddresses([value.decode("latin-1")]):
+                if "@" in address:
+                    return SenderIdentity(
+                        kind=IdentityKind.EMAIL,
+                        value=_latin1_text(address).strip().lower(),
+                        account=mailbox,
+                        display_name=decode_words(_latin1_text(display)) or None,
+                    )
     return None
+
+
+def _latin1_text(value: str) -> str:
+    """Text parsed from latin-1-read bytes, decoded for real (header rules, never UTF-16)."""
+    data = value.encode("latin-1", errors="replace")
+    return value if data.isascii() else decode_header_bytes(data)
 
 
 def _addresses(msg: Message, name: str) -> list[str]:

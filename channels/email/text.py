@@ -88,6 +88,32 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     return data.decode("gb18030", errors="replace")
 
 
+_WIDE_CODECS = ["utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_le", "utf_7"]
+
+
+def decode_header_bytes(data: bytes) -> str:
+    """Decode 8-bit header bytes, which are short, so that a statistical guess is weak.
+
+    UTF-8 and GB18030 are tried strictly, then with replacement when only a byte or two is
+    bad (one broken byte must not turn a name into garbage), and only then the guess,
+    which may never pick a wide codec: that would turn ASCII addresses into CJK noise.
+    """
+    for codec in _FALLBACKS:
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    allowed = max(1, len(data) // 20)
+    for codec in _FALLBACKS:
+        text = data.decode(codec, errors="replace")
+        if text.count("\ufffd") <= allowed:
+            return text
+    best = charset_normalizer.from_bytes(data, cp_exclusion=_WIDE_CODECS).best()
+    if best is not None and best.encoding not in _WIDE_CODECS:
+        return str(best)
+    return data.decode("utf-8", errors="replace")
+
+
 def unescape_surrogates(value: str) -> bytes:
     """The original bytes of a header that the stdlib parser kept with surrogateescape."""
     return value.encode("ascii", errors="surrogateescape")
@@ -103,7 +129,7 @@ def raw_header_text(value: object) -> str:
     except UnicodeEncodeError:
         pass
     try:
-        return decode_bytes(unescape_surrogates(value))
+        return decode_header_bytes(unescape_surrogates(value))
     except UnicodeEncodeError:  # already real unicode text
         return value
 
@@ -119,6 +145,21 @@ def header_values(msg: Message, name: str) -> list[str]:
         return [raw_header_text(v) for k, v in msg.raw_items() if k.lower() == wanted]
     except Exception:  # a header the parser could not even store is treated as absent
         return []
+
+
+def header_bytes(msg: Message, name: str) -> list[bytes]:
+    """Every value of header `name` as the bytes that arrived (nothing decoded yet)."""
+    wanted = name.lower()
+    out: list[bytes] = []
+    try:
+        items = msg.raw_items()
+        for key, value in items:
+            if key.lower() == wanted:
+                text = value if isinstance(value, str) else str(value)
+                out.append(text.encode("utf-8", errors="surrogateescape"))
+    except Exception:  # a header the parser could not even store is treated as absent
+        return []
+    return out
 
 
 def header_text(msg: Message, name: str) -> str | None:
@@ -183,11 +224,25 @@ def sniff_html_charset(data: bytes) -> str | None:
     return found.group(1).decode("ascii") if found else None
 
 
+_MAILTO_LINK = re.compile(r"\[([^\]\s]+@[^\]\s]+)\]\(mailto:\1\)")
 _HTML_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=True)
 _QUOTE_XPATH = (
     "//blockquote | //*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_quote ')]"
-    " | //*[@id='divRplyFwdMsg'] | //*[@id='appendonsend']/following-sibling::*"
+    " | //*[@id='divRplyFwdMsg'] | //*[@id='divRplyFwdMsg']/following-sibling::*"
+    " | //hr[following-sibling::*[1][@id='divRplyFwdMsg']]"
+    " | //*[@id='appendonsend']/following-sibling::*"
 )
+
+
+def _rules_as_text(tree: lxml.html.HtmlElement) -> None:
+    """`<hr>` becomes a line of underscores: clients separate a quoted mail's header with it."""
+    for node in tree.iter("hr"):
+        rule = lxml.html.Element("div")
+        rule.text = "_" * 32
+        rule.tail = node.tail
+        parent = node.getparent()
+        if parent is not None:
+            parent.replace(node, rule)
 
 
 def html_to_text(html: str, *, drop_quotes: bool = False) -> str:
@@ -206,6 +261,7 @@ def html_to_text(html: str, *, drop_quotes: bool = False) -> str:
                 parent = node.getparent()
                 if parent is not None:
                     parent.remove(node)
+        _rules_as_text(tree)
         text = Inscriptis(tree, _HTML_CONFIG).get_text()
     except Exception:  # any HTML must yield some text
         log.debug("html conversion failed, falling back to tag stripping", exc_info=True)
@@ -213,4 +269,4 @@ def html_to_text(html: str, *, drop_quotes: bool = False) -> str:
             text = lxml.html.fromstring(html).text_content()
         except Exception:
             text = html
-    return text.replace("\xa0", " ")
+    return _MAILTO_LINK.sub(r"\1", text).replace("\xa0", " ")

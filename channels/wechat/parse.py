@@ -124,7 +124,65 @@ def _event(data: Mapping[str, Any]) -> dict[str, Any]:
     if event == "location":
         lat, lng = _float(_s(data, "Latitude")), _float(_s(data, "Longitude"))
         built["location"] = Location(lat, lng, None)
+    menu = _MENU_EVENTS.get(event)
+    if menu is not None:
+        menu(data, built)
     return built
+
+
+def _nested(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _location_select(data: Mapping[str, Any], built: dict[str, Any]) -> None:
+    """The menu's location picker: the chosen place, as a location message would carry it
+    (so that a conversation waiting for a place takes it), plus the picked POI's name."""
+    info = _nested(data, "SendLocationInfo")
+    label, poi = _s(info, "Label") or None, _s(info, "Poiname") or None
+    lat, lng = _float(_s(info, "Location_X")), _float(_s(info, "Location_Y"))
+    if lat is None and lng is None and label is None and poi is None:
+        return  # no place in it: an event like any other
+    built["kind"] = MessageKind.LOCATION
+    built["location"] = Location(lat, lng, label or poi)
+    built["text"] = " ".join(dict.fromkeys(x for x in (poi, label) if x))
+    built["fields"].update({"scale": _s(info, "Scale"), "poi": poi or ""})
+
+
+def _scancode(data: Mapping[str, Any], built: dict[str, Any]) -> None:
+    """A menu scan: the scanned code's content is kept; `scancode_waitmsg` (WeChat waits for
+    our answer) is the citizen's message, `scancode_push` (WeChat opened it) stays an event."""
+    info = _nested(data, "ScanCodeInfo")
+    result = _s(info, "ScanResult")
+    built["fields"].update({"scan_type": _s(info, "ScanType"), "scan_result": result})
+    built["text"] = result
+    if built["fields"]["event"] == "scancode_waitmsg" and result:
+        built["kind"] = MessageKind.TEXT
+
+
+def _pictures(data: Mapping[str, Any], built: dict[str, Any]) -> None:
+    """A menu photo event: how many images follow as image messages, and their MD5 sums."""
+    info = _nested(data, "SendPicsInfo")
+    items = _nested(info, "PicList").get("item")
+    listed = items if isinstance(items, list) else [items] if items is not None else []
+    sums = [_s(item, "PicMd5Sum") for item in listed if isinstance(item, Mapping)]
+    count = _s(info, "Count")
+    built["fields"].update(
+        {
+            "pic_count": int(count) if count.isdigit() else len(sums),
+            "pic_md5": [x for x in sums if x],
+        }
+    )
+
+
+_MENU_EVENTS: dict[str, Callable[[Mapping[str, Any], dict[str, Any]], None]] = {
+    "location_select": _location_select,
+    "scancode_waitmsg": _scancode,
+    "scancode_push": _scancode,
+    "pic_sysphoto": _pictures,
+    "pic_photo_or_album": _pictures,
+    "pic_weixin": _pictures,
+}
 
 
 _BUILDERS: dict[str, Builder] = {

@@ -1,6 +1,6 @@
 """A real, standalone Dovecot on a free loopback port, for the e-mail reader tests and bench.
 
-Adapted from ../shared/test-peers/dovecot: IMAP only, a passwd-file user whose mail processes
+IMAP only, a passwd-file user whose mail processes
 run as nobody (or as the current user when not root), Maildir under a private folder, plus a
 self-signed certificate for the TLS (993-style) and STARTTLS listeners.
 """

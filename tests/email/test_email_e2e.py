@@ -215,6 +215,7 @@ async def test_mail_ticket_acknowledgement_follow_up_and_reopen(hotline: Hotline
     runtime = hotline.runtime
     await append(hotline.dovecot, fixture("01_utf8_plain.eml"), at=hotline.clock())
     (ticket,) = await poll(ticket_count(runtime, 1))
+    assert ticket.title == "路灯坏了"  # the subject, not the body's first line ("您好，…")
 
     (ack,) = await poll(mail_arrives(hotline, 1))
     assert ticket.number in text_of(ack) and ticket.query_code in text_of(ack)

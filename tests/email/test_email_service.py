@@ -204,7 +204,7 @@ def _env(settings: Settings, dovecot: Dovecot, **extra: Any) -> dict[str, str]:
 
 
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    code = "from intake.cli import main; main()"
+    code = "from service.cli import main; main()"
     with log.open("ab") as out:  # a file, not a pipe: a full pipe would stall the worker
         return subprocess.Popen(
             [sys.executable, "-c", code, "worker", "--only", "email"],
