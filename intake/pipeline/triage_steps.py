@@ -9,7 +9,7 @@ knowledge-base answers (one `reply` sends one) and a possible 不予受理.
 
 from __future__ import annotations
 
-from intake.enums import EventKind, Intent, TicketStatus
+from intake.enums import EventKind, Intent, Resolution, TicketStatus
 from intake.events import add_event
 from intake.models import Ticket
 from intake.pipeline.context import Context
@@ -46,7 +46,10 @@ async def apply_triage(ctx: Context) -> None:
             ctx,
             ticket,
             decision.out_of_scope.reply,
-            {"out_of_scope": decision.out_of_scope.rule_id},
+            {
+                "out_of_scope": decision.out_of_scope.rule_id,
+                "resolution": Resolution.DECLINED.value,
+            },
         )
     elif decision.direct_answer and decision.kb_answer is not None:
         _close(
@@ -55,6 +58,7 @@ async def apply_triage(ctx: Context) -> None:
             decision.kb_answer.answer,
             {
                 "direct_answer": True,
+                "resolution": Resolution.DIRECT_ANSWER.value,
                 "kb_entry": decision.kb_answer.entry_id,
                 "score": round(decision.kb_answer.score, 3),
             },

@@ -4,8 +4,10 @@ The gateway asks it about every message before making the message durable, so th
 answer on any channel can carry the advice (`intake.emergency_advice`). Most messages hold
 no emergency keyword at all; one Aho-Corasick pass over the raw text (whitespace dropped, as
 `text.normalise` drops it) says so without normalising the text, which costs several times as
-much. Only a message holding a keyword goes through the triage engine's own emergency guard
-(`Triage.emergency`), so the answer is always the one triage gives.
+much. With the keyword lists alone, only a message holding a keyword goes through the triage
+engine's own emergency guard (`Triage.emergency`); with the learned emergency model, which
+reads danger in words no list holds, every message does. Either way the answer is always the
+one triage gives.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class Alarm:
         return bool(self._keywords.find_matches_as_indexes(text, overlapping=False))
 
     def check(self, text: str) -> EmergencyAdvice | None:
-        if not self.may_match(text):
+        if self._triage.emergency_model is None and not self.may_match(text):
             return None
         hit = self._triage.emergency(text)
         return advice_of(hit) if hit is not None else None

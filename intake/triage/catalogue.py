@@ -36,6 +36,7 @@ class CataloguePaths:
     custom_dict: Path = DATA_DIR / "custom_dict.txt"
     departments: Path = DEPARTMENTS_FILE
     context: Path = DATA_DIR / "context.yaml"
+    emergency_model: Path = DATA_DIR / "emergency_model"  # no folder: keywords alone
 
     def with_overrides(self, **paths: Path | str | None) -> CataloguePaths:
         """A copy with the given paths replaced (None values are ignored)."""

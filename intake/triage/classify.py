@@ -3,7 +3,7 @@
 Scores are sums of keyword weights; the confidence combines how far the winner is ahead of the
 runner-up (share) with how much evidence it has (strength), so that one weak word alone does
 not look as certain as several strong ones. Low confidence sends the request to a human triage
-queue rather than guessing (issue 7, item 2).
+queue rather than guessing.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from intake.triage.catalogue import Category, CategoryCatalogue, TypeRules
+from intake.triage.cues import any_in
 from intake.triage.models import Classification
 from intake.triage.passage import Passage
 from intake.triage.text import Hit, Matcher, drop_nested
@@ -95,7 +96,7 @@ def polite(hit: Hit, passage: Passage, rules: TypeRules) -> bool:
     if hit.key[1] != PRAISE or hit.keyword not in rules.thanks:
         return False
     start, end = passage.sentence(hit.start)
-    if any(word in passage.text[start:end] for word in rules.politeness):
+    if any_in(rules.politeness, passage.text[start:end]):
         return True
     if start == 0:
         return False
@@ -123,7 +124,7 @@ def classify_type(
     opening = _opening(text, rules)
     if opening is not None and opening[0] == PRAISE and passage is not None:
         start, end = passage.sentence(0)
-        if any(word in text[start:end] for word in rules.politeness):
+        if any_in(rules.politeness, text[start:end]):
             opening = None
     if opening is not None:
         label, word = opening

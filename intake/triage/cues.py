@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,11 @@ class Cues:
     question: tuple[str, ...] = ()
     story: tuple[str, ...] = ()
     alarm: tuple[str, ...] = ()
+    over: tuple[str, ...] = ()
+    consulting: tuple[str, ...] = ()
+    maintenance: tuple[str, ...] = ()
+    complaint: tuple[str, ...] = ()
+    complement: tuple[str, ...] = ()
     asking: tuple[str, ...] = ()
     asking_not: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
@@ -73,11 +79,27 @@ _LISTS = (
     "question",
     "story",
     "alarm",
+    "over",
+    "consulting",
+    "maintenance",
+    "complaint",
+    "complement",
     "asking",
     "asking_not",
     "evidence",
     "generic",
 )
+
+
+def any_in(words: tuple[str, ...], text: str) -> bool:
+    """True when one of the words occurs in text: one regular-expression scan instead of one
+    substring search per word (cue lists are checked many times for every letter)."""
+    return bool(words) and _pattern(words).search(text) is not None
+
+
+@cache
+def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(word) for word in sorted(words, key=len, reverse=True)))
 
 
 def _words(path: Path, name: str, raw: Any) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """Ticket deadlines from data/deadlines.yaml: accept-by and finish-by on the working-day calendar.
 
-Limits are per request type with per-category overrides (issue 7 item 5; domain.md: accept in 1
+Limits are per request type with per-category overrides (the usual 12345 rules: accept in 1
 working day, consultation 5, complaint 15, report 30). The core stores both moments on the
 ticket and recomputes finish-by with `pauses` when the clock has been stopped.
 """

@@ -27,6 +27,7 @@ from intake.triage.catalogue import (
 )
 from intake.triage.kb import KB, KbCandidate, KnowledgeBase
 from intake.triage.learned import decide
+from intake.triage.learned.emergency import load_emergency_model
 from intake.triage.learned.source import ModelSource
 from intake.triage.models import (
     REQUEST_TYPES,
@@ -42,6 +43,7 @@ from intake.triage.passage import Passage
 from intake.triage.text import Hit, Matcher, Segmenter, normalise
 
 URGENT = "urgent"
+LEARNED = "learned"  # the rule id of an emergency found by the learned model
 SUGGESTING_TYPES = frozenset({"consultation", "help"})
 KEY_TERM_WEIGHT = 2.0  # weaker category words ("施工", "饭店") do not name a problem
 
@@ -61,6 +63,7 @@ class Triage:
             catalogue.kb_entries, catalogue.kb_rules, self.segmenter, catalogue.cues.generic
         )
         self._cues = catalogue.cues
+        self.emergency_model = load_emergency_model(catalogue.paths.emergency_model)
         self._matcher = Matcher()
         guards.register(self._matcher, catalogue.emergency, guards.EMERGENCY)
         guards.register(self._matcher, catalogue.out_of_scope, guards.OUT_OF_SCOPE)
@@ -117,7 +120,9 @@ class Triage:
             and out_of_scope is None
             and KB in hits
         ):
-            kb_answer, suggested = self._kb_answer(hits[KB], passage, request_type, trail)
+            kb_answer, suggested = self._kb_answer(
+                hits[KB], passage, request_type, confident_category, trail
+            )
         routing = self._routing(confident_category, hits.get(places.PLACE, ()), location_label)
         trail.append(_routing_decision(routing))
         urgent_words = tuple(h.keyword for h in hits.get(URGENT, ()))
@@ -155,7 +160,7 @@ class Triage:
         moment a message is accepted (`intake.triage.alarm`)."""
         normalised = normalise(text)
         found = [hit for hit in self._find(normalised) if hit.key[0] == guards.EMERGENCY]
-        if not found:
+        if not found and self.emergency_model is None:
             return None
         return self._emergency(Passage(normalised, self._cues), {guards.EMERGENCY: found}, [])
 
@@ -181,20 +186,52 @@ class Triage:
     def _emergency(
         self, passage: Passage, hits: dict[str, list[Hit]], trail: list[Decision]
     ) -> EmergencyHit | None:
-        found = hits.get(guards.EMERGENCY)
+        found = hits.get(guards.EMERGENCY) or []
         if not found:
-            return None
+            return self._learned_emergency(passage, found, trail)
         judge = guards.emergency_judge(passage, self.segmenter, self._cues)
         finding, aside = guards.review(self.catalogue.emergency, found, passage.text, judge)
         detail = "; ".join(aside) or None
         if finding is None:
             words = tuple(dict.fromkeys(h.keyword for h in found))
             trail.append(Decision("emergency", "set-aside", None, words, detail=detail))
+            if not guards.context_vetoed(aside):  # the model never overrules the context
+                return self._learned_emergency(passage, found, trail)
             return None
         rule, matched = finding.rule, finding.matched
         outcome = f"redirect:{rule.service}"
         trail.append(Decision("emergency", outcome, rule.id, matched, None, detail))
         return EmergencyHit(rule.id, rule.service, rule.name, matched, rule.reply)
+
+    def _learned_emergency(
+        self, passage: Passage, found: Sequence[Hit], trail: list[Decision]
+    ) -> EmergencyHit | None:
+        """The learned model, where no keyword stands and the message reads as an alarm. The
+        number is that of the first rule whose words the message holds (set aside, yet they say
+        what the danger is), else the model's."""
+        model = self.emergency_model
+        if model is None:
+            return None
+        # the cheaper test first: a letter seldom reads as an alarm, a short message seldom
+        # scores as an emergency
+        letter = passage.shape.is_letter
+        if letter and not guards.learned_may_act(passage, self.segmenter, self._cues):
+            return None
+        read = model.read(passage.text)
+        if read.probability < model.threshold:
+            return None
+        if not letter and not guards.learned_may_act(passage, self.segmenter, self._cues):
+            return None
+        rules = self.catalogue.emergency
+        named = [rules[index] for index in sorted({hit.key[1] for hit in found})]
+        service = named[0].service if named else read.service
+        rule = next((r for r in rules if r.service == service), None)
+        if rule is None:  # an operator's catalogue without this number gives no advice
+            return None
+        detail = f"probability {read.probability:.2f}, model {model.version}"
+        outcome = f"redirect:{service}"
+        trail.append(Decision("emergency", outcome, LEARNED, read.words, None, detail))
+        return EmergencyHit(LEARNED, rule.service, rule.name, read.words, rule.reply)
 
     def _out_of_scope(
         self, passage: Passage, hits: dict[str, list[Hit]], trail: list[Decision]
@@ -251,9 +288,13 @@ class Triage:
         hits: Sequence[Hit],
         passage: Passage,
         request_type: Classification,
+        category: Category | None,
         trail: list[Decision],
     ) -> tuple[KbAnswer | None, tuple[KbAnswer, ...]]:
-        """(the direct answer, or None) and the answers suggested to the agent otherwise."""
+        """(the direct answer, or None) and the answers suggested to the agent otherwise. An
+        answer filed under another category than the one the message is surely about answers
+        a word of its story, not its question (大病医疗救助 asked by a "农村户口" family is not
+        the hukou entry's question)."""
         may_close = request_type.label == "consultation" and not passage.shape.is_letter
         ranked = self.kb.rank(hits, passage, similar=may_close and bool(passage.question_sentences))
         if not ranked:
@@ -262,6 +303,11 @@ class Triage:
         why_not = self.kb.why_not_close(ranked, passage)
         if why_not is None and request_type.label != "consultation":
             why_not = f"a {request_type.label}, not a question"
+        if why_not is None and request_type.source == decide.MODEL and request_type.runner_up:
+            why_not = f"a question to the model, a {request_type.runner_up} to the rules"
+        entry_category = best.entry.category
+        if why_not is None and category is not None and entry_category not in (None, category.code):
+            why_not = f"the entry answers {entry_category}, the message is about {category.code}"
         if why_not is None:
             trail.append(Decision("kb", "direct-answer", best.entry.id, best.matched, best.score))
             return best.as_answer(), ()

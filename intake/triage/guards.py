@@ -23,12 +23,16 @@ from dataclasses import dataclass
 
 from intake.triage import context
 from intake.triage.catalogue import GuardRule
-from intake.triage.cues import Cues
+from intake.triage.cues import Cues, any_in
 from intake.triage.passage import Passage
 from intake.triage.text import Hit, Matcher, Segmenter
 
 EMERGENCY = "emergency"
 OUT_OF_SCOPE = "out-of-scope"
+# reasons an emergency keyword is set aside that say nothing against the learned model
+NOT_NOW = "not said to be happening now"
+NOT_A_WORD = "not a word here"
+ROUTINE = "asks for routine handling, with no call for help"
 
 # (rule, keyword, start) → why this occurrence does not count, or None when it stands
 Judge = Callable[[GuardRule, str, int], str | None]
@@ -84,36 +88,80 @@ def review_all(
 
 
 def emergency_judge(passage: Passage, segmenter: Segmenter, cues: Cues) -> Judge:
-    """A keyword stands when it is a word of its clause and reports danger now; a `now_keywords`
-    word, and in a letter any word, also needs a now word in its sentence or a call for help
-    in the message (letters tell of past accidents; an emergency letter says it is now)."""
+    """A keyword stands when it is a word of its clause and reports danger now, and the
+    message does not say it is over ("幸好没人受伤"). A short message tells what is happening
+    as it writes; but when it asks about procedures or money ("能报销吗", "谁赔") or for a
+    repair ("请供电所来人"), a `now_keywords` word needs a call for help in it. A letter, which
+    tells of past accidents and illnesses, needs a now word near the keyword or a call for
+    help, and a call for help when it asks about procedures or money."""
     letter = passage.shape.is_letter
-    alarm: list[bool] = []  # computed on first need
+    memo: dict[str, bool] = {}  # computed on first need
+
+    def once(name: str, compute: Callable[[], bool]) -> bool:
+        if name not in memo:
+            memo[name] = compute()
+        return memo[name]
+
+    def alarm() -> bool:
+        return once("alarm", lambda: _calls_for_help(passage, segmenter, cues))
+
+    def about_event() -> bool:
+        return once("event", lambda: context.asks_about_event(passage, cues))
 
     def judge(rule: GuardRule, keyword: str, start: int) -> str | None:
         vetoed = _unless(passage, rule, start)
         if vetoed:
             return vetoed
-        clause_start, clause_end = passage.clause(start)
-        bounds = segmenter.boundaries(passage.text[clause_start:clause_end])
-        # it must end where a word ends ("没有意识" in "有没有意识到" does not, nor "跳楼" in
-        # "跳楼价"), or before the 了 jieba glues to a verb ("抢走了"); it may start inside one
-        # (jieba cuts "被车撞倒" as 被车撞|倒)
         end = start + len(keyword)
-        if end - clause_start not in bounds and not (
-            passage.text.startswith("了", end) and end + 1 - clause_start in bounds
-        ):
-            return "not a word here"
-        reason = context.not_now(passage, start, start + len(keyword), cues)
-        if reason is not None or not (letter or keyword in rule.now_keywords):
+        if not _ends_a_word(passage, segmenter, cues, end):
+            return NOT_A_WORD
+        reason = context.not_now(passage, start, end, cues) or context.over(passage, start, cues)
+        if reason is not None:
             return reason
-        if not alarm:
-            alarm.append(_calls_for_help(passage, segmenter, cues))
-        if alarm[0] or context.said_now(passage, start, cues):
+        if not letter:
+            if keyword not in rule.now_keywords or alarm():
+                return None
+            if about_event() or once("repair", lambda: context.asks_for_repair(passage, cues)):
+                return ROUTINE
             return None
-        return "not said to be happening now"
+        if alarm():
+            return None
+        if about_event():
+            return ROUTINE
+        return None if context.said_now(passage, start, cues) else NOT_NOW
 
     return judge
+
+
+def _ends_a_word(passage: Passage, segmenter: Segmenter, cues: Cues, end: int) -> bool:
+    """The keyword ends where a word of its clause ends ("没有意识" in "有没有意识到" does not,
+    nor "跳楼" in "跳楼价"), or before a verb's complement jieba glues to it ("抢走了",
+    "倒下来", "撞上去", "打破"). It may start inside a word (jieba cuts "被车撞倒" as 被车撞|倒)."""
+    clause_start, clause_end = passage.clause(end - 1)
+    bounds = segmenter.boundaries(passage.text[clause_start:clause_end])
+    if end - clause_start in bounds:
+        return True
+    return any(passage.text.startswith(word, end) for word in cues.complement)
+
+
+def context_vetoed(aside: Sequence[str]) -> bool:
+    """True when a keyword was set aside for what its context says (past, supposed, negated,
+    compared, quoted, over, an `unless` word…), not merely for lacking a now word or a word
+    boundary: then the message is about that danger, and not as an emergency."""
+    return any(entry.split(": ", 1)[-1] not in (NOT_NOW, NOT_A_WORD) for entry in aside)
+
+
+def learned_may_act(passage: Passage, segmenter: Segmenter, cues: Cues) -> bool:
+    """Where no keyword stands, the learned model may still find an emergency, but only in a
+    message that reads as an alarm: it asks nothing about procedures or money and does not say
+    the danger is over; a short one asks for no repair, a letter says it is happening now or
+    calls for help."""
+    if context.asks_about_event(passage, cues) or context.over(passage, 0, cues):
+        return False
+    if not passage.shape.is_letter:
+        return not context.asks_for_repair(passage, cues)
+    text = passage.text
+    return any_in(cues.now, text) or _calls_for_help(passage, segmenter, cues)
 
 
 def _calls_for_help(passage: Passage, segmenter: Segmenter, cues: Cues) -> bool:

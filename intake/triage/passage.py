@@ -8,16 +8,18 @@ are those of the matcher's hits.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
-from intake.triage.cues import Cues
+from intake.triage.cues import Cues, any_in
 
 SENTENCE_ENDS = frozenset("。!?;")
 CLAUSE_ENDS = SENTENCE_ENDS | frozenset(",:、")
 QUESTION_MARKS = frozenset("?")
 QUOTE_PAIRS = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"'}
+_QUOTE_OPENS = re.compile("[" + "".join(re.escape(mark) for mark in QUOTE_PAIRS) + "]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +57,14 @@ class Passage:
     def _quotes(self) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
         text, i = self.text, 0
-        while i < len(text):
-            close = QUOTE_PAIRS.get(text[i])
-            end = text.find(close, i + 1) if close else -1
-            if end > i:
-                spans.append((i, end))
-                i = end
-            i += 1
+        while (found := _QUOTE_OPENS.search(text, i)) is not None:
+            start = found.start()
+            end = text.find(QUOTE_PAIRS[text[start]], start + 1)
+            if end > start:
+                spans.append((start, end))
+                i = end + 1
+            else:
+                i = start + 1
         return spans
 
     def sentence(self, position: int) -> tuple[int, int]:
@@ -84,7 +87,7 @@ class Passage:
         if end < len(self.text) and self.text[end] in QUESTION_MARKS:
             return True
         sentence = self.text[start:end]
-        return any(word in sentence for word in self._cues.question)
+        return any_in(self._cues.question, sentence)
 
     @cached_property
     def question_sentences(self) -> list[tuple[int, int]]:
@@ -122,8 +125,13 @@ class Passage:
 
 def _starts(text: str, ends: frozenset[str]) -> list[int]:
     starts = [0]
-    starts.extend(i + 1 for i, char in enumerate(text) if char in ends)
+    starts.extend(found.end() for found in _end_pattern(ends).finditer(text))
     return starts
+
+
+@cache
+def _end_pattern(ends: frozenset[str]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(char) for char in sorted(ends)) + "]")
 
 
 def _span(text: str, starts: list[int], position: int) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Text similarity for duplicate and repeat detection (issue 7, item 6, wired by the core).
+"""Text similarity for duplicate and repeat detection (wired by the core).
 
 Two views are blended because each fails differently: character bigrams are robust to
 segmentation and typos ("停水" vs "停了水"), jieba word overlap is robust to word order and

@@ -1,4 +1,4 @@
-"""Special-service list (特服名单, issue 7 item 7): citizens recognised by phone on any channel.
+"""Special-service list (特服名单): citizens recognised by phone on any channel.
 
 Phones are compared in E.164 form so that "138 0013 8000", "+86 138-0013-8000" and
 "008613800138000" are the same person whichever channel they came from.

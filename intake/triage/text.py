@@ -4,7 +4,7 @@ Keyword rules are matched as substrings of the normalised text rather than as ji
 citizens' messages are colloquial and full of typos and run-together words, and a phrase such as
 "停水" must be found whether jieba cuts "停水了" as one token or two. To keep this fast at
 thousands of requests a second, every keyword of every rule set is compiled into one `Matcher`
-indexed by its first two characters, so a request is scanned once for all rule sets.
+(an Aho-Corasick automaton), so a request is scanned once for all rule sets.
 
 jieba (with the hotline's custom dictionary) is used where word boundaries matter: knowledge-base
 retrieval, text similarity, and checking that an emergency keyword found as a substring is a
@@ -17,10 +17,12 @@ import logging
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import jieba
+from ahocorasick_rs import AhoCorasick, MatchKind
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -28,6 +30,8 @@ jieba.setLogLevel(logging.WARNING)
 RuleKey = tuple[Any, ...]
 
 _PUNCT_CATEGORIES = ("P", "S", "Z", "C")
+# full-width ASCII forms and the ideographic space, as NFKC folds them
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 def normalise(text: str) -> str:
@@ -36,8 +40,10 @@ def normalise(text: str) -> str:
     Punctuation is kept because "？" is a signal for consultations; whitespace is dropped so
     that "停 水" and "停水" match the same rule.
     """
-    folded = unicodedata.normalize("NFKC", text).lower()
-    return "".join(folded.split())
+    narrowed = text.translate(_FULL_WIDTH)  # what NFKC does to most of a Chinese text
+    if not unicodedata.is_normalized("NFKC", narrowed):  # a quick check, then the full work
+        narrowed = unicodedata.normalize("NFKC", narrowed)
+    return "".join(narrowed.lower().split())
 
 
 def is_content_char(char: str) -> bool:
@@ -62,16 +68,20 @@ class Hit(NamedTuple):
 
 
 class Matcher:
-    """Finds every registered keyword in a text in one pass over its character bigrams.
+    """Finds every registered keyword in a text in one Aho-Corasick pass.
 
     `add(key, keyword, weight)` registers a keyword for a rule key (a tuple whose first item is
     the rule set's namespace, e.g. ("category", "noise")); one keyword may feed several keys.
-    `find(text)` returns one hit per (keyword, key), at the keyword's first occurrence.
+    `find(text)` returns one hit per (keyword, key), at the keyword's first occurrence, in the
+    order of those occurrences (keywords of one character last). The automaton is built on the
+    first `find` after an `add`.
     """
 
     def __init__(self) -> None:
-        self._by_bigram: dict[str, dict[str, list[tuple[RuleKey, float]]]] = {}
+        self._targets: dict[str, list[tuple[RuleKey, float]]] = {}
         self._by_char: dict[str, list[tuple[RuleKey, float]]] = {}
+        self._automaton: AhoCorasick | None = None
+        self._patterns: list[str] = []
 
     def add(self, key: RuleKey, keyword: str, weight: float = 1.0) -> None:
         keyword = normalise(keyword)
@@ -80,8 +90,8 @@ class Matcher:
         if len(keyword) == 1:
             self._by_char.setdefault(keyword, []).append((key, weight))
             return
-        bucket = self._by_bigram.setdefault(keyword[:2], {})
-        bucket.setdefault(keyword, []).append((key, weight))
+        self._targets.setdefault(keyword, []).append((key, weight))
+        self._automaton = None
 
     def add_all(self, key: RuleKey, keywords: Iterable[str], weight: float = 1.0) -> None:
         for keyword in keywords:
@@ -90,22 +100,26 @@ class Matcher:
     def find(self, text: str) -> list[Hit]:
         """All hits in `text` (already normalised)."""
         hits: list[Hit] = []
-        seen: set[str] = set()
-        by_bigram = self._by_bigram
-        for i in range(len(text) - 1):
-            bucket = by_bigram.get(text[i : i + 2])
-            if bucket is None:
-                continue
-            for keyword, targets in bucket.items():
-                if keyword in seen or not text.startswith(keyword, i):
-                    continue
-                seen.add(keyword)
-                hits.extend(Hit(key, keyword, weight, i) for key, weight in targets)
-        for char, targets in self._by_char.items():
+        if self._targets:
+            automaton = self._automaton or self._build()
+            patterns, targets = self._patterns, self._targets
+            first: dict[int, int] = {}
+            for index, start, _ in automaton.find_matches_as_indexes(text, overlapping=True):
+                if index not in first:
+                    first[index] = start
+            for index, start in sorted(first.items(), key=lambda item: (item[1], item[0])):
+                keyword = patterns[index]
+                hits.extend(Hit(key, keyword, weight, start) for key, weight in targets[keyword])
+        for char, char_targets in self._by_char.items():
             position = text.find(char)
             if position >= 0:
-                hits.extend(Hit(key, char, weight, position) for key, weight in targets)
+                hits.extend(Hit(key, char, weight, position) for key, weight in char_targets)
         return hits
+
+    def _build(self) -> AhoCorasick:
+        self._patterns = list(self._targets)
+        self._automaton = AhoCorasick(self._patterns, matchkind=MatchKind.Standard)
+        return self._automaton
 
 
 def drop_nested(hits: list[Hit]) -> list[Hit]:
@@ -116,16 +130,13 @@ def drop_nested(hits: list[Hit]) -> list[Hit]:
     """
     if len(hits) < 2:
         return hits
-    return [
-        hit
-        for hit in hits
-        if not any(
-            other.start <= hit.start
-            and hit.end <= other.end
-            and len(other.keyword) > len(hit.keyword)
-            for other in hits
-        )
-    ]
+    nested: set[tuple[int, int]] = set()
+    reach = -1  # the furthest end of the spans before, each starting no later and longer
+    for start, end in sorted({(hit.start, hit.end) for hit in hits}, key=lambda s: (s[0], -s[1])):
+        if end <= reach:
+            nested.add((start, end))
+        reach = max(reach, end)
+    return [hit for hit in hits if (hit.start, hit.end) not in nested] if nested else hits
 
 
 class Segmenter:
@@ -144,6 +155,8 @@ class Segmenter:
         self._tokenizer.initialize()
         if user_dict is not None:
             self._tokenizer.load_userdict(str(user_dict))
+        # one clause is asked about once per keyword in it
+        self.boundaries = lru_cache(maxsize=4096)(self._boundaries)
 
     @classmethod
     def get(cls, user_dict: Path | None) -> Segmenter:
@@ -154,7 +167,7 @@ class Segmenter:
                 segmenter = cls._cache[key] = cls(user_dict)
         return segmenter
 
-    def boundaries(self, text: str) -> frozenset[int]:
+    def _boundaries(self, text: str) -> frozenset[int]:
         """Offsets in `text` where a jieba token starts or ends: a keyword is a word of the
         text only when both its ends are here ("没有意识" is not one in "有没有意识到")."""
         offsets, position = {0}, 0

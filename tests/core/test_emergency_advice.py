@@ -104,3 +104,18 @@ def test_the_prefilter_never_hides_what_the_guard_finds() -> None:
             assert advice.number == hit.service
     assert alarm.check("幸福路１２号着⽕了，快来人") is not None
     assert not alarm.may_match("小区门口路灯不亮，请维修。")
+
+
+async def test_danger_in_words_no_list_holds_gets_120_in_the_201(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    text = "我爸刚才在客厅一下子栽倒了，怎么喊都不答应，眼睛往上翻着"
+    response = await client.post("/api/v1/requests", json=request_body(content=text))
+    assert response.status_code == 201, response.text
+    assert response.json()["emergency"]["number"] == "120"
+    await drain(runtime)
+    async with runtime.db.read() as session:
+        ticket = await session.scalar(
+            select(Ticket).where(Ticket.number == response.json()["number"])
+        )
+    assert ticket is not None and ticket.urgent

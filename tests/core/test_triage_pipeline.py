@@ -38,6 +38,7 @@ async def test_knowledge_base_answers_a_consultation(
     assert ticket.status == "closed" and ticket.category == "social-insurance"
     closed = ticket.events[-1]
     assert closed.kind == "closed" and closed.data["direct_answer"] is True
+    assert closed.data["resolution"] == "direct_answer"  # counted as 直接答复
     assert closed.data["kb_entry"] == "sscard-replace" and "社保卡" in (closed.text or "")
     public = (
         await client.get(f"/api/v1/requests/{ticket.number}", params={"code": ticket.query_code})
@@ -70,6 +71,11 @@ async def test_out_of_scope_gets_a_polite_reply(
     assert ticket.status == "closed" and ticket.category == "out-of-scope"
     assert "法院" in (ticket.events[-1].text or "")
     assert ticket.events[-1].data["out_of_scope"] == "litigation"
+    assert ticket.events[-1].data["resolution"] == "declined"  # counted as 不予受理
+    public = (
+        await client.get(f"/api/v1/requests/{ticket.number}", params={"code": ticket.query_code})
+    ).json()
+    assert public["status_label"] == "不予受理"
 
 
 async def test_complaint_routed_with_working_day_deadlines(
@@ -98,7 +104,7 @@ async def test_special_service_list_gives_priority(settings: Settings, tmp_path:
     settings.triage.special_service_file = listed
     runtime = await Runtime.open(settings)
     try:
-        from intake.app import create_app
+        from service.app import create_app
 
         app = create_app(settings, runtime=runtime)
         async with httpx.AsyncClient(

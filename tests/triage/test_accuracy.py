@@ -1,4 +1,4 @@
-"""Accuracy on the hand-labelled set (issue 7 targets: type ≥ 90%, category ≥ 85%)."""
+"""Accuracy on the hand-labelled set (targets: type ≥ 90%, category ≥ 85%)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Same problem or not: resemblance of texts, nearness of places, the rules file (item 6)."""
+"""Same problem or not: resemblance of texts, nearness of places, the rules file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The patterns behind the decisions that act alone, one table per decision (issue 20).
+"""The patterns behind the decisions that act alone, one table per decision.
 
 Letters written for these tests (not taken from the corpus), each naming the pattern it pins:
 danger the old keyword list missed, danger that is not happening now, the number to call when

@@ -1,4 +1,4 @@
-"""Decisions that act alone hold on real-length letters (issue 20, part 1).
+"""Decisions that act alone hold on real-length letters.
 
 Table-driven over tests/fixtures/triage/real_letters.yaml: each letter says which flags it
 must (or must not) raise. The letters include the failures seen on real citizens' letters:

@@ -78,4 +78,11 @@ class LinearHead:
 
 def _without_nested(terms: list[str]) -> list[str]:
     """Drop a term inside another chosen one ("保" beside "医保"), keeping the longer."""
-    return [t for t in terms if not any(t != o and t in o for o in terms)]
+    inside = {
+        other[i:j]
+        for other in terms
+        for i in range(len(other))
+        for j in range(i + 1, len(other) + 1)
+        if j - i < len(other)
+    }
+    return [t for t in terms if t not in inside]

@@ -60,7 +60,7 @@ def train(
     if len({row.category for row in rows}) < 2:
         raise InvalidInput("training needs at least two categories", field="file")
     fitting, held = _split(rows, plan.held_back)
-    trial = _fit(fitting, plan, segmenter, _info(version, rows, now))
+    trial = fit(fitting, plan, segmenter, model_info(version, rows, now))
     figures = evaluate(trial, held, rules=rules) if held else {}
     threshold = _category_threshold(trial, held)
     type_threshold, decides_type = _type_choice(trial, held, rules)
@@ -70,13 +70,14 @@ def train(
         type_threshold=type_threshold,
         decides_type=decides_type,
     )
-    final = _fit(rows, plan, segmenter, info)
+    final = fit(rows, plan, segmenter, info)
     if held:
         figures = {**figures, **_confident(trial, held, info)}
     return replace(final, info=replace(final.info, figures=figures))
 
 
-def _info(version: str, rows: Sequence[Row], now: datetime | None) -> ModelInfo:
+def model_info(version: str, rows: Sequence[Row], now: datetime | None) -> ModelInfo:
+    """What a new model says about itself before it is measured."""
     return ModelInfo(
         version=version,
         created_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
@@ -99,9 +100,10 @@ def _split(rows: Sequence[Row], share: float) -> tuple[list[Row], list[Row]]:
     return list(fitting), list(held)
 
 
-def _fit(
+def fit(
     rows: Sequence[Row], plan: TrainingPlan, segmenter: Segmenter | None, info: ModelInfo
 ) -> LearnedModel:
+    """One fit on every row: features, a calibrated head for `category`, one for types."""
     vectorizer = TfidfVectorizer(
         analyzer=analyzer(plan.features, segmenter), sublinear_tf=True, min_df=2, dtype=np.float32
     )
