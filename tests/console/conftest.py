@@ -1,0 +1,35 @@
+"""The console under test: the app factory's app, which mounts the console."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from intake.config import Settings
+from intake.department_store import open_catalog
+from intake.runtime import Runtime
+from service.app import create_app
+
+
+@dataclass
+class Console:
+    runtime: Runtime
+    app: FastAPI
+    http: httpx.AsyncClient
+
+
+def console_app(settings: Settings, runtime: Runtime) -> FastAPI:
+    return create_app(settings, runtime=runtime)  # the factory mounts the console
+
+
+@pytest.fixture
+async def console(runtime: Runtime, settings: Settings) -> AsyncIterator[Console]:
+    await open_catalog(runtime.db, departments_file=settings.catalog.departments_file)
+    app = console_app(settings, runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Console(runtime=runtime, app=app, http=http)
