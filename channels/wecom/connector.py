@@ -1,0 +1,141 @@
+"""WeCom (企业微信) inside the service: the callback route and the two senders.
+
+`build(runtime)` gives None when `INTAKE_WECOM__CORP_ID` is not set. The app's sender is
+`sender()` (channel "wecom"); the department group robots' is `robot_sender()` (channel
+"wecom_robot"). The callback route exists only when the callback's token and AES key are set.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from intake.department_alerts import robot_url
+from intake.errors import Forbidden, IntakeError
+from intake.interfaces import Sender
+from intake.runtime import Runtime
+
+from .api import WeComClient
+from .callback import CallbackCrypto, StaffActions, event_of, parse_tap, update_button_reply
+from .robot import RobotSender
+from .sender import WeComSender
+from .settings import WeComSettings, wecom_settings
+
+log = logging.getLogger(__name__)
+
+PATH = "/channels/wecom"
+
+
+class WeComConnector:
+    name = "wecom"
+
+    def __init__(self, runtime: Runtime, settings: WeComSettings) -> None:
+        self.settings = settings
+        self._http = httpx.AsyncClient(timeout=settings.timeout_seconds)
+        self.client = WeComClient(
+            settings,
+            redis=runtime.redis.client,
+            key_prefix=runtime.redis.keys.prefix,
+            http=self._http,
+        )
+        console = settings.console_url or f"{runtime.settings.public_url.rstrip('/')}/console"
+        self._sender = WeComSender(self.client, console_url=console)
+        self._robot = RobotSender(
+            self._http, allowed_hosts=settings.robot_hosts, resolve=self._robot_url
+        )
+        self._db = runtime.db
+        self._crypto = CallbackCrypto(settings) if settings.callback_enabled else None
+
+        async def flush(ticket_id: int) -> None:
+            await runtime.relay.flush(ticket_id=ticket_id)
+
+        self.actions = StaffActions(
+            db=runtime.db, catalog=runtime.catalog, clock=runtime.clock, flush=flush
+        )
+
+    def sender(self) -> Sender:
+        return self._sender
+
+    def robot_sender(self) -> Sender:
+        return self._robot
+
+    async def _robot_url(self, department: str) -> str | None:
+        async with self._db.read() as session:
+            return await robot_url(session, department)
+
+    def background_tasks(self) -> list[Any]:
+        return []
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def router(self) -> APIRouter | None:
+        if self._crypto is None:
+            log.info("wecom callback disabled (no INTAKE_WECOM__TOKEN / __AES_KEY)")
+            return None
+        router = APIRouter(tags=["channels"])
+        router.add_api_route(
+            PATH,
+            self.verify,
+            methods=["GET"],
+            response_class=PlainTextResponse,
+            summary="WeCom callback URL verification",
+        )
+        router.add_api_route(PATH, self.event, methods=["POST"], summary="WeCom callback events")
+        return router
+
+    async def verify(self, request: Request) -> Response:
+        """WeCom's URL check: answer the decrypted `echostr` within one second."""
+        assert self._crypto is not None
+        params = dict(request.query_params)
+        try:
+            plain = self._crypto.open(params, params.get("echostr", ""))
+        except Forbidden as exc:
+            log.info("wecom verification refused: %s", exc)
+            return PlainTextResponse("forbidden", status_code=403)
+        return PlainTextResponse(plain)
+
+    async def event(self, request: Request, background: BackgroundTasks) -> Response:
+        assert self._crypto is not None
+        params = dict(request.query_params)
+        body = await request.body()
+        try:
+            event = event_of(
+                self._crypto,
+                params,
+                body,
+                self.settings.corp_id,
+                max_bytes=self.settings.max_body_bytes,
+            )
+        except Forbidden as exc:
+            log.info("wecom callback refused: %s", exc)
+            return PlainTextResponse("forbidden", status_code=403)
+        except IntakeError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        tap = parse_tap(event)
+        if tap is None:
+            return PlainTextResponse("")  # other messages and events: nothing to do
+        if tap.action == "open":
+            background.add_task(self._send_detail, tap.userid, tap.number)
+            return PlainTextResponse("")
+        label = await self.actions.accept(tap.userid, tap.number)
+        reply = self._crypto.seal(update_button_reply(event, label), params.get("nonce", ""))
+        return Response(reply, media_type="application/xml")
+
+    async def _send_detail(self, userid: str, number: str) -> None:
+        text = await self.actions.detail_for(userid, number)
+        if text is None:
+            return
+        try:
+            await self._sender.send_text(userid, text)
+        except Exception as exc:  # a failed detail is not worth a retry: the user taps again
+            log.info("wecom detail for %s not sent: %s", number, type(exc).__name__)
+
+
+def build(runtime: Runtime) -> WeComConnector | None:
+    settings = wecom_settings(getattr(runtime.settings, "wecom", None) or {})
+    return WeComConnector(runtime, settings) if settings else None
