@@ -4,6 +4,7 @@ COPY pyproject.toml README.md ./
 COPY intake ./intake
 COPY channels ./channels
 COPY notifier ./notifier
+COPY service ./service
 RUN pip install --no-cache-dir .
 ENV INTAKE_DATA_DIR=/data
 EXPOSE 8000

@@ -1,4 +1,4 @@
-"""E-mail benchmark (issue 4): 5,000 varied mails from a real Dovecot mailbox to tickets.
+"""E-mail benchmark: 5,000 varied mails from a real Dovecot mailbox to tickets.
 
 A private Dovecot on a loopback port gets N mails (the ticket-making fixtures of
 tests/fixtures/email — UTF-8, GB2312, GBK, GB18030, Big5, HTML-only, attachments, quoted
@@ -40,6 +40,7 @@ from channels.email.settings import EmailSettings
 from intake.config import load_settings
 from intake.models import Ticket
 from intake.runtime import Runtime
+from service.wiring import open_runtime
 from tests.conftest import delete_prefix
 from tests.email.dovecot_peer import (
     FIXTURES,
@@ -104,7 +105,7 @@ async def wait_for_pipelines(
 
 
 def start_pipelines(count: int, env: dict[str, str], log: Path) -> list[subprocess.Popen[bytes]]:
-    code = "from intake.cli import main; main()"
+    code = "from service.cli import main; main()"
     with log.open("ab") as out:
         return [
             subprocess.Popen(
@@ -129,7 +130,7 @@ async def measure(args: argparse.Namespace, peer: Dovecot, folder: Path) -> None
     if args.database_url:
         overrides["database_url"] = args.database_url
     settings = load_settings(**overrides)
-    runtime = await Runtime.open(settings)
+    runtime = await open_runtime(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
     env.update(
         INTAKE_DATA_DIR=str(settings.data_dir),

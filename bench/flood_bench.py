@@ -256,7 +256,7 @@ async def main() -> None:
     port = free_port()
     clients = citizen_clients()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "intake.cli", "run", "--port", str(port)], env=env
+        [sys.executable, "-m", "service.cli", "run", "--port", str(port)], env=env
     )
     tickets = Tickets(env)
     try:

@@ -149,7 +149,7 @@ async def bench_intake(
 ) -> LoadResult:
     """`intake run` (one process), or with `split` `intake serve` + `intake worker`."""
     port = free_port()
-    cli = [sys.executable, "-m", "intake.cli"]
+    cli = [sys.executable, "-m", "service.cli"]
     procs = []
     names = []
     if split:

@@ -1,4 +1,4 @@
-"""Notifier benchmark (issue 6): 50,000 notifications through the real delivery path.
+"""Notifier benchmark: 50,000 notifications through the real delivery path.
 
 Each job goes through saq (enqueue, schedule, dequeue, settle), the delivery record check, the
 ticket and routes lookup, the send-state markers, the token buckets (per channel and per
@@ -50,6 +50,7 @@ from intake.runtime import Runtime
 from notifier.jobs import JobSpec
 from notifier.models import Delivery
 from notifier.service import Notifier
+from service.wiring import open_runtime
 
 TARGET = 2000.0
 CHANNELS = {
@@ -174,7 +175,7 @@ def worker_process(backend: Backend, ready: Any, go: Any, results: Any, limit: f
 
 async def _worker(backend: Backend, ready: Any, go: Any, limit: float) -> tuple[list[Any], float]:
     """The notifier's job worker until the shared queue is empty; arrivals and CPU seconds."""
-    runtime = await Runtime.open(backend.settings(), migrate=False)
+    runtime = await open_runtime(backend.settings(), migrate=False)
     arrivals: list[tuple[str, str, float]] = []
     clock = BenchClock()
     notifier = Notifier(runtime, {c: Sink(c, clock, arrivals) for c in CHANNELS}, clock=clock)
@@ -225,7 +226,7 @@ class Workers:
 
 
 async def run(backend: Backend, args: argparse.Namespace) -> None:
-    runtime = await Runtime.open(backend.settings())
+    runtime = await open_runtime(backend.settings())
     notifier = Notifier(runtime, {})
     print(
         f"\n== {backend.name}: {args.n} notifications, {args.processes} worker processes, "

@@ -1,4 +1,4 @@
-"""SMS benchmark (issue 5): MO through the real Kannel into `intake run`, and outbound sends.
+"""SMS benchmark: MO through the real Kannel into `intake run`, and outbound sends.
 
 (a) Intake. A real Kannel (bearerbox + smsbox + fake SMSC, fakesmsc as the handsets) whose
     get-url points at `intake run`, started as a user starts it (a config file with the SMS
@@ -153,7 +153,7 @@ async def intake_run(
     )
     write_config(tmp / f"{name}.yaml", peer, args.dlr_mask)
     env = {**env, "INTAKE_CONFIG_FILE": str(tmp / f"{name}.yaml"), "INTAKE_PUBLIC_URL": base}
-    cli = [sys.executable, "-m", "intake.cli", "run", "--port", str(port)]
+    cli = [sys.executable, "-m", "service.cli", "run", "--port", str(port)]
     proc = subprocess.Popen(cli, env=env, cwd=ROOT)
     try:
         await wait_http(f"{base}/healthz", proc)

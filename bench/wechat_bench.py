@@ -7,7 +7,7 @@ due, so a server that falls behind shows it (no coordinated omission). Bounded i
 time, it stops by itself and talks to 127.0.0.1 only. Each reply is decrypted afterwards and
 classified: a ticket number, a guided-conversation question, `success` (no reply in time).
 The notifier's messages (closures, surveys) go to the tests' fake WeChat API in a process of
-its own. CPU per message is printed for each process and server. Target (issue 3): p99 under
+its own. CPU per message is printed for each process and server. Target: p99 under
 100 ms at 500 messages/s.
 
     python bench/wechat_bench.py [--rate 500 [--rate 100 ...]] [--seconds 15]
@@ -251,7 +251,7 @@ def wechat_env(env: dict[str, str], api_base: str) -> dict[str, str]:
 async def bench(name: str, env: dict[str, str], args: argparse.Namespace, rate: float) -> Run:
     """One fresh `intake run`, loaded at `rate` for `args.seconds`."""
     port = free_port()
-    cmd = [sys.executable, "-m", "intake.cli", "run", "--port", str(port)]
+    cmd = [sys.executable, "-m", "service.cli", "run", "--port", str(port)]
     if "INTAKE_DATABASE_URL" in env:  # SQLite has one writer: a second pipeline gains nothing
         cmd += ["--pipeline-processes", str(args.pipeline_processes)]
     cmd += ["--pipeline-placement", args.placement]

@@ -38,6 +38,7 @@ REGISTRY: dict[str, Factory] = {
     "sms": _configured("sms"),
     "email": _configured("email"),
     "telegram": _configured("telegram"),
+    "wecom": _configured("wecom"),  # staff alerts and card taps (企业微信)
 }
 
 

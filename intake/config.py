@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from intake.errors import ConfigurationError
+from intake.integration_settings import IntegrationSettings
 from intake.secret_key import GENERATE_HINT, short_secret_problem
 
 Placement = Literal["auto", "inside", "child"]
@@ -30,11 +31,8 @@ class PipelineSettings(BaseModel):
     # SQLite, which has one writer, more than one gains nothing)
     processes: int = Field(default=1, ge=1, le=16)
     # Where `intake run` runs a single pipeline (the notifier goes with it). "auto": in a child
-    # process on a machine with two or more cores, else inside. Measured on 2 cores, web form
-    # at 32 clients: PostgreSQL, a child 3,300-3,800 requests/s accepted at p99 20-24 ms and
-    # 1,050-1,300 tickets/s end to end, inside 1,350 at p99 75 ms, two children 1,600 at p99
-    # 51 ms; SQLite, a child 1,060 tickets/s end to end, inside 720. WeChat at 500/s, reply
-    # p99: PostgreSQL 65-69 ms in a child; SQLite 97-99 ms in a child, 380-790 ms inside.
+    # process on a machine with two or more cores, else inside: a child keeps the batches off
+    # the core that answers HTTP (figures in bench/README.md).
     placement: Placement = "auto"
     block_ms: int = 1000
     # consumers that help a worker process's pipeline while a full batch is waiting (PostgreSQL
@@ -46,9 +44,7 @@ class PipelineSettings(BaseModel):
     linger_ms: int = Field(default=10, ge=0, le=200)
     # "Only a few": fewer than this. Unset, 16 where the pipeline shares its process with HTTP
     # (`intake run` on one core, or placed inside), whose core each batch's fixed cost takes;
-    # 4 in a process of its own, where waiting only adds latency. Measured at 500 WeChat
-    # messages/s on 2 cores: in a child process, reply p99 67-77 ms with 4 and 69-109 ms with
-    # 16 for 12% more CPU; beside HTTP, 735 ms with 4 and 379 ms with 16.
+    # 4 in a process of its own, where waiting only adds latency (figures in bench/README.md).
     linger_below: int | None = Field(default=None, ge=0)
     max_attempts: int = 5
     claim_idle_ms: int = 30_000  # pending entries idle this long are taken over from a dead worker
@@ -108,6 +104,12 @@ class LimitsSettings(BaseModel):
     # failed lookups of one ticket number from anywhere: bounds a guess spread over many
     # addresses; a citizen's own successful lookups never count
     lookup_failures_per_number: str = "50/hour;200/day"
+    # requests of one Open311 API key (submissions and lookups alike)
+    api_key_requests: str = "120/minute;20000/day"
+    # failed staff sign-ins (the console): per account name, then per address; over the
+    # limit the account (or address) is locked out until the window frees a place
+    signin_failures_per_account: str = "5/15minute;20/day"
+    signin_failures_per_ip: str = "30/15minute;200/day"
     # failed lookups of one number from one address that may follow one another at once;
     # then each attempt waits, `lookup_delay_s` at first, doubling up to `lookup_delay_max_s`.
     # Keyed on the address and the number together: a stranger's guesses never lock out the
@@ -125,6 +127,9 @@ class LimitsSettings(BaseModel):
         "submissions_per_sender",
         "lookups_per_ip",
         "lookup_failures_per_number",
+        "signin_failures_per_account",
+        "signin_failures_per_ip",
+        "api_key_requests",
     )
     @classmethod
     def _limits_notation(cls, value: str) -> str:
@@ -147,6 +152,15 @@ class RetentionSettings(BaseModel):
     closed_days: int = Field(default=365, ge=1)
     text_days: int = Field(default=3 * 365, ge=1)
     interval_hours: float = Field(default=24.0, gt=0)
+
+
+class ConsoleSettings(BaseModel):
+    """The staff console (`intake/console/`): sign-in sessions end after `idle_minutes`
+    without a request; the cookie is `Secure` when the public URL is HTTPS (or the request
+    came over HTTPS); `poll_seconds` is how often an open inbox asks for new tickets."""
+
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    poll_seconds: int = Field(default=10, ge=2, le=600)
 
 
 class CatalogSettings(BaseModel):
@@ -195,13 +209,16 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     triage: TriageSettings = Field(default_factory=TriageSettings)
     wechat: dict[str, Any] = Field(default_factory=dict)
     email: dict[str, Any] = Field(default_factory=dict)
     sms: dict[str, Any] = Field(default_factory=dict)
     telegram: dict[str, Any] = Field(default_factory=dict)
+    wecom: dict[str, Any] = Field(default_factory=dict)  # channels/wecom/settings.py
     notify: dict[str, Any] = Field(default_factory=dict)
+    integration: IntegrationSettings = Field(default_factory=IntegrationSettings)
 
     @classmethod
     def settings_customise_sources(

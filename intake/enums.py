@@ -102,6 +102,7 @@ class EventKind(StrEnum):
     INFO_REQUESTED = "info_requested"  # staff asked the citizen: the deadline clock stops
     INFO_RECEIVED = "info_received"  # the citizen answered: the clock runs again, due moved
     CATEGORIZED = "categorized"  # staff corrected the category or type (teaches the model)
+    WAIT_ENDED = "wait_ended"  # staff stopped waiting for the citizen's answer (结束等待)
 
 
 # Events a citizen may see on the public timeline; everything else is staff-internal.

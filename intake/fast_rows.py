@@ -2,8 +2,8 @@
 
 A mapped class's constructor sets every keyword through the instrumented attribute: a change
 event per column, and for a relationship a backref that appends to the parent's collection.
-The pipeline builds five or six objects per ticket, thousands a second, and that bookkeeping
-was a fifth of a ticket's cost. `build` puts the values straight into the instance dict and
+The pipeline builds five or six objects per ticket, and that bookkeeping is a large part of a
+ticket's cost. `build` puts the values straight into the instance dict and
 records a many-to-one parent as newly set, which is all a flush needs (`intake.bulk_insert`
 and the unit of work both read the instance dict; the unit of work takes foreign keys from the
 relationship's history). What it skips: the parent's collection is not appended to, so an

@@ -28,12 +28,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from channels.base import Receipt
 from intake import metrics
 from intake.clock import Clock, intake_day, utcnow
 from intake.coalesce import Coalescer
 from intake.emergency_advice import EmergencyAdvice, EmergencyCheck
 from intake.errors import Unavailable
+from intake.interfaces import Receipt
 from intake.keys import Keys
 from intake.messages import InboundMessage
 
@@ -153,7 +153,7 @@ def fingerprint(message: InboundMessage) -> str:
 
 
 class Gateway:
-    """Implements `channels.base.IntakeGateway` on Redis."""
+    """Implements `intake.interfaces.IntakeGateway` on Redis."""
 
     def __init__(
         self,

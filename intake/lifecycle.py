@@ -2,14 +2,22 @@
 
 Each staff action maps the current status to the next one; anything else is refused with
 `InvalidTransition` (HTTP 409). The same table answers "what can be done now?" for the UI.
+`reopen` is the one way a ticket goes back to handling outside a staff action (the citizen's
+reply, an unsatisfied rating, an answer that did not help).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.enums import EventKind, Role, TicketStatus
 from intake.errors import Forbidden, InvalidTransition
+from intake.events import add_event
+from intake.models import Message, Ticket, TicketEvent
 
 S = TicketStatus
 
@@ -28,6 +36,7 @@ class Action(StrEnum):
     ASK = "ask"  # ask the citizen for information; the deadline waits for the answer
     DECLINE = "decline"  # 不予受理: close with the polite reply saying where to go instead
     CATEGORIZE = "categorize"  # correct the category or type; the status stays
+    END_WAIT = "end_wait"  # 结束等待: stop waiting for the citizen's answer; the clock runs again
 
 
 # action -> {from status: to status}; None as a target keeps the status unchanged.
@@ -58,6 +67,7 @@ TRANSITIONS: dict[Action, dict[TicketStatus, TicketStatus | None]] = {
     Action.ASK: {S.ACCEPTED: None, S.DISPATCHED: None, S.IN_PROGRESS: None, S.REOPENED: None},
     Action.DECLINE: {S.RECEIVED: S.CLOSED, S.ACCEPTED: S.CLOSED},
     Action.CATEGORIZE: dict.fromkeys(S),
+    Action.END_WAIT: {S.ACCEPTED: None, S.DISPATCHED: None, S.IN_PROGRESS: None, S.REOPENED: None},
 }
 
 EVENT_OF: dict[Action, EventKind] = {
@@ -74,6 +84,7 @@ EVENT_OF: dict[Action, EventKind] = {
     Action.ASK: EventKind.INFO_REQUESTED,
     Action.DECLINE: EventKind.CLOSED,
     Action.CATEGORIZE: EventKind.CATEGORIZED,
+    Action.END_WAIT: EventKind.WAIT_ENDED,
 }
 
 _HOTLINE = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
@@ -92,6 +103,7 @@ ALLOWED_ROLES: dict[Action, frozenset[Role]] = {
     Action.ASK: _EVERYONE,
     Action.DECLINE: _HOTLINE,
     Action.CATEGORIZE: _HOTLINE,
+    Action.END_WAIT: _EVERYONE,
 }
 
 
@@ -111,3 +123,35 @@ def check_role(action: Action, role: Role) -> None:
 
 def available_actions(current: TicketStatus, role: Role) -> list[str]:
     return [a.value for a, t in TRANSITIONS.items() if current in t and role in ALLOWED_ROLES[a]]
+
+
+def may_reopen(ticket: Ticket) -> bool:
+    return TicketStatus(ticket.status) in TRANSITIONS[Action.REOPEN]
+
+
+def reopen(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    at: datetime,
+    reason: str,
+    text: str,
+    actor_kind: str,
+    data: dict[str, Any] | None = None,
+    message: Message | None = None,
+) -> TicketEvent:
+    """重新办理: the status, the cleared close time and the REOPENED event (whose data says
+    from, to and why), in the caller's transaction. `InvalidTransition` where not allowed."""
+    current = TicketStatus(ticket.status)
+    target = next_status(Action.REOPEN, current)
+    ticket.status, ticket.closed_at, ticket.updated_at = target.value, None, at
+    return add_event(
+        session,
+        ticket,
+        EVENT_OF[Action.REOPEN],
+        at=at,
+        actor_kind=actor_kind,
+        text=text,
+        message=message,
+        data={"from": current.value, "to": target.value, "reason": reason, **(data or {})},
+    )

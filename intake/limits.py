@@ -57,6 +57,9 @@ class Rule(StrEnum):
     SUBMISSIONS_PER_SENDER = "submissions_per_sender"
     LOOKUPS_PER_IP = "lookups_per_ip"
     LOOKUP_FAILURES_PER_NUMBER = "lookup_failures_per_number"
+    API_KEY_REQUESTS = "api_key_requests"
+    SIGNIN_FAILURES_PER_ACCOUNT = "signin_failures_per_account"
+    SIGNIN_FAILURES_PER_IP = "signin_failures_per_ip"
 
 
 @dataclass(frozen=True, slots=True)

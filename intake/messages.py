@@ -36,6 +36,7 @@ class IdentityKind(StrEnum):
     WECHAT = "wechat"
     EMAIL = "email"
     TELEGRAM = "telegram"
+    WECOM = "wecom"  # a staff member's WeCom (企业微信) user id, for alerts
     WEB = "web"  # an anonymous web visitor without a phone (kept for completeness)
 
 

@@ -51,6 +51,7 @@ def _revision(connection: Any, message: str) -> None:
 
 
 async def autogenerate(engine: AsyncEngine, message: str) -> None:
-    """Developer helper: write a new migration from the models' difference to the database."""
+    """Developer helper: write a new migration from the models' difference to the database.
+    Import `service.wiring` first, which registers the notifier's tables on the metadata."""
     async with engine.connect() as conn:
         await conn.run_sync(_revision, message)

@@ -95,6 +95,7 @@ class Ticket(Base):
         Index("ix_tickets_status_created", "status", "created_at"),
         Index("ix_tickets_department_status", "department", "status"),
         Index("ix_tickets_nearby", "category", "district", "created_at"),  # duplicate search
+        Index("ix_tickets_created", "created_at"),  # reports of a period (intake/reports)
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -218,5 +219,12 @@ class Staff(Base):
     department: Mapped[str | None] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the console's sign-in (argon2, intake/console/passwords.py); None: API token only
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    # raised by a new password, disabling or rotating: every older console session ends
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_login_at: Mapped[datetime | None]
     contact: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the department's lead: the first step of the escalation ladder (intake/staff_contacts.py)
+    lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,19 +2,16 @@
 
 WeChat must answer within five seconds with a passive reply ("your ticket number is …"). The
 worker stores each message's outcome in Redis right after its commit; the channel waits for
-it a bounded time and otherwise answers later through the notifier. Every retry of the same
-message reads the same stored outcome, so retries get identical answers.
+it a bounded time (`intake.outcome_waiter`) and otherwise answers later through the notifier.
+Every retry of the same message reads the same stored outcome, so retries get identical answers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from intake.keys import Keys
 from intake.pipeline.context import Context
@@ -66,27 +63,6 @@ def store(pipe: Any, keys: Keys, ctx: Context) -> None:
         return
     key = outcome_key(keys, ctx.message.channel, ctx.message.external_id)
     pipe.set(key, orjson.dumps(Outcome.of(ctx)), ex=OUTCOME_TTL_S)
-
-
-async def wait_for_outcome(
-    redis: aioredis.Redis,
-    keys: Keys,
-    *,
-    channel: str,
-    external_id: str,
-    within_s: float,
-    poll_s: float = 0.02,
-) -> Outcome | None:
-    """The outcome once the pipeline has committed it, or None when it takes too long."""
-    key = outcome_key(keys, channel, external_id)
-    deadline = time.monotonic() + within_s
-    while True:
-        raw = await redis.get(key)
-        if raw is not None:
-            return Outcome(**orjson.loads(raw))
-        if time.monotonic() >= deadline:
-            return None
-        await asyncio.sleep(poll_s)
 
 
 def queue_reply(pipe: Any, keys: Keys, ctx: Context, text: str | None) -> None:

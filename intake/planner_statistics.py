@@ -3,8 +3,8 @@
 PostgreSQL plans with the statistics of the last ANALYZE, and autovacuum looks once a minute.
 A new deployment, or a backlog after an outage, that takes the tables from empty to tens of
 thousands of rows inside that minute runs on plans made for empty tables: the pipeline's
-per-batch lookups by key (`channel = … AND external_id IN (…)`) became scans of every row,
-25–50 ms each instead of 0.3 ms, and the prepared statements kept those plans. The worker
+per-batch lookups by key (`channel = … AND external_id IN (…)`) become scans of every row,
+and the prepared statements keep those plans. The worker
 analyzes its hot tables itself whenever they may have doubled since the last ANALYZE it knows
 of: a handful of times while the database is young, then practically never.
 """

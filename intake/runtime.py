@@ -18,7 +18,9 @@ from intake.catalog import Catalog
 from intake.clock import Clock, intake_day, utcnow
 from intake.config import Settings
 from intake.db import Database, open_database
+from intake.department_store import open_catalog
 from intake.gateway import SEQUENCE_DIGITS, Gateway
+from intake.interfaces import PromptAnswers
 from intake.limits import Limiter
 from intake.migrate import upgrade
 from intake.models import Ticket
@@ -46,6 +48,8 @@ class Runtime:
     limiter: Limiter  # every rate limit (intake/limits.py)
     triage: TriageKit | None = None
     clock: Clock = field(default=utcnow)
+    # the notifier's surveys and rating prompts, plugged in by the composition root
+    answers: PromptAnswers | None = None
 
     @classmethod
     async def open(
@@ -59,6 +63,8 @@ class Runtime:
         try:  # a server that is not there yet leaves nothing open behind
             if migrate:
                 await upgrade(db.engine)
+            # departments live in the database from the first start on (seeded from the file)
+            catalog = await open_catalog(db, departments_file=settings.catalog.departments_file)
             redis = await open_redis(settings)
             gateway = Gateway(
                 redis=redis.client,
@@ -105,7 +111,7 @@ class Runtime:
             clock=self.clock,
             consumer=consumer,
             triage=self.triage,
-            notify=self.settings.notify,
+            answers=self.answers,
             replies_file=self.settings.catalog.replies_file,
             beside_http=beside_http,
         )

@@ -17,12 +17,11 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from pydantic import SecretStr
 
 from intake.errors import ConfigurationError
-
-if TYPE_CHECKING:  # intake.config imports this module
-    from intake.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,14 @@ def short_secret_problem(value: str) -> str | None:
     return f"INTAKE_SECRET_KEY is too short ({size} bytes): {GENERATE_HINT}"
 
 
-def resolve_secret_key(settings: Settings) -> str:
+class SecretSettings(Protocol):
+    """The part of `intake.config.Settings` read here (that module imports this one)."""
+
+    secret_key: SecretStr | None
+    data_dir: Path
+
+
+def resolve_secret_key(settings: SecretSettings) -> str:
     """The configured secret, else the data folder's own (created on first use)."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()

@@ -26,6 +26,7 @@ from intake.linked import pass_on
 from intake.models import Staff, Ticket
 from intake.triage.catalogue import CategoryCatalogue
 from intake.triage.workdays import add_working_days
+from intake.waiting_clock import stop_waiting
 
 OUT_OF_SCOPE = "out-of-scope"  # the category triage files 不予受理 under
 
@@ -133,6 +134,8 @@ async def perform(
     if request.action is Action.CATEGORIZE:
         facts = _categorize(ticket, request, categories)
     data = {**_APPLY[request.action](ticket, request, staff, catalog, now), **facts}
+    if request.action in _ENDS_WAIT and ticket.waiting_since is not None:
+        data["wait_ended"] = stop_waiting(ticket, now=now)
     ticket.status = target.value
     ticket.updated_at = now
     add_event(
@@ -264,6 +267,13 @@ def _ask(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> di
     return {"waiting_since": t.waiting_since.isoformat()}
 
 
+def _end_wait(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> dict[str, Any]:
+    """结束等待 without an answer: `perform` clears the wait and moves the deadline."""
+    if t.waiting_since is None:
+        raise InvalidInput("the ticket is not waiting for the citizen", field="action")
+    return {}
+
+
 def _note(t: Ticket, r: ActionRequest, s: Staff, c: Catalog, now: datetime) -> dict[str, Any]:
     _need(r.text, "text", "the note is empty")
     return {}
@@ -283,6 +293,11 @@ _APPLY = {
     Action.ASK: _ask,
     Action.DECLINE: _decline,
     Action.CATEGORIZE: _accept,  # the work is `_categorize`, which needs the categories
+    Action.END_WAIT: _end_wait,
 }
+# an answer, closing, reopening, declining or 结束等待 ends a wait for the citizen's answer
+_ENDS_WAIT = frozenset(
+    {Action.REPLY, Action.CLOSE, Action.REOPEN, Action.DECLINE, Action.END_WAIT}
+)
 
 __all__ = ["ActionRequest", "TicketFilter", "get_ticket", "list_tickets", "perform"]

@@ -1,7 +1,9 @@
 """The notifier: domain events become deliveries to citizens and staff (see notifier.service).
 
-Public entry points: `run_notifier` (the long-running worker), `record_answer` (the
-pipeline's rating replies) and `notifier.routes.router` (the one-click rating link).
+Public entry points: `run_notifier` (the long-running worker), `notifier.answers.PromptBook`
+(the core's `PromptAnswers`: rating replies in the pipeline, rating buttons in a channel),
+`record_answer`, and `notifier.routes.router` (the one-click rating link). The composition root
+(`service/`) plugs them in.
 """
 
 from __future__ import annotations

@@ -20,30 +20,25 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import metrics
-from intake.enums import EventKind, TicketStatus
+from intake.enums import EventKind
 from intake.error_summary import describe
 from intake.events import add_event
-from intake.lifecycle import TRANSITIONS, Action
+from intake.interfaces import AnswerOutcome, AppliedAnswer
+from intake.lifecycle import may_reopen, reopen
 from intake.messages import SenderIdentity
 from intake.models import CitizenIdentity, Ticket, TicketEvent
 from intake.runtime import Runtime
 from notifier.config import load_notify_settings
 from notifier.links import RATING_ZH
 from notifier.models import Prompt, PromptKind, PromptStatus
-from notifier.parse import ParsedAnswer, find_code, parse_dimensions, parse_rating
+from notifier.parse import ParsedAnswer, find_code, fold, parse_dimensions, parse_rating
 from notifier.templates import Renderer
 
 log = logging.getLogger(__name__)
 
+SHORT_ANSWER = 30  # a longer message with 满意 in it is a new request, not a rating
 
-@dataclass(frozen=True)
-class AnswerOutcome:
-    status: str  # recorded | late | unmatched | unclear
-    reply: str  # what to say to the citizen, in their language
-    ticket_number: str | None = None
-    prompt_id: int | None = None
-    rating: str | None = None
-    reopened: bool = False
+__all__ = ["AnswerOutcome", "PromptBook", "record_answer"]
 
 
 @dataclass
@@ -94,6 +89,41 @@ async def record_answer(
         rating=applied.rating,
         reopened=applied.reopened,
     )
+
+
+class PromptBook:
+    """The notifier's prompts as the core's `PromptAnswers`: the pipeline recognises and
+    applies answers in its own transaction; a channel's button records one on its own."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def recognise(self, session: AsyncSession, *, citizen_id: int, text: str) -> Any:
+        short = len(fold(text)) <= SHORT_ANSWER
+        rating_like = short and parse_rating(text).rating is not None
+        if not (rating_like or find_code(text) or (short and parse_dimensions(text).dimensions)):
+            return None
+        prompt = await match_prompt(session, citizen_id, text)
+        if prompt is None:
+            return None
+        if prompt.status != PromptStatus.PENDING.value and not rating_like:
+            return None  # a late answer is recognised only when it plainly is one
+        return prompt
+
+    async def apply(
+        self, session: AsyncSession, prompt: Any, *, text: str, channel: str, now: datetime
+    ) -> AppliedAnswer:
+        parsed = _parse(prompt, text)
+        applied = await apply_answer(session, prompt, parsed, channel=channel, now=now)
+        cfg = load_notify_settings(self._runtime.settings.notify)
+        number = applied.ticket.number if applied.ticket else None
+        reply = renderer_for(cfg.templates_dir, cfg.language).render(
+            applied.template, {"number": number, "status": prompt.status}
+        )
+        return AppliedAnswer(events=applied.events, ticket=applied.ticket, reply_text=reply.text)
+
+    async def record(self, *, text: str, channel: str, identity: SenderIdentity) -> AnswerOutcome:
+        return await record_answer(self._runtime, text=text, channel=channel, identity=identity)
 
 
 def _parse(prompt: Prompt, text: str) -> ParsedAnswer:
@@ -211,26 +241,17 @@ def _reopen(
     """不满意: back to handling, under supervision. Already reopened: only the flag."""
     ticket.supervision = True
     ticket.updated_at = now
-    current = TicketStatus(ticket.status)
-    if current not in TRANSITIONS[Action.REOPEN]:
+    if not may_reopen(ticket):
         return False
-    target = TRANSITIONS[Action.REOPEN][current] or current
-    ticket.status, ticket.closed_at = target.value, None
     events.append(
-        add_event(
+        reopen(
             session,
             ticket,
-            EventKind.REOPENED,
             at=now,
-            actor_kind="system",
+            reason="unsatisfied_rating",
             text="回访不满意，重新办理",
-            data={
-                "from": current.value,
-                "to": target.value,
-                "reason": "unsatisfied_rating",
-                "prompt_id": prompt.id,
-                "supervision": True,
-            },
+            actor_kind="system",
+            data={"prompt_id": prompt.id, "supervision": True},
         )
     )
     return True

@@ -1,6 +1,6 @@
 """Claiming a send: the guard against sending twice and the rate limits, in one atomic step.
 
-For each (job key, channel) of a batch, one Lua call: when the send state (`notifier.state`)
+For each (job key, channel) of a batch, one Lua call: when the send state (`intake.send_state`)
 has an entry, that entry is the answer (sent, sending, failed) and nothing changes; otherwise
 the route's token buckets (`notifier.ratelimit`) are asked, and when they give, the state
 becomes "sending" before the call returns. A route that may not send now (opted out, quiet
@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from intake.send_state import SENDING, TTL_SECONDS, SendState
 from notifier.ratelimit import BUCKETS_LUA, RateLimiter, Request
-from notifier.state import SENDING, TTL_SECONDS, SendState
 
 # KEYS: the state keys of the claims, then the distinct bucket keys. ARGV: now, "sending",
 # the state TTL, and the claims as one JSON array (a Python-side argument costs more than the

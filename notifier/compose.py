@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from channels.base import OutboundMessage
 from intake.catalog import Catalog
 from intake.enums import RequestType
+from intake.interfaces import OutboundMessage
 from notifier.facts import MailThread, TicketFacts
 from notifier.jobs import JobSpec
 from notifier.links import RATING_ZH, RATINGS, rating_links

@@ -92,7 +92,7 @@ class NotifySettings(BaseModel):
     quiet_exempt: list[str] = Field(default_factory=lambda: ["ack"])  # answers to a fresh text
     # channels whose own reply carries the acknowledgement, and an answer given at once
     # (WeChat passive replies, the Telegram bot): those jobs wait this long and are skipped
-    # when the channel marked them sent (`notifier.state.carried_by_reply`)
+    # when the channel marked them sent (`intake.send_state.carried_by_reply`)
     passive_ack_grace: dict[str, timedelta] = Field(
         default_factory=lambda: {"wechat": timedelta(seconds=10), "telegram": timedelta(seconds=10)}
     )

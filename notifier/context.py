@@ -12,14 +12,15 @@ from saq.job import Job
 from intake.catalog import Catalog
 from intake.clock import Clock
 from intake.db import Database
+from intake.send_state import SendState
 from notifier.claim import Claims
 from notifier.config import Bucket, NotifySettings
+from notifier.digest import StaffGate
 from notifier.jobs import JobSpec
 from notifier.models import Prompt
 from notifier.queue import ClockedQueue
 from notifier.records import Ledger
 from notifier.routing import Route
-from notifier.state import SendState
 from notifier.templates import Renderer
 
 DELIVER = "deliver"
@@ -43,6 +44,7 @@ class JobContext:
     catalog: Catalog
     public_url: str
     secret: str
+    staff_gate: StaffGate | None = None  # digests and staff working hours (notifier.digest)
 
     async def enqueue(
         self, spec: JobSpec, *, at: datetime | None = None, queue_key: str | None = None

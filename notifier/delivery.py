@@ -1,14 +1,14 @@
 """One job: find the recipient's routes, send on the first that works, record every attempt.
 
-Order per route: already sent or cut off (see `notifier.state`) → opt-out → quiet hours →
+Order per route: already sent or cut off (see `intake.send_state`) → opt-out → quiet hours →
 rate limits → send; the state check, the tokens and the "sending" mark are one atomic claim
 (`notifier.claim`). A transient error is retried by saq with our backoff (raising
 `RetryLater`); a permanent one moves on to the next route; when no route is left a citizen
 gets a "call back by phone" task on the ticket.
 
 The jobs of a batch run through here side by side: their claims and their outcome marks go to
-Redis in one call per step (`notifier.coalesce`), and their outcomes to the batch's ledger
-(`notifier.records`), committed once the batch is done.
+Redis in one call per step (`notifier.claim`, `SendState.set_many`), and their outcomes to the
+batch's ledger (`notifier.records`), committed once the batch is done.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from channels.base import OutboundMessage, Sender
 from intake.coalesce import Coalescer
 from intake.enums import EventKind
 from intake.errors import PermanentSendError, SendSkipped, TransientSendError, UnreachableError
+from intake.interfaces import OutboundMessage, Sender
+from intake.send_state import FAILED, SENDING, SENT_PREFIX
 from notifier.claim import Claim, ClaimRequest
 from notifier.compose import build_message
 from notifier.context import JobContext
@@ -32,7 +33,6 @@ from notifier.jobs import CITIZEN, NON_ESSENTIAL, JobSpec
 from notifier.models import DeliveryStatus
 from notifier.records import CALLBACK_TASK, Ledger, Outcome
 from notifier.routing import Route
-from notifier.state import FAILED, SENDING, SENT_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from channels.base import OutboundMessage, Sender
 from intake.errors import PermanentSendError, TransientSendError
+from intake.interfaces import OutboundMessage, Sender
 from intake.keys import Keys
 from intake.messages import IdentityKind, SenderIdentity
 from intake.phones import mask_phone
 from intake.resilience import OutageGuard, is_nogroup, is_outage, wait_or_stop
-from notifier.state import SENDING, SENT_PREFIX, SendState
+from intake.send_state import SENDING, SENT_PREFIX, SendState
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from notifier.facts import (
 from notifier.jobs import CITIZEN, JobSpec
 from notifier.models import FINAL_DELIVERY, Delivery, DeliveryStatus
 from notifier.routing import Route, citizen_routes, staff_routes
+from notifier.team import TEAM, team_routes
 
 _TICKET_WIDTH = len(TICKET_COLUMNS)
 MAIL_CHANNEL = "email"
@@ -52,6 +53,8 @@ class Batch:
         """The job's routes in order; None when its staff member is gone or inactive."""
         if spec.audience == CITIZEN:
             return citizen_routes(ticket, self.identities.get(ticket.citizen_id, []))
+        if spec.audience == TEAM:
+            return team_routes(spec)
         member = self.staff.get(spec.staff_id or 0)
         return staff_routes(member) if member is not None and member.active else None
 

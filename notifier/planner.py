@@ -20,6 +20,7 @@ from intake.models import Staff
 from notifier.config import NotifySettings
 from notifier.jobs import STAFF, JobSpec
 from notifier.routing import department_staff, hotline_staff
+from notifier.team import team_jobs
 
 Event = dict[str, Any]
 Planner = Callable[[AsyncSession, Event, NotifySettings], Coroutine[Any, Any, list[JobSpec]]]
@@ -101,7 +102,7 @@ async def _info_requested(
 
 async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
     """The result, then the survey. An answer given at once may have gone out in the
-    channel's own reply (`notifier.state.carried_by_reply`): it waits for that mark too."""
+    channel's own reply (`intake.send_state.carried_by_reply`): it waits for that mark too."""
     number, event_id = event["ticket"], event["event_id"]
     data = event_data(event)
     if data.get("resolution") == Resolution.DECLINED.value:
@@ -140,7 +141,8 @@ def _declined(event: Event, data: dict[str, Any]) -> JobSpec:
 
 async def _dispatched(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
     department = event_data(event).get("department") or event.get("department")
-    return _staff_jobs(event, "dispatched", await department_staff(session, department))
+    staff = _staff_jobs(event, "dispatched", await department_staff(session, department))
+    return staff + await team_jobs(session, event, "dispatched", department)
 
 
 async def _returned(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:

@@ -5,7 +5,7 @@ DELIVERY_FAILED on each failure, and a NOTE carrying `{"task": "callback_by_phon
 channel could reach a citizen, for an agent to pick up. The outcomes of a batch of jobs are
 gathered in a `Ledger` and written in one transaction: one upsert for all the delivery rows
 and one insert for all the events (executemany). Until then the send state in Redis
-(`notifier.state`) is what keeps a re-run from sending again, so a crash before the commit
+(`intake.send_state`) is what keeps a re-run from sending again, so a crash before the commit
 loses no fact: the re-run records what the state says.
 """
 
@@ -17,13 +17,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intake import metrics
 from intake.db import Database
 from intake.enums import EventKind
-from intake.models import TicketEvent
+from intake.events import event_row, insert_events
 from notifier.jobs import JobSpec
 from notifier.models import Delivery, DeliveryStatus, Prompt
 
@@ -74,8 +74,7 @@ class Ledger:
         async with db.engine.begin() as conn:
             if rows:
                 await conn.execute(_upsert(db.dialect), rows)
-            if events:
-                await conn.execute(_INSERT_EVENT, events)
+            await insert_events(conn, events)
             if self._reminded:
                 await conn.execute(
                     update(Prompt).where(Prompt.id.in_(self._reminded)).values(reminder_sent=True)
@@ -114,9 +113,6 @@ def _delivery_row(job: _Job) -> dict[str, Any]:
     return row
 
 
-_INSERT_EVENT = insert(TicketEvent.__table__)
-
-
 @cache
 def _upsert(dialect: str) -> Any:
     """INSERT … ON CONFLICT (job_key) DO UPDATE: an earlier run's row is carried on."""
@@ -142,19 +138,14 @@ def _event_rows(job: _Job) -> Iterable[dict[str, Any]]:
     for outcome, at in job.outcomes:
         if outcome.event is None:
             continue
-        yield {
-            "ticket_id": job.ticket_id,
-            "kind": outcome.event.value,
-            "actor_kind": "system",
-            "actor_id": None,
-            "actor_name": None,
-            "public": False,
-            "text": outcome.text,
-            "data": _event_data(job.spec, outcome),
-            "message_id": None,
-            "published": False,
-            "created_at": at,
-        }
+        yield event_row(
+            job.ticket_id,
+            outcome.event,
+            at=at,
+            text=outcome.text,
+            data=_event_data(job.spec, outcome),
+            public=False,  # deliveries are staff-internal
+        )
 
 
 def _event_data(spec: JobSpec, outcome: Outcome) -> dict[str, Any]:

@@ -23,6 +23,7 @@ CHANNEL_OF_KIND = {
     IdentityKind.EMAIL.value: "email",
     IdentityKind.WECHAT.value: "wechat",
     IdentityKind.TELEGRAM.value: "telegram",
+    IdentityKind.WECOM.value: "wecom",  # staff only: set by `intake staff contact`
 }
 HOTLINE_DEPARTMENT = "hotline"
 KIND_OF_CHANNEL = {channel: kind for kind, channel in CHANNEL_OF_KIND.items()}

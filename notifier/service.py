@@ -14,11 +14,12 @@ import asyncio
 import contextlib
 import logging
 
-from channels.base import Sender
 from intake.clock import Clock
 from intake.error_summary import describe
+from intake.interfaces import Sender
 from intake.resilience import OutageGuard, is_outage, supervise, wait_or_stop
 from intake.runtime import Runtime
+from intake.send_state import SendState
 from notifier.batch_worker import BatchWorker, one_by_one
 from notifier.claim import Claims
 from notifier.config import NotifySettings, load_notify_settings
@@ -27,10 +28,11 @@ from notifier.context import DELIVER, EXPIRE, JobContext
 from notifier.deadlines import scan_deadlines
 from notifier.delivery import Deliverer, RetryLater
 from notifier.delivery_reports import DeliveryReports
+from notifier.digest import StaffGate
 from notifier.instant import InstantReplies
+from notifier.morning import staff_scans
 from notifier.queue import ClockedQueue, open_queue
 from notifier.ratelimit import RateLimiter
-from notifier.state import SendState
 from notifier.templates import Renderer
 from notifier.worker import JobRunner
 
@@ -76,6 +78,7 @@ class Notifier:
             catalog=runtime.catalog,
             public_url=runtime.settings.public_url,
             secret=runtime.secret_key,
+            staff_gate=StaffGate.open(runtime, self.queue.namespace("digest"), self.cfg.zone),
         )
         self.runner = JobRunner(self.jc, Deliverer(self.jc, senders))
         self.consumer = EventConsumer(
@@ -139,6 +142,7 @@ class Notifier:
         while not stop.is_set():
             try:
                 await scan_deadlines(self.jc, self.runtime.redis.client)
+                await staff_scans(self.jc, self.runtime.redis.client)
                 outages.ok()
             except Exception as exc:
                 if is_outage(exc):

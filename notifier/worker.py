@@ -93,6 +93,11 @@ class JobRunner:
             ledger.add(spec, ticket.id, outcome, now=self.jc.clock())
             log.info("job=%s ticket=%s skipped: %s", spec.key, spec.number, skip)
             return "skipped"
+        gate, member = self.jc.staff_gate, found.staff.get(spec.staff_id or 0)
+        held = gate and await gate.hold(self.jc, spec, ticket, context, ledger, member)
+        if held:
+            log.info("job=%s ticket=%s held: %s", spec.key, spec.number, held)
+            return "held"
         attempt = Attempt(
             spec,
             ticket,

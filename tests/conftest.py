@@ -23,11 +23,12 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
-from intake.app import create_app
 from intake.config import Settings, load_settings
 from intake.db import open_database
 from intake.migrate import upgrade
 from intake.runtime import Runtime
+from service.app import create_app
+from service.wiring import open_runtime
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -124,7 +125,8 @@ def pg_database() -> Iterator[str]:
 
 TABLES = (
     "deliveries, prompts, ticket_events, attachments, messages, tickets, citizen_identities, "
-    "citizens, staff"
+    "citizens, staff, departments, department_alerts, api_keys, open311_requests, "
+    "department_webhooks, webhook_dead_letters, audit_log"
 )
 
 
@@ -161,7 +163,7 @@ async def settings(
 
 @pytest.fixture
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    rt = await Runtime.open(settings)
+    rt = await open_runtime(settings)
     yield rt
     await rt.close()
 

@@ -15,7 +15,6 @@ from .cloud import AliyunSender
 from .dlr import DeliveryReport, DeliveryState, build_dlr_url, parse_dlr_request
 from .kannel_in import parse_mo_request
 from .kannel_out import KannelSender
-from .phones import is_mainland_mobile, mask, normalize
 from .ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from .segments import count_segments, fit
 from .settings import SmsSettings, TemplateSpec
@@ -34,9 +33,6 @@ __all__ = [
     "build_sender",
     "count_segments",
     "fit",
-    "is_mainland_mobile",
-    "mask",
-    "normalize",
     "parse_dlr_request",
     "parse_mo_request",
 ]

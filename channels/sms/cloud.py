@@ -28,9 +28,9 @@ import httpx
 
 from channels.base import OutboundMessage, SendResult
 from intake.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.phones import mask_phone as mask
 
 from .kannel_out import install_log_redaction, recipient_e164
-from .phones import mask
 from .ratelimit import NoLimit, RateLimiter
 from .segments import signature_mark
 from .settings import SmsSettings, TemplateSpec

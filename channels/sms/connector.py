@@ -19,11 +19,12 @@ from fastapi.responses import PlainTextResponse
 
 from channels.base import BackgroundTask, Sender
 from channels.sms import RedisTokenBucket, SmsSettings, build_sender, parse_dlr_request
-from channels.sms.dlr import report_fields, reports_stream
+from channels.sms.dlr import report_fields
 from channels.sms.kannel_in import parse_mo_request
-from channels.sms.phones import mask
 from intake.api.client_ip import client_ip
 from intake.errors import ConfigurationError
+from intake.interfaces import delivery_reports_stream as reports_stream
+from intake.phones import mask_phone as mask
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)

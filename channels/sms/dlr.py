@@ -1,9 +1,9 @@
 """Delivery reports: Kannel's dlr-url callbacks -> `DeliveryReport`, and our side of the dlr-url.
 
-The dlr-url we pass on each send (interfaces.md) is
+The dlr-url we pass on each send is
 `{public_url}/channels/sms/dlr?secret=S&ref=OUR_DELIVERY_ID&status=%d&answer=%A&to=%p&ts=%T`.
 Correlation is by `ref` (our own delivery id): Kannel's `%I` differs on every callback and `%F`
-is empty for the SMSC ACK (protocols.md §3 #3). Callbacks arrive concurrently and unordered,
+is empty for the SMSC ACK. Callbacks arrive concurrently and unordered,
 so `final` tells the core which states must never be overwritten by a late intermediate one.
 """
 
@@ -15,14 +15,14 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from urllib.parse import quote
 
 from intake.errors import InvalidInput
+from intake.interfaces import DeliveryState
+from intake.phones import mask_phone as mask
 from intake.text_hygiene import clean_text
 
 from .kannel_in import authenticate, parse_query, parse_time, small_int, text_param
-from .phones import mask
 from .settings import SmsSettings
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,7 @@ _B64_PREFIX = "b64~"
 _REF_SAFE = re.compile(r"^[A-Za-z0-9._~:@,-]+$")
 
 
-class DeliveryState(StrEnum):
-    DELIVERED = "delivered"  # 1: on the handset
-    FAILED = "failed"  # 2: the network gave up
-    BUFFERED = "buffered"  # 4 (and 32, "intermediate"): still queued at the SMSC
-    SUBMITTED = "submitted"  # 8: accepted by the SMSC
-    REJECTED = "rejected"  # 16: refused by the SMSC
-
-
+# Kannel's DLR values: 4 and 32 ("intermediate") both mean still queued at the SMSC.
 _STATES = {
     1: (DeliveryState.DELIVERED, True),
     2: (DeliveryState.FAILED, True),
@@ -92,11 +85,6 @@ def decode_ref(ref: str) -> str:
         raise InvalidInput("malformed DLR ref", field="ref") from exc
 
 
-def reports_stream(prefix: str) -> str:
-    """The Redis stream on which the connector hands reports to the notifier."""
-    return f"{prefix}stream:delivery-reports"
-
-
 def report_fields(report: DeliveryReport) -> dict[str, str]:
     """A report as a stream entry (the recipient masked: it is only shown to staff)."""
     return {
@@ -112,7 +100,7 @@ def report_fields(report: DeliveryReport) -> dict[str, str]:
 
 
 def build_dlr_url(settings: SmsSettings, delivery_id: str) -> str:
-    """The dlr-url for one send, in the fixed interfaces.md shape."""
+    """The dlr-url for one send, in the fixed shape the README documents."""
     secret = quote(settings.inbound_secret.get_secret_value(), safe="")
     return (
         f"{settings.public_url}/channels/sms/dlr?secret={secret}&ref={encode_ref(delivery_id)}"

@@ -1,12 +1,11 @@
 """A small keep-alive HTTP/1.1 client for the gateway's plain-http interface (Kannel sendsms).
 
-Why not httpx here: sendsms takes one GET per SMS, and at 1,000 SMS/s httpx's own per-request
-work (re-parsing and quoting the URL in Python, and httpcore scanning and polling every pooled
-connection on each request) costs more CPU than everything else on the send path: measured on
-this 2-core machine, at most ~600 sends/s even with a no-op transport, ~100-200/s against
-smsbox. Kannel's HTTP server answers a GET with a status line, a few headers and a short body
-(Content-Length, chunked, or until close); that is all this speaks. No TLS and no proxies:
-anything on the internet goes through httpx (see cloud.py).
+Why not httpx here: sendsms takes one GET per SMS, and at a thousand SMS a second httpx's own
+per-request work (re-parsing and quoting the URL in Python, and httpcore scanning and polling
+every pooled connection on each request) costs more CPU than everything else on the send path
+(figures in bench/README.md). Kannel's HTTP server answers a GET with a status line, a few
+headers and a short body (Content-Length, chunked, or until close); that is all this speaks.
+No TLS and no proxies: anything on the internet goes through httpx (see cloud.py).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Kannel MO (get-url) parsing: raw query bytes -> `InboundMessage`, pure and total.
 
-The get-url is fixed in interfaces.md:
+The get-url is fixed (the README documents it):
 `…/channels/sms/kannel?secret=S&from=%p&to=%P&text=%b&charset=%C&coding=%c&id=%I&ts=%t&smsc=%i`.
 
 Why `%b` and raw bytes: `%b` is the message exactly as the SMSC delivered it, percent-encoded
 byte by byte. With `mo-recode=false` a UCS-2 message arrives as UTF-16BE bytes that are not
 valid UTF-8, so decoding the query as text (what web frameworks do) destroys it; `%a` even
-squeezes whitespace and splits on 0x20/0x0C bytes inside UTF-16 (protocols.md §3 #2). We
+squeezes whitespace and splits on 0x20/0x0C bytes inside UTF-16. We
 therefore split the query ourselves and decode the text with the coding/charset Kannel reports.
 Every failure is `InvalidInput` or `Forbidden`; nothing else escapes.
 """
@@ -22,9 +22,10 @@ from urllib.parse import unquote_to_bytes
 
 from intake.errors import Forbidden, InvalidInput
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.phones import mask_phone as mask
+from intake.phones import normalize_phone as normalize
 from intake.text_hygiene import clean_text
 
-from .phones import mask, normalize
 from .settings import SmsSettings
 
 log = logging.getLogger(__name__)

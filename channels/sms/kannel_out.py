@@ -1,6 +1,6 @@
 """Outbound SMS through Kannel's smsbox `sendsms` (the notifier's `Sender` for channel "sms").
 
-What matters, learned on the real gateway (protocols.md §1.2, §3):
+What matters, learned on the real gateway:
 - Chinese text without `coding=2` reaches the SMSC as `??`: every non-GSM text goes out as
   UCS-2 with `charset=UTF-8` (we send UTF-8, Kannel converts).
 - The dlr-url carries our own delivery id (`OutboundMessage.job_key`), because Kannel's ids
@@ -19,10 +19,11 @@ from urllib.parse import quote, unquote_plus, urlencode
 from channels.base import OutboundMessage, SendResult
 from intake.errors import InvalidInput, PermanentSendError, TransientSendError, UnreachableError
 from intake.messages import IdentityKind
+from intake.phones import mask_phone as mask
+from intake.phones import normalize_phone as normalize
 
 from .dlr import build_dlr_url
 from .http1 import GatewayHttp, GatewayHttpError
-from .phones import mask, normalize
 from .ratelimit import NoLimit, RateLimiter
 from .segments import Encoding, count_segments, fit
 from .settings import SENDSMS_PATH, SmsSettings

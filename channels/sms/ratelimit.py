@@ -88,7 +88,7 @@ class RedisTokenBucket:
 
     One Redis call at a time per process: waiters queue on a lock instead of each holding a
     pooled connection (a thousand concurrent sends would exhaust the pool). One round trip
-    per token would then cap a process at 1/RTT sends a second (~1,100/s measured here), so
+    per token would then cap a process at 1/RTT sends a second, so
     the lock holder takes tokens for everyone queued behind it (up to `batch`) in one call
     and hands them out locally; tokens left over (their waiter gone) are dropped after
     `keep_s`, so that they cannot add to a later burst.

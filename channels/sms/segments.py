@@ -3,7 +3,7 @@
 Why count before sending: every segment is billed, a long reply that silently becomes five
 SMS costs five times as much, and Kannel refuses anything beyond the sendsms-user's
 `max-messages`. One SMS carries 140 octets: 160 GSM-7 characters or 70 UCS-2 code units;
-concatenated parts lose 6 octets to the UDH, leaving 153 / 67 (protocols.md §1.2). Any
+concatenated parts lose 6 octets to the UDH, leaving 153 / 67. Any
 character outside GSM-7 (every Chinese character, and the 【】 of the signature) forces UCS-2.
 """
 

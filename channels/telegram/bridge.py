@@ -2,7 +2,7 @@
 
 The bot answers citizens itself from the pipeline's outcome (a ticket number within seconds
 reads better than a second message later). So that nothing is said twice it tells the
-notifier so through the notifier's own send-state guard: the instant reply of this message
+notifier so through the send-state guard (`intake.send_state`): the instant reply of this message
 (job `reply:telegram:<update_id>`) is claimed before submitting, and a new ticket's `ack` is
 marked as carried by the bot's answer. If the outcome is late the claim is released and the
 notifier answers when the pipeline is done; if our send fails both marks are withdrawn.
@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from intake.messages import InboundMessage
-from intake.outcomes import Outcome, wait_for_outcome
+from intake.outcome_waiter import OutcomeWaiter
+from intake.outcomes import Outcome
 from intake.replies import Replies
 from intake.runtime import Runtime
-from notifier.state import SENT_PREFIX, SendState, mark_carried, mark_passive_ack
+from intake.send_state import SENT_PREFIX, SendState, mark_carried, mark_passive_ack
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class IntakeBridge:
         self._wait = wait_s
         self.replies = Replies.load(runtime.settings.catalog.replies_file)
         self._state = SendState(runtime.redis.client, prefix=runtime.redis.keys.prefix)
+        self._waiter = OutcomeWaiter(runtime.redis.client, runtime.redis.keys, poll_s=0.02)
 
     async def file_request(self, message: InboundMessage, send: Send) -> None:
         """A guided request is a new ticket by construction: its number is known at once."""
@@ -81,9 +83,7 @@ class IntakeBridge:
             raise
 
     async def _outcome(self, message: InboundMessage) -> Outcome | None:
-        return await wait_for_outcome(
-            self._runtime.redis.client,
-            self._runtime.redis.keys,
+        return await self._waiter.wait(
             channel=message.channel,
             external_id=message.external_id,
             within_s=self._wait,

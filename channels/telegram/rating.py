@@ -1,7 +1,8 @@
 """Rating buttons (满意 / 基本满意 / 不满意) under the notifier's survey: recorded at once.
 
 The notifier puts `rate:<prompt code>:<1|2|3>` in each button. The answer is recorded through
-`notifier.answers.record_answer` with the pressing chat's identity, so a button only ever
+the runtime's `PromptAnswers` (the notifier's, plugged in by the root) with the pressing chat's
+identity, so a button only ever
 counts for the presser's own prompt (the code is matched among their prompts). The buttons
 are then taken off the message so the survey cannot be answered twice by accident.
 """
@@ -17,7 +18,6 @@ from aiogram.types import CallbackQuery, Message
 from channels.telegram import texts
 from intake.messages import IdentityKind, SenderIdentity
 from intake.runtime import Runtime
-from notifier.answers import record_answer
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,11 @@ class RatingButtons:
             await query.answer(texts.RATING_BAD, show_alert=True)
             return
         code, answer = found.groups()
-        outcome = await record_answer(
-            self._runtime,
+        answers = self._runtime.answers
+        if answers is None:  # no notifier plugged in: no prompts to answer
+            await query.answer(texts.RATING_BAD, show_alert=True)
+            return
+        outcome = await answers.record(
             text=f"{code} {answer}",
             channel="telegram",
             identity=SenderIdentity(IdentityKind.TELEGRAM, str(chat)),

@@ -28,18 +28,19 @@ from channels.wechat.dialog_rules import DialogRules
 from channels.wechat.dialog_store import DialogStore, Step
 from channels.wechat.endpoint import WeChatEndpoints
 from channels.wechat.media import MediaFetcher
+from channels.wechat.menu_pics import PictureLinks
 from channels.wechat.replay import NonceLedger, pushed_content
 from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
-from channels.wechat.waiter import OutcomeWaiter
 from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
 from intake.emergency_advice import EmergencyAdvice
 from intake.errors import ConfigurationError
 from intake.messages import InboundMessage, MessageKind
+from intake.outcome_waiter import OutcomeWaiter
 from intake.outcomes import Outcome
 from intake.replies import Replies
 from intake.runtime import Runtime
-from notifier.state import SendState, mark_carried, mark_passive_ack
+from intake.send_state import SendState, mark_carried, mark_passive_ack
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class WeChatConnector:
         )
         self.dialog = _dialog(runtime, self._options) if self._options.dialog.enabled else None
         self.media = _media(runtime, self._sender) if self._options.fetch_media else None
+        self._pictures = PictureLinks(runtime.redis.client, key_prefix=prefix)
 
     def sender(self) -> Sender | None:
         return self._sender
@@ -152,6 +154,7 @@ class WeChatConnector:
         # the window note goes with other pushes' notes in one call, while this one is answered
         observed = asyncio.ensure_future(self._sender.observe(message))
         try:
+            message = await self._pictures.link(message)
             if self.media is not None:
                 await self.media.enqueue(message)
             text = await self._answer(message, started)

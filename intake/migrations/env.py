@@ -1,11 +1,15 @@
-"""Alembic environment: runs on a connection handed in by `intake.migrate` (async engines)."""
+"""Alembic environment: runs on a connection handed in by `intake.migrate` (async engines).
+
+`target_metadata` is the core's: the composition root registers the notifier's tables on it
+(`service.wiring` imports `notifier.models`), so a migration generated from a process that
+imported the root sees every table.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 
 import intake.audit  # noqa: F401  (the audit log)
-import notifier.models  # noqa: F401  (prompts, deliveries: the notifier's tables)
 from intake.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -19,9 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from intake.enums import TERMINAL_STATUSES, Intent, TicketStatus
-from intake.events import add_event
 from intake.gateway import QUERY_CODE_ALPHABET, QUERY_CODE_LENGTH
-from intake.lifecycle import EVENT_OF, Action, next_status
+from intake.lifecycle import reopen
 from intake.models import Ticket
 from intake.pipeline.context import Context
 from intake.pipeline.rating import answers_a_prompt
@@ -125,25 +124,15 @@ async def reopen_on_reply(ctx: Context) -> None:
         return
     if not _decided_reopen(ctx):
         return
-    current = TicketStatus(ticket.status)
-    target = next_status(Action.REOPEN, current)
-    now = ctx.batch.clock()
     closed_at = _closed_at(ticket)
-    ticket.status, ticket.closed_at, ticket.updated_at = target.value, None, now
-    event = add_event(
+    event = reopen(
         ctx.batch.session,
         ticket,
-        EVENT_OF[Action.REOPEN],
-        at=now,
-        actor_kind="citizen",
+        at=ctx.batch.clock(),
+        reason="citizen_reply",
         text="市民在办结后回复，重新办理",
+        actor_kind="citizen",
         message=ctx.record,
-        data={
-            "from": current.value,
-            "to": target.value,
-            "reason": "citizen_reply",
-            "channel": ctx.message.channel,
-            "closed_at": closed_at.isoformat(),
-        },
+        data={"channel": ctx.message.channel, "closed_at": closed_at.isoformat()},
     )
     ctx.batch.events.append(event)

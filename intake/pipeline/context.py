@@ -21,6 +21,7 @@ from intake.config import PipelineSettings
 from intake.enums import Intent
 from intake.fast_rows import add, build
 from intake.gateway import Gateway
+from intake.interfaces import PromptAnswers
 from intake.messages import InboundMessage
 from intake.models import Citizen, CitizenIdentity, Message, Ticket, TicketEvent
 from intake.statement_shapes import padded
@@ -37,7 +38,7 @@ class Batch:
     clock: Clock
     triage: TriageKit | None = None
     flood_per_hour: int = 0
-    notify_settings: dict[str, Any] = field(default_factory=dict)
+    answers: PromptAnswers | None = None  # the notifier's prompts, plugged in by the root
     single_open_channels: frozenset[str] = frozenset()
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)  # closed replies …
     seen: set[tuple[str, str]] = field(default_factory=set)
@@ -203,7 +204,7 @@ class Context:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     assessment: TriageDecision | None = None
     outcome_note: str | None = None
-    prompt: Any = None  # the notifier's prompt this message answers
+    prompt: Any = None  # the prompt this message answers (`PromptAnswers.recognise`)
     reply_text: str | None = None  # a reply decided while processing (rating thanks …)
     answered: TicketEvent | None = None  # the close event when triage answered at once
     open_tickets: list[dict[str, str]] = field(default_factory=list)

@@ -17,8 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from intake.enums import EventKind, Intent, TicketStatus
-from intake.events import add_event
-from intake.lifecycle import Action, next_status
+from intake.lifecycle import reopen
 from intake.models import Ticket, TicketEvent
 from intake.pipeline.context import Context
 from intake.triage.repeat_rules import NotHelpfulRules
@@ -100,22 +99,15 @@ async def _direct_answer(ctx: Context, ticket: Ticket, since: datetime) -> Ticke
 
 
 def _reopen(ctx: Context, ticket: Ticket, word: str, closing: TicketEvent) -> None:
-    now = ctx.batch.clock()
-    current = TicketStatus(ticket.status)
-    target = next_status(Action.REOPEN, current)
-    ticket.status, ticket.closed_at, ticket.updated_at = target.value, None, now
     ctx.batch.events.append(
-        add_event(
+        reopen(
             ctx.batch.session,
             ticket,
-            EventKind.REOPENED,
-            at=now,
-            actor_kind="citizen",
+            at=ctx.batch.clock(),
+            reason="not_helpful",
             text=REOPEN_TEXT,
+            actor_kind="citizen",
             data={
-                "from": current.value,
-                "to": target.value,
-                "reason": "not_helpful",
                 "rule_id": RULE_ID,
                 "matched": [word],
                 "kb_entry": closing.data.get("kb_entry"),

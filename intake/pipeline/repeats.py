@@ -1,4 +1,4 @@
-"""Repeats and duplicates in the pipeline (issue 7 item 6, 判重).
+"""Repeats and duplicates in the pipeline (判重).
 
 Two steps. `refine_intent` runs right after the intent is decided: "the answer did not help"
 reopens a direct answer (`not_helpful`), and a citizen writing the same thing again while

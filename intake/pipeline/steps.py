@@ -22,6 +22,7 @@ from intake.pipeline.rating import record_rating
 from intake.pipeline.repeats import link_duplicate, refine_intent
 from intake.pipeline.triage_steps import apply_triage, assess_request
 from intake.pipeline.waiting import resume_clock
+from intake.titles import ticket_title
 from intake.triage.alarm import advice_of
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def _new_ticket(ctx: Context) -> Ticket:
         channel=message.channel,
         request_type=fields.get("request_type") or RequestType.CONSULTATION.value,
         status=TicketStatus.RECEIVED.value,
-        title=fields.get("title") or (text.splitlines()[0][:60] if text else "（无文字内容）"),
+        title=ticket_title(fields.get("title"), text),
         content=text,
         address=location.label if location else None,
         latitude=location.latitude if location else None,

@@ -32,6 +32,7 @@ from intake.deadletter import bury
 from intake.enums import Intent
 from intake.error_summary import describe
 from intake.gateway import Gateway
+from intake.interfaces import PromptAnswers
 from intake.keys import PIPELINE_GROUP, Keys
 from intake.messages import InboundMessage
 from intake.models import TicketEvent
@@ -87,7 +88,7 @@ class PipelineWorker:
         clock: Clock = utcnow,
         consumer: str | None = None,
         triage: TriageKit | None = None,
-        notify: dict[str, Any] | None = None,
+        answers: PromptAnswers | None = None,
         replies_file: Path | None = None,
         beside_http: bool = False,
     ) -> None:
@@ -99,7 +100,7 @@ class PipelineWorker:
         self._settings = settings
         self._steps = steps
         self._triage = triage
-        self._notify = notify or {}
+        self._answers = answers
         self._replies = Replies.load(replies_file)
         self._clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -394,7 +395,7 @@ class PipelineWorker:
                 clock=self._clock,
                 triage=self._triage,
                 flood_per_hour=self._settings.flood_per_hour,
-                notify_settings=self._notify,
+                answers=self._answers,
                 single_open_channels=frozenset(self._settings.single_open_follow_up),
                 pipeline=self._settings,
             )

@@ -10,7 +10,7 @@ from intake.enums import Role
 from intake.runtime import Runtime
 from intake.staff import add_staff
 from intake.triage.learned.corrections import corrected_rows
-from intake.triage.learned.workbench import Workbench
+from intake.triage.workbench import Workbench
 from tests.core.helpers import submitted_ticket
 from tests.triage.learned_data import small_rows
 

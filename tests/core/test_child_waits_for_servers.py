@@ -33,7 +33,7 @@ def test_a_child_started_during_a_redis_outage_waits_for_it(tmp_path: Path) -> N
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "intake.cli", "worker", "--only", "pipeline"],
+            [sys.executable, "-m", "service.cli", "worker", "--only", "pipeline"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -29,7 +29,7 @@ def _cli(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
     if settings.database_url:
         env["INTAKE_DATABASE_URL"] = settings.database_url
     return subprocess.run(
-        [sys.executable, "-m", "intake.cli", *args],
+        [sys.executable, "-m", "service.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -23,6 +23,7 @@ from intake.tickets import ActionRequest, perform
 from notifier.config import load_notify_settings
 from notifier.models import PromptKind
 from notifier.prompts import ensure_prompt
+from service.wiring import open_runtime
 from tests.core.helpers import accept_and_close, drain
 
 CLOSED_AT = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
@@ -58,7 +59,7 @@ async def closing(settings: Settings) -> AsyncIterator[Callable[..., Any]]:
 
     async def make(**pipeline: Any) -> tuple[Runtime, Ticket]:
         changed = settings.pipeline.model_copy(update=pipeline)
-        runtime = await Runtime.open(settings.model_copy(update={"pipeline": changed}))
+        runtime = await open_runtime(settings.model_copy(update={"pipeline": changed}))
         runtimes.append(runtime)
         at = CLOSED_AT - timedelta(hours=2)
         await runtime.gateway.submit(message("first", "我家楼道的灯坏了，请尽快修理", at=at))

@@ -1,5 +1,5 @@
 """Every route of the app, every channel mounted, fed hostile values: none may answer 5xx, and
-nothing acknowledged may end up dead-lettered (issue 19, finding 4: "no 500 on any input").
+nothing acknowledged may end up dead-lettered ("no 500 on any input").
 
 Values go into path parameters, query parameters, headers and bodies: NUL (raw and `%00`),
 broken percent-encoding and UTF-8, very long strings, non-ASCII, integers past 64 bits,
@@ -26,12 +26,12 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from intake.app import create_app
 from intake.config import Settings
 from intake.deadletter import list_dead
 from intake.enums import Role
 from intake.runtime import Runtime
 from intake.staff import add_staff
+from service.app import create_app
 from tests.core.helpers import request_body
 from tests.telegram.fake_bot_api import TOKEN as BOT_TOKEN
 from tests.telegram.fake_bot_api import FakeBotApi

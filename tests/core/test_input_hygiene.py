@@ -1,5 +1,5 @@
 """NUL and other control characters: taken, cleaned and ticketed on every backend, or refused
-with a reason; never acknowledged and then lost (issue 19, findings 3, 4 and 7)."""
+with a reason; never acknowledged and then lost."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from intake.app import create_app
 from intake.config import Settings
 from intake.deadletter import list_dead
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.models import Message, Ticket
 from intake.runtime import Runtime
 from intake.text_hygiene import clean_data, clean_text
+from service.app import create_app
 from tests.core.helpers import drain, request_body, ticket_count
 
 SECRET = "kannel-secret_1"

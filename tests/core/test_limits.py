@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from intake.api.client_ip import client_ip
-from intake.app import create_app
 from intake.config import Settings, load_settings
 from intake.errors import ConfigurationError
 from intake.runtime import Runtime
+from service.app import create_app
 from tests.core.helpers import drain, request_body, ticket_count
 
 STRANGER, CITIZEN, PROXY = "203.0.113.7", "198.51.100.9", "192.0.2.10"

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from intake.app import create_app
 from intake.config import Settings
 from intake.runtime import Runtime
+from service.app import create_app
 from tests.core.helpers import request_body
 from tests.fault_servers import RedisServer
 from tests.polling import poll

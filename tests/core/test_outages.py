@@ -77,7 +77,7 @@ async def service(
     )
     port, log = free_port(), tmp_path / "run.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "intake.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "service.cli", "run", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),

@@ -296,7 +296,7 @@ async def test_flood_guard(runtime: Runtime) -> None:
     await worker.drain()
     intents = [await _intent_of(runtime, f"f{i}") for i in range(5)]
     assert intents[3:] == ["ignored", "ignored"]
-    from intake.outcomes import wait_for_outcome
+    from intake.outcome_waiter import wait_for_outcome
 
     outcome = await wait_for_outcome(
         runtime.redis.client, runtime.redis.keys, channel="sms", external_id="f4", within_s=1
@@ -305,7 +305,7 @@ async def test_flood_guard(runtime: Runtime) -> None:
 
 
 async def test_outcome_for_channels_that_answer_at_once(runtime: Runtime) -> None:
-    from intake.outcomes import wait_for_outcome
+    from intake.outcome_waiter import wait_for_outcome
 
     keys = runtime.redis.keys
     assert (

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from intake import child_workers
 from intake.config import Settings
 from intake.models import Message, Ticket
 from intake.runtime import Runtime
+from service import child_workers
 from tests.conftest import REDIS_URL
 from tests.core.test_pipeline import sms
 
@@ -50,7 +50,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def _intake(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "intake.cli", *args],
+        [sys.executable, "-m", "service.cli", *args],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,

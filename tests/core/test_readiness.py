@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from intake import heartbeat
-from intake.runner import _worker_tasks
 from intake.runtime import Runtime
+from service.runner import _worker_tasks
 from tests.core.helpers import request_body
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])

@@ -1,4 +1,4 @@
-"""Repeats, duplicates and "the answer did not help", through the real pipeline (issue 7).
+"""Repeats, duplicates and "the answer did not help", through the real pipeline.
 
 Same citizen across channels → the open ticket counts repeats (the third flags 督办); other
 citizens' reports of one problem → linked to a master whose reply and closure reach them all;
@@ -24,7 +24,7 @@ from intake.messages import (
     SenderIdentity,
 )
 from intake.models import Message, Ticket
-from intake.outcomes import wait_for_outcome
+from intake.outcome_waiter import wait_for_outcome
 from intake.replies import Replies
 from intake.runtime import Runtime
 from intake.staff import add_staff

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from intake.child_workers import child_environment
 from intake.config import load_settings
 from intake.errors import ConfigurationError
 from intake.runtime import Runtime
@@ -22,6 +21,7 @@ from intake.secret_key import (
     data_folder_secret,
     resolve_secret_key,
 )
+from service.child_workers import child_environment
 
 OLD_PUBLIC_SECRET = "dev-insecure-secret-change-me"
 PRINT_SECRET = (

@@ -29,7 +29,7 @@ def _intake(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProce
     clean.update({"INTAKE_DATA_DIR": str(tmp_path / "data"), "INTAKE_REDIS_URL": REDIS_URL})
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "intake.cli", *args],
+        [sys.executable, "-m", "service.cli", *args],
         env=clean,
         capture_output=True,
         text=True,

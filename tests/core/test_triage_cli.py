@@ -86,7 +86,7 @@ async def test_a_running_worker_follows_the_active_model(
     settings.triage.model_check_seconds = 0.05
     runtime = await Runtime.open(settings)
     try:
-        from intake.app import create_app
+        from service.app import create_app
 
         transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -156,7 +156,7 @@ def test_where_intake_run_puts_its_pipeline(
     placement: str,
     children: int,
 ) -> None:
-    from intake import child_workers
+    from service import child_workers
 
     monkeypatch.setattr(child_workers, "_usable_cores", lambda: cores)
     url = "postgresql+asyncpg://127.0.0.1/x" if database == "postgres" else None

@@ -11,7 +11,6 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from intake.app import create_app
 from intake.config import Settings
 from intake.enums import Role
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
@@ -20,6 +19,7 @@ from intake.runtime import Runtime
 from intake.staff import add_staff
 from notifier.config import load_notify_settings
 from notifier.planner import plan
+from service.app import create_app
 from tests.core.helpers import drain, request_body
 
 MONDAY_9 = datetime(2026, 3, 9, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, an ordinary week

@@ -13,11 +13,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from channels.base import OutboundMessage, SendResult
-from intake.app import create_app
 from intake.config import Settings
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
+from service.app import create_app
+from service.wiring import open_runtime
 
 # 10:00 in Shanghai: outside the quiet hours
 START = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
@@ -111,7 +112,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def nruntime(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
     configured = settings.model_copy(update={"notify": dict(NOTIFY)})
-    rt = await Runtime.open(configured, clock=clock)
+    rt = await open_runtime(configured, clock=clock)
     yield rt
     await rt.close()
 

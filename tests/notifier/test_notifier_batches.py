@@ -15,6 +15,7 @@ from saq.job import Job, Status
 
 from intake.coalesce import Coalescer
 from intake.runtime import Runtime
+from intake.send_state import SendState
 from notifier.claim import Claim, Claims
 from notifier.config import Bucket
 from notifier.context import not_before
@@ -22,7 +23,6 @@ from notifier.jobs import JobSpec
 from notifier.queue import ClockedQueue, open_queue
 from notifier.ratelimit import RateLimiter
 from notifier.service import Notifier
-from notifier.state import SendState
 from tests.conftest import REDIS_URL
 from tests.notifier.conftest import FakeClock, Recorder
 from tests.notifier.helpers import delivery, events, new_ticket

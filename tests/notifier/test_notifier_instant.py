@@ -81,8 +81,8 @@ async def test_passive_wechat_ack_is_not_sent_twice(
     senders: dict[str, Recorder],
     clock: Any,
 ) -> None:
+    from intake.send_state import SendState, mark_passive_ack
     from notifier.config import load_notify_settings
-    from notifier.state import SendState, mark_passive_ack
 
     cfg = load_notify_settings({**nruntime.settings.notify, "passive_ack_grace": {"wechat": "10s"}})
     notifier = Notifier(nruntime, dict[str, Any](senders), cfg=cfg)

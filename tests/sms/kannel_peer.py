@@ -1,7 +1,7 @@
 """A real Kannel 1.4.5 (bearerbox + smsbox + fake SMSC + fakesmsc) for integration tests.
 
 Why a real gateway: the encodings (UCS-2 MO with and without mo-recode, `coding=2` MT) and the
-DLR callbacks are exactly where hand-written fakes lie (protocols.md §3). Everything listens on
+DLR callbacks are exactly where hand-written fakes lie. Everything listens on
 127.0.0.1 on free ports, lives in a tmp folder and is stopped by PID.
 
 Use from any test package:

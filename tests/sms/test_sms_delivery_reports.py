@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from channels.sms.connector import delivery_reports_stream
-from intake.app import create_app
 from intake.config import Settings
 from intake.enums import Role
 from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
@@ -24,6 +23,7 @@ from intake.runtime import Runtime
 from notifier.delivery_reports import DeliveryReports
 from notifier.models import Delivery
 from notifier.service import Notifier
+from service.app import create_app
 from tests.notifier.conftest import NOTIFY, FakeClock, Recorder
 from tests.notifier.helpers import PHONE, delivery, events, new_ticket, staff
 
@@ -64,7 +64,7 @@ async def notifier(rt: Runtime, senders: dict[str, Recorder]) -> AsyncIterator[N
 
 
 async def dlr(api: httpx.AsyncClient, ref: str, status: int, answer: str = "") -> None:
-    """Kannel calling our dlr-url (interfaces.md shape)."""
+    """Kannel calling our dlr-url (the README's shape)."""
     query = {"secret": SECRET, "ref": ref, "status": status, "answer": answer}
     query |= {"to": PHONE, "ts": "1773108000"}
     response = await api.get(f"/channels/sms/dlr?{urlencode(query)}")

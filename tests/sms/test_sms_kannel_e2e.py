@@ -22,13 +22,13 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from intake.app import create_app
 from intake.config import Settings
 from intake.enums import Role
 from intake.models import Ticket
 from intake.runtime import Runtime
 from notifier.models import Delivery, Prompt
 from notifier.service import Notifier
+from service.app import create_app
 from tests.notifier.conftest import NOTIFY, FakeClock
 from tests.notifier.helpers import staff
 

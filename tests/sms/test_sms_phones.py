@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from channels.sms.phones import is_mainland_mobile, mask, normalize
 from intake.errors import InvalidInput
+from intake.phones import is_mainland_mobile
+from intake.phones import mask_phone as mask
+from intake.phones import normalize_phone as normalize
 
 
 @pytest.mark.parametrize(

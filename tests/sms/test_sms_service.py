@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from channels.base import OutboundMessage
 from channels.sms.connector import delivery_reports_stream
-from intake.app import create_app
 from intake.config import Settings
 from intake.messages import IdentityKind, SenderIdentity
 from intake.models import Message, Ticket
 from intake.runtime import Runtime
+from service.app import create_app
 from tests.polling import poll as poll_until
 from tests.sms.kannel_peer import PASSWORD, SECRET, USER, KannelPeer, parse_mt, start_kannel
 

@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from channels.telegram.connector import SECRET_HEADER, TelegramConnector, build
-from intake.app import create_app
 from intake.config import Settings
 from intake.runtime import Runtime
+from service.app import create_app
+from service.wiring import open_runtime
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 SECRET = "s3cret-hook_token"
@@ -57,7 +58,7 @@ def telegram_section(fake: FakeBotApi, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 async def service(settings: Settings, fake_api: FakeBotApi) -> AsyncIterator[Service]:
     settings.telegram = telegram_section(fake_api)
-    runtime = await Runtime.open(settings)
+    runtime = await open_runtime(settings)
     connector = build(runtime)
     assert connector is not None
     app = create_app(settings, runtime=runtime)

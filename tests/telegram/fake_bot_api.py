@@ -1,10 +1,10 @@
 """A fake Telegram Bot API on 127.0.0.1 that speaks the real JSON, for aiogram to talk to.
 
-Adapted from ../shared/test-peers/telegram/fake_bot_api.py to aiohttp, in-process. It answers
-getMe, deleteWebhook, getUpdates (long polling over a queue), sendMessage, answerCallbackQuery,
-editMessageReplyMarkup, getFile and the file download, records every call with its
-form-encoded parameters, and can be told to fail the next sends to a chat the way Telegram
-does (429 with parameters.retry_after, 403 blocked, 400 chat not found, 500).
+In-process on aiohttp. It answers getMe, deleteWebhook, getUpdates (long polling over a
+queue), sendMessage, answerCallbackQuery, editMessageReplyMarkup, getFile and the file
+download, records every call with its form-encoded parameters, and can be told to fail the
+next sends to a chat the way Telegram does (429 with parameters.retry_after, 403 blocked, 400
+chat not found, 500).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from sqlalchemy.orm import selectinload
 
 from intake.messages import IdentityKind
 from intake.models import CitizenIdentity, Ticket, TicketEvent
+from intake.send_state import SendState
 from notifier.service import Notifier
-from notifier.state import SendState
 from tests.core.helpers import request_body
 from tests.telegram import updates as u
 from tests.telegram.conftest import Service

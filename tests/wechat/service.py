@@ -15,10 +15,11 @@ import httpx
 import xmltodict
 
 from channels.wechat.connector import WeChatConnector
-from intake.app import create_app
 from intake.clock import utcnow
 from intake.config import Settings
 from intake.runtime import Runtime
+from service.app import create_app
+from service.wiring import open_runtime
 from tests.wechat.wechat_helpers import (
     APP_ID,
     KEY_CURRENT,
@@ -72,7 +73,7 @@ async def wechat_service(settings: Settings, **extra: Any) -> AsyncIterator[Serv
     """`create_app` with the WeChat channel and a pipeline worker, as `intake run` wires them."""
     settings.wechat = account_settings(**extra)
     clock = ShiftedClock()
-    runtime = await Runtime.open(settings, clock=clock)
+    runtime = await open_runtime(settings, clock=clock)
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="wx").run(stop))
     app = create_app(settings, runtime=runtime)

@@ -9,8 +9,8 @@ from dataclasses import asdict
 import orjson
 import redis.asyncio as aioredis
 
-from channels.wechat.waiter import OutcomeWaiter
 from intake.keys import Keys
+from intake.outcome_waiter import OutcomeWaiter
 from intake.outcomes import Outcome, outcome_key
 
 

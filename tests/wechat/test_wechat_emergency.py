@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from intake.app import create_app
 from intake.config import Settings
 from intake.models import Ticket
 from intake.runtime import Runtime
+from service.app import create_app
 from tests.wechat.service import account_settings, wechat_service
 from tests.wechat.service import post as _post
 from tests.wechat.service import text_push as _text

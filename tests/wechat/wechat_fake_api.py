@@ -1,6 +1,6 @@
 """A small fake of api.weixin.qq.com for the sender tests, served by uvicorn on 127.0.0.1.
 
-Adapted from /work/shared/test-peers/wechat/fake_wechat_api.py. It answers with WeChat's JSON
+It answers with WeChat's JSON
 shapes and error codes: /cgi-bin/token and /cgi-bin/stable_token issue tokens (only the latest
 one is valid, as after a real refresh once the grace period is over: 40001 otherwise; a token
 marked expired gives 42001), /cgi-bin/message/custom/send and template/send deliver or

@@ -1,10 +1,10 @@
-"""Waiting for the pipeline's outcomes of many pushes at once, with one Redis read per tick.
+"""Waiting for the pipeline's outcomes of many messages at once, with one Redis read per tick.
 
-Each push waits (up to its share of WeChat's 5-second window) for the outcome the pipeline
-stores after its commit. Polling per request costs one GET every tick for every waiting push,
-which under a burst is thousands of round trips a second spent on nothing; here one loop
-reads every awaited key with a single MGET per tick and wakes the requests whose outcome has
-arrived. Retries of one MsgId share one wait.
+A channel that answers in the same breath (WeChat's 5-second window, the Telegram bot) waits
+for the outcome the pipeline stores after its commit. Polling per request costs one GET every
+tick for every waiting message, which under a burst is thousands of round trips a second spent
+on nothing; here one loop reads every awaited key with a single MGET per tick and wakes the
+requests whose outcome has arrived. Retries of one message share one wait.
 
 What must be written once an outcome is known and before its reply goes out (the passive
 acknowledgement mark) is written by the loop too, for every outcome of the tick in one call,
@@ -73,7 +73,7 @@ class OutcomeWaiter:
             try:
                 await self._tick()
             except Exception:  # Redis briefly away: the waits time out on their own
-                log.exception("wechat outcome poll failed")
+                log.exception("outcome poll failed")
             await asyncio.sleep(self._poll)
 
     async def _tick(self) -> None:
@@ -96,3 +96,21 @@ class OutcomeWaiter:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+
+
+async def wait_for_outcome(
+    redis: aioredis.Redis,
+    keys: Keys,
+    *,
+    channel: str,
+    external_id: str,
+    within_s: float,
+    poll_s: float = 0.02,
+) -> Outcome | None:
+    """One message's outcome once committed, or None when it takes too long (a waiter of its
+    own: for callers that wait for one message at a time)."""
+    waiter = OutcomeWaiter(redis, keys, poll_s=poll_s)
+    try:
+        return await waiter.wait(channel=channel, external_id=external_id, within_s=within_s)
+    finally:
+        await waiter.aclose()

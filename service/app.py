@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from channels.open311 import router as open311_router
+from channels.registry import build_connectors
 from intake.api import health, metrics, public, staff
 from intake.api.body_limit import BodyLimit
 from intake.api.docs import install_docs
@@ -17,10 +19,14 @@ from intake.api.http_metrics import HttpMetrics
 from intake.api.outages import install_outage_answers
 from intake.api.request_hygiene import RequestHygiene
 from intake.api.security_headers import SecurityHeaders
-from intake.config import Settings
-from intake.process import settle_heap
+from intake.config import Settings, load_settings
+from intake.console.web import router as console_router
+from intake.reports.console_page import router as reports_page_router
+from intake.reports.routes import router as reports_router
 from intake.runtime import Runtime
 from notifier.routes import router as rating_router
+from service.process import settle_heap
+from service.wiring import open_runtime, plug
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         if owned:
-            app.state.runtime = await Runtime.open(settings)
+            app.state.runtime = await open_runtime(settings)
             _mount_channels(app, app.state.runtime)
             settle_heap()
         try:
@@ -62,15 +68,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(public.router)
     app.include_router(staff.router)
     app.include_router(rating_router)
+    app.include_router(console_router())
+    app.include_router(reports_page_router())
+    app.include_router(reports_router())
+    app.include_router(open311_router())
     if runtime is not None:
-        app.state.runtime = runtime
+        app.state.runtime = runtime if runtime.answers else plug(runtime)
         _mount_channels(app, runtime)
     return app
 
 
 def _mount_channels(app: FastAPI, runtime: Runtime) -> None:
-    from channels.registry import build_connectors
-
     connectors = build_connectors(runtime)
     for connector in connectors.values():
         router = connector.router()
@@ -93,6 +101,4 @@ def _mount_channels(app: FastAPI, runtime: Runtime) -> None:
 
 def app_from_env() -> FastAPI:
     """For `uvicorn --factory` and multi-process serving: settings from the environment."""
-    from intake.config import load_settings
-
     return create_app(load_settings())

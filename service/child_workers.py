@@ -84,8 +84,7 @@ async def stop_when_orphaned(stop: asyncio.Event) -> None:
 
 async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Event) -> None:
     """Keep `count` pipeline processes running until `stop`; then terminate them. The first
-    one runs the notifier too: beside HTTP, its sending took the webhooks' core (measured on 2
-    cores: 2,700 web requests/s accepted with it there, 3,800 once it moved to the child)."""
+    one runs the notifier too: beside HTTP, its sending would take the webhooks' core."""
     if count < 1:
         return
     children: dict[int, asyncio.subprocess.Process] = {}
@@ -96,7 +95,7 @@ async def supervise_pipelines(count: int, env: dict[str, str], stop: asyncio.Eve
         kinds = "pipeline,notifier" if slot == 0 else "pipeline"
         started[slot] = time.monotonic()
         children[slot] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "intake.cli", "worker", "--only", kinds, env=env
+            sys.executable, "-m", "service.cli", "worker", "--only", kinds, env=env
         )
         log.info("pipeline process %d (%s) started pid=%d", slot + 1, kinds, children[slot].pid)
 

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from intake.config import PLACEMENTS, Settings, load_settings
-from intake.enums import Role
+from intake.console.cli import register as register_account_commands
+from intake.integration.cli import apikey_app, webhook_app
 from intake.metrics_dir import use_metrics_folder
 from intake.preflight import SERVICES, SectionCheck, SettingsRefused, preflight
-from intake.process import run_async
+from intake.reports.cli import report_app
+from service.process import run_async
+from service.staff_contacts_cli import register as register_contact_commands
 
 if TYPE_CHECKING:
     from intake.db import Database
@@ -30,6 +33,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(dead_app, name="deadletter")
 app.add_typer(triage_app, name="triage")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(report_app, name="report")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (INTAKE_DATA_DIR)")]
 
@@ -70,7 +76,12 @@ def _sections() -> dict[str, SectionCheck]:
             WeChatAccount(**{k: v for k, v in raw.items() if k not in ChannelOptions.model_fields})
         ChannelOptions.of(raw)
 
+    from channels.wecom.settings import wecom_settings
+    from notifier.staff_alerts import load_staff_alert_settings
+
     return {
+        "wecom": lambda s: wecom_settings(s.wecom),
+        "notify_staff": lambda s: load_staff_alert_settings(s.notify),
         "wechat": wechat,
         "sms": lambda s: s.sms and SmsSettings(**{"public_url": s.public_url, **s.sms}),
         "email": lambda s: s.email.get("address") and EmailSettings(**s.email),
@@ -102,7 +113,7 @@ def run(
     """Everything in one process, with embedded Redis and SQLite unless configured."""
     settings = _settings(data_dir)
     use_metrics_folder(settings.data_dir, sweep=True)  # before anything imports the metrics
-    from intake.runner import run_all
+    from service.runner import run_all
 
     if pipeline_processes is not None:
         if pipeline_processes < 1:
@@ -129,7 +140,7 @@ def serve(
     if workers > 1 and not settings.redis_url:
         raise typer.BadParameter("several HTTP workers need INTAKE_REDIS_URL")
     uvicorn.run(
-        "intake.app:app_from_env",
+        "service.app:app_from_env",
         factory=True,
         host=host,
         port=port,
@@ -156,7 +167,7 @@ def worker(
     child = "INTAKE_PARENT_PID" in os.environ
     settings = _settings(data_dir, needs=() if child else SERVICES)
     use_metrics_folder(settings.data_dir, sweep=False)  # before anything imports the metrics
-    from intake.runner import WORKER_KINDS, run_workers
+    from service.runner import WORKER_KINDS, run_workers
 
     kinds = None if only is None else [k.strip() for k in only.split(",") if k.strip()]
     if kinds is not None and (not kinds or set(kinds) - set(WORKER_KINDS)):
@@ -188,33 +199,6 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 
     asyncio.run(_go())
     typer.echo("database is up to date")
-
-
-@staff_app.command("add")
-def staff_add(
-    name: str,
-    role: Annotated[Role, typer.Option(help="agent | handler | supervisor | admin")],
-    department: Annotated[str | None, typer.Option(help="department code")] = None,
-    data_dir: DataDir = None,
-) -> None:
-    """Create a staff account and print its API token (shown once)."""
-    from intake.catalog import Catalog
-    from intake.staff import add_staff
-
-    async def _go() -> str:
-        settings = _settings(data_dir, needs=("database",))
-        async with _migrated(settings) as db, db.write() as session, session.begin():
-            staff, token = await add_staff(
-                session,
-                name=name,
-                role=role,
-                department=department,
-                catalog=Catalog.load(settings.catalog.departments_file),
-            )
-            typer.echo(f"staff #{staff.id} {name} ({role.value})", err=True)
-        return token
-
-    typer.echo(asyncio.run(_go()))
 
 
 @dead_app.command("list")
@@ -333,7 +317,7 @@ def triage_train(
     from intake.errors import InvalidInput
     from intake.triage.learned.dataset import read_rows
     from intake.triage.learned.evaluation import describe
-    from intake.triage.learned.workbench import Workbench
+    from intake.triage.workbench import Workbench
 
     if file is None and not from_corrections:
         _refuse("give a FILE to train on, --from-corrections, or both")
@@ -368,7 +352,7 @@ def triage_eval(
     from intake.errors import InvalidInput
     from intake.triage.learned.dataset import read_rows
     from intake.triage.learned.evaluation import describe
-    from intake.triage.learned.workbench import Workbench
+    from intake.triage.workbench import Workbench
 
     settings = _settings(data_dir, needs=())
     try:
@@ -383,7 +367,7 @@ def triage_eval(
 def triage_models(data_dir: DataDir = None) -> None:
     """The stored models with their figures; * marks the active one."""
     from intake.triage.learned.store import ModelStore, models_folder
-    from intake.triage.learned.workbench import listing
+    from intake.triage.workbench import listing
 
     store = ModelStore(models_folder(_settings(data_dir, needs=()).data_dir))
     for info, active, shipped in listing(store):
@@ -427,6 +411,12 @@ def triage_rollback(data_dir: DataDir = None) -> None:
     except InvalidInput as exc:
         _refuse(str(exc))
     typer.echo(f"active: {version}")
+
+
+register_account_commands(
+    staff_app, settings_loader=lambda data_dir: _settings(data_dir, needs=("database",))
+)
+register_contact_commands(staff_app)
 
 
 def main() -> None:

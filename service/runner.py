@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -13,29 +14,34 @@ from collections.abc import Collection
 import uvicorn
 
 from channels.base import Connector
+from channels.registry import build_connectors
 from intake import heartbeat
-from intake.app import create_app
-from intake.child_workers import (
+from intake.config import Settings
+from intake.integration.webhook_worker import run_webhooks
+from intake.outbox import relay_loop
+from intake.pipeline.backlog import run_with_helpers
+from intake.resilience import OutageGuard, supervise
+from intake.retention import retention_loop
+from intake.runtime import Runtime
+from notifier.service import run_notifier
+from service.app import create_app
+from service.child_workers import (
     child_environment,
     pipeline_children,
     stop_when_orphaned,
     supervise_pipelines,
 )
-from intake.config import Settings
-from intake.outbox import relay_loop
-from intake.pipeline.backlog import run_with_helpers
-from intake.process import settle_heap
-from intake.resilience import OutageGuard, supervise
-from intake.runtime import Runtime
+from service.process import settle_heap
+from service.wiring import open_runtime
 
 log = logging.getLogger(__name__)
 
-WORKER_KINDS = ("pipeline", "notifier", "email", "telegram", "wechat")
+WORKER_KINDS = ("pipeline", "notifier", "email", "telegram", "wechat", "webhooks")
 
 
 async def run_all(settings: Settings, *, host: str, port: int) -> None:
     """HTTP, pipeline and every background task in one process: the quick start."""
-    runtime = await Runtime.open(settings)
+    runtime = await open_runtime(settings)
     app = create_app(settings, runtime=runtime)
     server = uvicorn.Server(
         # proxy_headers=False: intake.api.client_ip alone decides whose X-Forwarded-For counts
@@ -87,8 +93,7 @@ async def run_workers(settings: Settings, *, only: Collection[str] | None) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     starting = OutageGuard("worker start", logger=log)
-    runtime = await starting.call(lambda: Runtime.open(settings), stop)
-    from channels.registry import build_connectors
+    runtime = await starting.call(lambda: open_runtime(settings), stop)
 
     kinds = set(WORKER_KINDS if only is None else only)
     helpers = 0 if settings.is_sqlite else settings.pipeline.backlog_helpers
@@ -128,11 +133,21 @@ def _worker_tasks(
         tasks.append(asyncio.create_task(running, name="pipeline"))
         tasks.append(_heartbeat(runtime, "pipeline", worker.consumer, tasks[-1], stop))
     if "notifier" in kinds:
-        from notifier.service import run_notifier
-
         senders = {s.channel: s for c in connectors.values() if (s := c.sender()) is not None}
+        if (wecom := connectors.get("wecom")) is not None:
+            senders["wecom_robot"] = wecom.robot_sender()  # type: ignore[attr-defined]
         tasks.append(asyncio.create_task(run_notifier(runtime, stop, senders), name="notifier"))
         tasks.append(_heartbeat(runtime, "notifier", _process_name(), tasks[-1], stop))
+    if "webhooks" in kinds:
+        hooks = functools.partial(
+            run_webhooks,
+            db=runtime.db,
+            redis=runtime.redis.client,
+            keys=runtime.redis.keys,
+            settings=runtime.settings.integration,
+            stop=stop,
+        )
+        tasks.append(asyncio.create_task(supervise("webhooks", hooks, stop), name="webhooks"))
     tasks.extend(_connector_tasks(connectors, kinds=kinds))
     return tasks
 
@@ -163,8 +178,6 @@ def _connector_tasks(
 
 
 async def _retention(runtime: Runtime, stop: asyncio.Event) -> None:
-    from intake.retention import retention_loop
-
     await retention_loop(
         runtime.db,
         runtime.redis,

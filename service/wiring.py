@@ -1,0 +1,21 @@
+"""The core runtime with the notifier's parts plugged into its interfaces (`intake.interfaces`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import notifier.models  # noqa: F401  (registers the notifier's tables on the core's metadata)
+from intake.config import Settings
+from intake.runtime import Runtime
+from notifier.answers import PromptBook
+
+
+def plug(runtime: Runtime) -> Runtime:
+    """Give a core runtime the notifier's prompts (ratings recognised in the pipeline)."""
+    runtime.answers = PromptBook(runtime)
+    return runtime
+
+
+async def open_runtime(settings: Settings, **options: Any) -> Runtime:
+    """`Runtime.open` with the implementations plugged in: what every run mode starts from."""
+    return plug(await Runtime.open(settings, **options))
