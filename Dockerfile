@@ -1,5 +1,8 @@
 FROM python:3.11-slim
 WORKDIR /app
+# Pango and a CJK font: WeasyPrint lays out the briefings' PDFs with them
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 \
+    libpangoft2-1.0-0 fonts-noto-cjk && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY intake ./intake
 COPY channels ./channels

@@ -4,8 +4,11 @@ on 100,000 tickets in PostgreSQL, with 10 staff browsing at once (one server pro
 Fills a fresh PostgreSQL database (COPY), starts the service with the console as a real
 process (`uvicorn --factory bench.console_bench:console_app`), signs 10 staff in (agents,
 handlers of several departments, supervisors, an admin) and has each load their default inbox
-page again and again for `--seconds`. Prints p50/p95/p99 per role and overall; bounded by the
-duration and the number of clients.
+(agent 待受理, handler 待办, supervisor 督办, admin 全部工单: a page and every count of the
+role's menu) again and again for `--seconds`. The tickets carry triage's event and flag, and
+some extension answers, which the menus' counts read. Prints p50/p95/p99 per role and overall,
+and the server's CPU time per page (apart from the machine's load); bounded by the duration and
+the number of clients.
 
     python bench/console_bench.py [--tickets 100000] [--seconds 20] [--clients 10] [--think 1]
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -29,6 +33,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -50,22 +55,15 @@ STAFF = [  # name, role, department
 ]
 
 
-# `intake staff` with the console's commands (until the lead wires them into service/cli.py)
-STAFF_CLI = (
-    "import typer; from intake.console.cli import register; "
-    "group = typer.Typer(); register(group); group()"
-)
+STAFF_CLI = "from service.cli import main; main()"  # `intake staff add`, as staff are made
 
 
 def console_app() -> object:
-    """The app factory's app with the console, for uvicorn --factory (settings from env)."""
+    """The app factory's app (it mounts the console), for uvicorn --factory (settings from env)."""
     from intake.config import load_settings
-    from intake.console.web import router
     from service.app import create_app
 
-    app = create_app(load_settings())
-    app.include_router(router())
-    return app
+    return create_app(load_settings())
 
 
 async def fill(dsn: str, tickets: int) -> None:
@@ -94,6 +92,7 @@ async def fill(dsn: str, tickets: int) -> None:
                 f"+86138{i:08d}"[:14], rnd.random() < 0.1,
                 created + timedelta(days=rnd.randint(1, 15)),
                 created + timedelta(days=2) if status != "closed" and rnd.random() < 0.02 else None,
+                rnd.random() < 0.125,  # triage asked for a person (待人工分类 while received)
                 created, created,
             ))
         await conn.copy_records_to_table(
@@ -102,19 +101,48 @@ async def fill(dsn: str, tickets: int) -> None:
                 "id", "number", "query_code", "citizen_id", "channel", "request_type",
                 "category", "department", "co_departments", "status", "urgent", "supervision",
                 "repeat_count", "title", "content", "contact_phone", "anonymous", "due_at",
-                "waiting_since", "created_at", "updated_at",
+                "waiting_since", "needs_human", "created_at", "updated_at",
             ],
             records=rows,
         )
         await conn.execute("SELECT setval('tickets_id_seq', $1)", tickets)
+        await conn.copy_records_to_table(  # what the boxes read besides the tickets themselves
+            "ticket_events",
+            columns=["id", "ticket_id", "kind", "actor_kind", "public", "data", "published",
+                     "created_at"],
+            records=_events(rows, rnd, now),
+        )
+        await conn.execute(
+            "SELECT setval('ticket_events_id_seq', (SELECT max(id) FROM ticket_events))"
+        )
         await conn.execute("VACUUM ANALYZE")  # as autovacuum leaves a steady database
     finally:
         await conn.close()
 
 
+def _events(
+    tickets: list[tuple[Any, ...]], rnd: random.Random, now: datetime
+) -> list[tuple[Any, ...]]:
+    """Triage's record of every ticket (with the ticket's needs-human flag) and the answers
+    to extension requests of the last weeks (a handler's 延期答复)."""
+    rows = []
+    for ticket in tickets:
+        ticket_id, created, unsure = ticket[0], ticket[-1], ticket[-3]
+        data = {"category": ticket[6], "needs_human": unsure, "category_source":
+                "unsure" if unsure else "keywords"}
+        rows.append((len(rows) + 1, ticket_id, "triaged", "system", False,
+                     json.dumps(data), True, created))
+        if ticket[9] != "closed" and rnd.random() < 0.02:
+            at = max(created, now - timedelta(days=rnd.randint(0, 20)))
+            rows.append((len(rows) + 1, ticket_id, "extension_granted", "staff", True,
+                         json.dumps({"days": 5}), True, at))
+    return rows
+
+
 async def add_staff(env: dict[str, str]) -> None:
     for name, role, department in STAFF:
-        args = [sys.executable, "-c", STAFF_CLI, "add", name, "--role", role, "--password-stdin"]
+        args = [sys.executable, "-c", STAFF_CLI, "staff", "add", name, "--role", role,
+                "--password-stdin"]
         if department:
             args += ["--department", department]
         done = await asyncio.to_thread(
@@ -124,24 +152,46 @@ async def add_staff(env: dict[str, str]) -> None:
             raise SystemExit(f"staff add {name}: {done.stderr.strip()}")
 
 
+async def signed_in(base: str, name: str) -> httpx.AsyncClient:
+    """A staff member's browser, signed in and warmed (outside the measured time: argon2
+    costs most of a second of the server's CPU per sign-in)."""
+    http = httpx.AsyncClient(base_url=base, timeout=30)
+    page = await http.get("/console/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, "no sign-in form"
+    signed = await http.post("/console/login", data={
+        "username": name, "password": PASSWORD, "csrf": token.group(1)})
+    assert signed.status_code == 303, f"{name} could not sign in: {signed.status_code}"
+    for _ in range(3):  # warm: the server's first pages compile templates and plans
+        await http.get("/console/inbox")
+    return http
+
+
 async def browse(
-    base: str, name: str, until: float, timings: list[float], think: float
+    http: httpx.AsyncClient, until: float, timings: list[float], think: float
 ) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        page = await http.get("/console/login")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert token, "no sign-in form"
-        signed = await http.post("/console/login", data={
-            "username": name, "password": PASSWORD, "csrf": token.group(1)})
-        assert signed.status_code == 303, f"{name} could not sign in: {signed.status_code}"
-        for _ in range(3):  # warm: the server's first pages compile templates and plans
-            await http.get("/console/inbox")
+    try:
+        # people do not click in step: each starts somewhere within one pause, else every
+        # client's first page arrives in the same millisecond and the last waits for nine
+        await asyncio.sleep(think * random.uniform(0, 1))
         while time.monotonic() < until:
             started = time.perf_counter()
             answer = await http.get("/console/inbox")
             timings.append(time.perf_counter() - started)
             assert answer.status_code == 200, answer.status_code
             await asyncio.sleep(think * random.uniform(0.5, 1.5))
+    finally:
+        await http.aclose()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The process's user + system CPU time (Linux `/proc`), to tell the page's own cost from
+    the wait for a busy machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -185,17 +235,24 @@ async def main() -> None:
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
         per_role: dict[str, list[float]] = {}
+        people = STAFF[: options.clients]
+        browsers = [await signed_in(base, staff_name) for staff_name, _, _ in people]
         until = time.monotonic() + options.seconds
+        cpu_before = cpu_seconds(server.pid)
         tasks = []
-        for staff_name, role, _ in STAFF[: options.clients]:
-            timings = per_role.setdefault(role, [])
-            tasks.append(browse(base, staff_name, until, timings, options.think))
+        for (_, role, _), http in zip(people, browsers, strict=True):
+            tasks.append(browse(http, until, per_role.setdefault(role, []), options.think))
         await asyncio.gather(*tasks)
+        cpu_after = cpu_seconds(server.pid)
         everything = [t for timings in per_role.values() for t in timings]
         for role, timings in [*per_role.items(), ("all", everything)]:
             q = statistics.quantiles(timings, n=100)
             print(f"{role:>10}: {len(timings):6d} pages  p50 {q[49] * 1000:6.1f} ms  "
                   f"p95 {q[94] * 1000:6.1f} ms  p99 {q[98] * 1000:6.1f} ms")
+        if cpu_before is not None and cpu_after is not None:
+            spent = (cpu_after - cpu_before) * 1000 / max(len(everything), 1)
+            print(f"server CPU per page {spent:.1f} ms; load average {os.getloadavg()[0]:.1f} "
+                  f"on {os.cpu_count()} CPUs")
     finally:
         if server is not None:
             server.terminate()

@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from channels.email.reader import MailboxReader
 from channels.email.settings import EmailSettings
 from intake.config import load_settings
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from service.wiring import open_runtime
 from tests.conftest import delete_prefix

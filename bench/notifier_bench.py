@@ -43,9 +43,9 @@ import asyncpg
 from sqlalchemy import func, select
 
 from channels.base import OutboundMessage, SendResult
-from intake.clock import utcnow
 from intake.config import Settings, load_settings
-from intake.models import Citizen, CitizenIdentity, Ticket, TicketEvent
+from intake.domain.clock import utcnow
+from intake.domain.models import Citizen, CitizenIdentity, Ticket, TicketEvent
 from intake.runtime import Runtime
 from notifier.jobs import JobSpec
 from notifier.models import Delivery

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.intake_bench import PG_ADMIN, REDIS_URL, database_url
 from channels.web.form import WebRequest, to_message
 from intake.config import Settings
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.runtime import Runtime
 from service.process import run_async, settle_heap
 from service.wiring import open_runtime

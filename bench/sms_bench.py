@@ -54,9 +54,9 @@ from bench.intake_bench import (
 from bench.intake_bench import wait_ready as wait_http
 from channels.base import OutboundMessage
 from channels.sms.kannel_out import KannelSender
-from channels.sms.ratelimit import RedisTokenBucket
 from channels.sms.settings import SmsSettings
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.ratelimit.buckets import RedisTokenBucket
 from tests.sms.kannel_peer import (
     PASSWORD,
     SECRET,

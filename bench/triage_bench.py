@@ -34,8 +34,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intake.clock import utcnow
 from intake.config import load_settings
+from intake.domain.clock import utcnow
 from intake.runtime import load_triage
 from intake.triage import Triage, TriageDecision
 from intake.triage.alarm import Alarm

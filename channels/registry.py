@@ -5,28 +5,57 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from typing import Protocol
+
+from pydantic import BaseModel
 
 from channels.base import Connector
+from channels.email.settings import EmailSettings
+from channels.sms.settings import SmsSettings
+from channels.telegram.settings import TelegramSettings
 from channels.web.connector import WebConnector
+from channels.wechat.settings import WeChatSection
+from channels.wecom.settings import WeComSettings
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-Factory = Callable[[Runtime], Connector | None]
+
+class ChannelSections(Protocol):
+    """The channels' settings sections, each validated at start-up; None: not configured."""
+
+    @property
+    def wechat(self) -> WeChatSection | None: ...
+
+    @property
+    def sms(self) -> SmsSettings | None: ...
+
+    @property
+    def email(self) -> EmailSettings | None: ...
+
+    @property
+    def telegram(self) -> TelegramSettings | None: ...
+
+    @property
+    def wecom(self) -> WeComSettings | None: ...
 
 
-def _web(runtime: Runtime) -> Connector:
+Factory = Callable[[Runtime, ChannelSections], Connector | None]
+
+
+def _web(runtime: Runtime, sections: ChannelSections) -> Connector:
     return WebConnector(runtime)
 
 
 def _configured(name: str) -> Factory:
-    """`channels.<name>.connector.build`, imported only when the channel has settings."""
+    """`channels.<name>.connector.build` with its section, imported only when it is set."""
 
-    def factory(runtime: Runtime) -> Connector | None:
-        if not getattr(runtime.settings, name):
+    def factory(runtime: Runtime, sections: ChannelSections) -> Connector | None:
+        section: BaseModel | None = getattr(sections, name)
+        if section is None:
             return None
         module = importlib.import_module(f"channels.{name}.connector")
-        connector: Connector | None = module.build(runtime)
+        connector: Connector | None = module.build(runtime, section)
         return connector
 
     return factory
@@ -42,11 +71,11 @@ REGISTRY: dict[str, Factory] = {
 }
 
 
-def build_connectors(runtime: Runtime) -> dict[str, Connector]:
+def build_connectors(runtime: Runtime, sections: ChannelSections) -> dict[str, Connector]:
     """Every connector whose settings are present; the others say so once at start-up."""
     built: dict[str, Connector] = {}
     for name, factory in REGISTRY.items():
-        connector = factory(runtime)
+        connector = factory(runtime, sections)
         if connector is None:
             log.info("channel %s is disabled (no settings)", name)
             continue

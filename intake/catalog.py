@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from intake.errors import ConfigurationError, InvalidInput
+from intake.domain.errors import ConfigurationError, InvalidInput
 
 DATA = Path(__file__).parent / "data"
 

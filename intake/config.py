@@ -1,8 +1,9 @@
 """One settings object, read from `INTAKE_*` variables and an optional TOML/YAML file.
 
 Settings are built once at start-up and passed in; nothing reads the environment at import
-time. Channel sections stay loosely typed here (dicts) because each connector validates its
-own section with its own model: the core must not import channels.
+time. The channels' sections and the notifier's stay loosely typed here (dicts) because the
+core must not import the edges; the composition root's subclass (`service/settings.py`) types
+each with its own model, so that one load validates them all at start-up.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from limits import parse_many
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.integration_settings import IntegrationSettings
 from intake.secret_key import GENERATE_HINT, short_secret_problem
 
@@ -86,7 +87,7 @@ class HttpSettings(BaseModel):
 
 
 class LimitsSettings(BaseModel):
-    """Rate limits shared by every process through Redis (`intake/limits.py`).
+    """Rate limits shared by every process through Redis (`intake/ratelimit/attempts.py`).
 
     Limits are in the `limits` notation, every part applying ("5/10minute;30/day"); an empty
     string turns one off. The defaults never slow a citizen: a person files a few requests a
@@ -139,7 +140,7 @@ class LimitsSettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    """How long closed tickets keep personal data (`intake/retention.py`, `intake purge`).
+    """How long closed tickets keep personal data (`intake/privacy/retention.py`, `intake purge`).
 
     The ticket's facts (number, channel, type, category, department, district, status, times,
     deadlines, rating) are kept for statistics. A year after closure the raw messages,
@@ -165,7 +166,10 @@ class ConsoleSettings(BaseModel):
 
 class CatalogSettings(BaseModel):
     departments_file: Path | None = None
+    # the operator's folder of texts (`intake/texts/`): the same folder as
+    # `notify.templates_dir`, either name sets both (`Settings._one_texts_folder`)
     replies_file: Path | None = None
+    guided_file: Path | None = None  # what guided requests ask (`intake/data/guided.yaml`)
 
 
 class TriageSettings(BaseModel):
@@ -243,6 +247,34 @@ class Settings(BaseSettings):
         problem = short_secret_problem(self.secret_key.get_secret_value())
         if problem:  # not a ValueError: pydantic's message would quote the value
             raise ConfigurationError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _one_texts_folder(self) -> Settings:
+        """Bot replies and notifications are one catalogue with one override folder, named by
+        `INTAKE_NOTIFY__TEMPLATES_DIR` or its alias `INTAKE_CATALOG__REPLIES_FILE`."""
+        section: Any = self.notify  # a dict here, the notifier's typed section in `service/`
+        typed = not isinstance(section, dict)
+        replies = self.catalog.replies_file
+        notify = getattr(section, "templates_dir", None) if typed else section.get("templates_dir")
+        if replies is not None and replies.is_file():
+            raise ConfigurationError(
+                f"INTAKE_CATALOG__REPLIES_FILE={replies} is a file: the replies are now "
+                "templates in a folder (<lang>/<name>.j2, see intake/texts/); point "
+                "INTAKE_NOTIFY__TEMPLATES_DIR or INTAKE_CATALOG__REPLIES_FILE at that folder"
+            )
+        if replies is not None and notify and Path(notify) != replies:
+            raise ConfigurationError(
+                "INTAKE_CATALOG__REPLIES_FILE and INTAKE_NOTIFY__TEMPLATES_DIR name one "
+                f"folder of texts; they differ ({replies} and {notify})"
+            )
+        folder = replies or (Path(notify) if notify else None)
+        if folder is not None:
+            self.catalog.replies_file = folder
+            if typed:
+                section.templates_dir = folder
+            else:
+                section["templates_dir"] = str(folder)
         return self
 
     @property

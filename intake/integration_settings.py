@@ -10,6 +10,9 @@ class IntegrationSettings(BaseModel):
     # (category, status, district, coarse location, public replies), and only when published
     open311_public_view: bool = False
     open311_contact: str = "12345"  # the discovery document's contact line
+    # a partner's own service codes, by the partner's key name: {"city-app": {"POT-01":
+    # "road-damage"}}; a mapped code files the ticket in our category (ours are accepted too)
+    open311_service_codes: dict[str, dict[str, str]] = Field(default_factory=dict)
     # department webhooks: an address resolving to loopback or a private network is refused
     # unless the operator allows it (a receiver inside the city's own network)
     webhook_allow_private: bool = False

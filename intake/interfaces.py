@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.emergency_advice import EmergencyAdvice
-from intake.messages import InboundMessage, SenderIdentity
-from intake.models import Ticket, TicketEvent
+from intake.domain.emergency_advice import EmergencyAdvice
+from intake.domain.messages import InboundMessage, SenderIdentity
+from intake.domain.models import Ticket, TicketEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,16 @@ class IntakeGateway(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundFile:
+    """A file sent along with a message (a briefing's PDF); channels that cannot carry files
+    leave it out."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One delivery to one recipient; `job_key` is deterministic so a re-send is recognisable."""
 
@@ -54,6 +64,7 @@ class OutboundMessage:
     template: str | None = None  # template name, for providers that need approved templates
     params: dict[str, Any] = field(default_factory=dict)
     buttons: tuple[tuple[str, str], ...] = ()  # (label, callback data or URL)
+    files: tuple[OutboundFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +131,8 @@ class PromptAnswers(Protocol):
     async def record(
         self, *, text: str, channel: str, identity: SenderIdentity
     ) -> AnswerOutcome: ...
+
+    async def rate_ticket(self, *, ticket_id: int, rating: str, channel: str) -> AnswerOutcome:
+        """A rating (satisfied | basic | unsatisfied) given where the citizen has already
+        proved the ticket is theirs (the web status page): it answers the ticket's survey."""
+        ...

@@ -35,7 +35,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 
-from intake.enums import EventKind, RequestType
+from intake.domain.enums import EventKind, RequestType
 from intake.metrics_dir import ENV, identifier_of, process_identifier
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

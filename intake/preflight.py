@@ -4,8 +4,9 @@ An operator who mistyped a variable gets one line that names it and says what is
 its value (`INTAKE_DATABASE_URL: cannot connect to 127.0.0.1:1 (connection refused)`) and exit
 code 2, instead of a driver's traceback, or a child process that dies after start-up. The core
 checks what it owns (its settings model, the database, Redis, files and the time zone); the
-sections it keeps as loose dicts (channels, the notifier) are checked by validators that the
-composition root passes in, so the core imports neither.
+sections it keeps as loose dicts (channels, the notifier) are typed by the composition root's
+settings model, whose `load` is passed in (or checked by validators passed in as `sections`),
+so the core imports neither.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from intake.config import Settings
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 
 ENV_PREFIX = "INTAKE_"
 CONNECT_TIMEOUT_S = 10.0

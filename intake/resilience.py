@@ -27,7 +27,7 @@ import redis.exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
 
 from intake.cancellation import stop_if_cancelled
-from intake.errors import Unavailable
+from intake.domain.errors import Unavailable
 
 log = logging.getLogger(__name__)
 

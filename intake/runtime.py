@@ -13,21 +13,21 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from intake.attachments import AttachmentStore
 from intake.catalog import Catalog
-from intake.clock import Clock, intake_day, utcnow
 from intake.config import Settings
-from intake.db import Database, open_database
-from intake.department_store import open_catalog
-from intake.gateway import SEQUENCE_DIGITS, Gateway
+from intake.directory.departments import open_catalog
+from intake.domain.clock import Clock, intake_day, utcnow
+from intake.domain.models import Ticket
+from intake.ingest.attachments import AttachmentStore
+from intake.ingest.gateway import SEQUENCE_DIGITS, Gateway
 from intake.interfaces import PromptAnswers
-from intake.limits import Limiter
-from intake.migrate import upgrade
-from intake.models import Ticket
-from intake.outbox import OutboxRelay
 from intake.pipeline.worker import PipelineWorker
-from intake.redis_conn import RedisHandle, open_redis
+from intake.ratelimit.attempts import Limiter
+from intake.redis.connection import RedisHandle, open_redis
 from intake.secret_key import resolve_secret_key
+from intake.storage.database import Database, open_database
+from intake.storage.migrate import upgrade
+from intake.storage.outbox import OutboxRelay
 from intake.triage.alarm import alarm_for
 from intake.triage.kit import TriageFiles, TriageKit
 from intake.triage.learned.store import models_folder
@@ -45,7 +45,7 @@ class Runtime:
     catalog: Catalog
     attachments: AttachmentStore
     secret_key: str = field(repr=False)  # signs rating links; see intake/secret_key.py
-    limiter: Limiter  # every rate limit (intake/limits.py)
+    limiter: Limiter  # the limits on attempts (intake/ratelimit/)
     triage: TriageKit | None = None
     clock: Clock = field(default=utcnow)
     # the notifier's surveys and rating prompts, plugged in by the composition root

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 

@@ -20,19 +20,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import metrics
-from intake.enums import EventKind
+from intake.domain.enums import EventKind, Resolution, TicketStatus
+from intake.domain.errors import InvalidInput
+from intake.domain.events import add_event
+from intake.domain.lifecycle import may_reopen, reopen
+from intake.domain.messages import SenderIdentity
+from intake.domain.models import CitizenIdentity, Ticket, TicketEvent
 from intake.error_summary import describe
-from intake.events import add_event
 from intake.interfaces import AnswerOutcome, AppliedAnswer
-from intake.lifecycle import may_reopen, reopen
-from intake.messages import SenderIdentity
-from intake.models import CitizenIdentity, Ticket, TicketEvent
 from intake.runtime import Runtime
+from intake.texts import Renderer
 from notifier.config import load_notify_settings
 from notifier.links import RATING_ZH
 from notifier.models import Prompt, PromptKind, PromptStatus
 from notifier.parse import ParsedAnswer, find_code, fold, parse_dimensions, parse_rating
-from notifier.templates import Renderer
+from notifier.prompts import ensure_prompt
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,61 @@ class PromptBook:
 
     async def record(self, *, text: str, channel: str, identity: SenderIdentity) -> AnswerOutcome:
         return await record_answer(self._runtime, text=text, channel=channel, identity=identity)
+
+    async def rate_ticket(self, *, ticket_id: int, rating: str, channel: str) -> AnswerOutcome:
+        return await rate_ticket(self._runtime, ticket_id=ticket_id, rating=rating, channel=channel)
+
+
+async def rate_ticket(
+    runtime: Runtime, *, ticket_id: int, rating: str, channel: str, now: datetime | None = None
+) -> AnswerOutcome:
+    """A rating given where the ticket is shown (the web status page) answers the survey of the
+    ticket's latest closing: the prompt the survey job uses (`survey:<event id>`), created here
+    when the survey has not gone out yet, so either way the ticket is rated once."""
+    if rating not in RATING_ZH:
+        raise InvalidInput("rating must be satisfied, basic or unsatisfied", field="rating")
+    cfg = load_notify_settings(runtime.settings.notify)
+    renderer = renderer_for(cfg.templates_dir, cfg.language)
+    at = now or runtime.clock()
+    async with runtime.db.read() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        closing = await session.scalar(
+            select(TicketEvent)
+            .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.CLOSED.value)
+            .order_by(TicketEvent.id.desc())
+            .limit(1)
+        )
+    declined = closing is not None and closing.data.get("resolution") == Resolution.DECLINED.value
+    if ticket is None or closing is None or ticket.status != TicketStatus.CLOSED.value or declined:
+        return AnswerOutcome("unmatched", renderer.render("answer_unmatched", {}).text)
+    prompt = await ensure_prompt(
+        runtime.db,
+        job_key=f"survey:{closing.id}",
+        ticket=ticket,
+        kind=PromptKind.SURVEY,
+        channel=channel,
+        cfg=cfg,
+        now=at,
+    )
+    async with runtime.db.write() as session, session.begin():
+        locked = await session.get(
+            Prompt, prompt.id, with_for_update=session.bind.dialect.name == "postgresql"
+        )
+        assert locked is not None
+        applied = await apply_answer(
+            session, locked, ParsedAnswer(rating=rating), channel=channel, now=at
+        )
+    await publish(runtime, applied.events)
+    number = applied.ticket.number if applied.ticket else None
+    log.info("rating %s prompt=%s ticket=%s: %s", channel, prompt.id, number, applied.status)
+    return AnswerOutcome(
+        applied.status,
+        renderer.render(applied.template, {"number": number, "status": locked.status}).text,
+        ticket_number=number,
+        prompt_id=prompt.id,
+        rating=applied.rating,
+        reopened=applied.reopened,
+    )
 
 
 def _parse(prompt: Prompt, text: str) -> ParsedAnswer:

@@ -1,8 +1,9 @@
 """Claiming a send: the guard against sending twice and the rate limits, in one atomic step.
 
-For each (job key, channel) of a batch, one Lua call: when the send state (`intake.send_state`)
+For each (job key, channel) of a batch, one Lua call: when the send state
+(`intake.ingest.send_state`)
 has an entry, that entry is the answer (sent, sending, failed) and nothing changes; otherwise
-the route's token buckets (`notifier.ratelimit`) are asked, and when they give, the state
+the route's token buckets (`intake.ratelimit.buckets`) are asked, and when they give, the state
 becomes "sending" before the call returns. A route that may not send now (opted out, quiet
 hours) only looks at the state. No other worker can slip in between the look and the mark.
 """
@@ -15,10 +16,10 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from intake.send_state import SENDING, TTL_SECONDS, SendState
-from notifier.ratelimit import BUCKETS_LUA, RateLimiter, Request
+from intake.ingest.send_state import SENDING, TTL_SECONDS, SendState
+from intake.ratelimit.buckets import BUCKETS_LUA, Bucket, TokenBuckets, micros
 
-# KEYS: the state keys of the claims, then the distinct bucket keys. ARGV: now, "sending",
+# KEYS: the state keys of the claims, then the distinct bucket keys. ARGV: now (µs), "sending",
 # the state TTL, and the claims as one JSON array (a Python-side argument costs more than the
 # whole Lua call): per claim its channel, the number of its buckets (-1: only look) and
 # (KEYS index, rate, burst) per bucket. Returns per claim {0, state} (the state already
@@ -39,9 +40,9 @@ for i, claim in ipairs(cjson.decode(ARGV[4])) do
     elseif count < 0 then
         out[i] = {1}
     else
-        local wait = take(now, specs)
-        if wait > 0 then
-            out[i] = {2, math.ceil(wait * 1000)}
+        local granted, wait = take(now, specs, 1)
+        if granted < 1 then
+            out[i] = {2, math.ceil(wait / 1000)}
         else
             redis.call('HSET', KEYS[i], field, ARGV[2])
             redis.call('EXPIRE', KEYS[i], ARGV[3])
@@ -62,12 +63,14 @@ class Claim:
     claimed: bool = False  # tokens taken and the state is now "sending": send
 
 
+# a route's buckets by name (`TokenBuckets.key`)
+Request = list[tuple[str, Bucket]]
 # (job key, channel, the route's buckets, or None to only look at the state)
 ClaimRequest = tuple[str, str, Request | None]
 
 
 class Claims:
-    def __init__(self, redis: aioredis.Redis, *, state: SendState, limiter: RateLimiter) -> None:
+    def __init__(self, redis: aioredis.Redis, *, state: SendState, limiter: TokenBuckets) -> None:
         self._state = state
         self._limiter = limiter
         self._script: Any = redis.register_script(_CLAIM)
@@ -84,7 +87,7 @@ class Claims:
                 claim += [index, bucket.rate, bucket.burst]
             claims.append(claim)
         keys = [self._state.key(job_key) for job_key, _, _ in requests] + list(buckets)
-        args = [now, SENDING, TTL_SECONDS, orjson.dumps(claims)]
+        args = [micros(now), SENDING, TTL_SECONDS, orjson.dumps(claims)]
         return [_claim(reply) for reply in await self._script(keys=keys, args=args)]
 
 

@@ -11,45 +11,44 @@ from datetime import datetime
 from typing import Any
 
 from intake.catalog import Catalog
-from intake.enums import RequestType
 from intake.interfaces import OutboundMessage
+from intake.texts import Renderer
+from intake.texts.facts import local_time, ticket_context
 from notifier.facts import MailThread, TicketFacts
 from notifier.jobs import JobSpec
 from notifier.links import RATING_ZH, RATINGS, rating_links
 from notifier.models import Prompt
 from notifier.routing import Route
-from notifier.templates import Renderer
 
 LINK_CHANNELS = frozenset({"email"})
 BUTTON_CHANNELS = frozenset({"wechat", "telegram"})
 
 
 def local_text(at: datetime | None, zone: Any) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if at else ""
+    return local_time(at, zone)
 
 
 def base_context(spec: JobSpec, ticket: TicketFacts, catalog: Catalog, zone: Any) -> dict[str, Any]:
+    """The catalogue's context of a ticket (`intake.texts.facts`), with this job's words."""
     department = spec.extra.get("department") or ticket.department
     name = catalog.departments[department].name if department in catalog.departments else ""
-    try:
-        request_type = RequestType(ticket.request_type).label_zh
-    except ValueError:
-        request_type = ticket.request_type
-    return {
-        "number": ticket.number,
-        "query_code": ticket.query_code,
-        "title": ticket.title,
-        "text": spec.text or "",
-        "department": name or department or "",
-        "request_type": request_type,
-        "due": local_text(ticket.due_at, zone),
-        "reason": spec.extra.get("reason") or "",
-        "emergency": spec.extra.get("emergency") or "",
-        "template": spec.template,
-        "code": "",
-        "expires": "",
-        "links": None,
-    }
+    context = ticket_context(
+        number=ticket.number,
+        query_code=ticket.query_code,
+        title=ticket.title,
+        request_type=ticket.request_type,
+        department=name or department,
+        due_at=ticket.due_at,
+        zone=zone,
+        template=spec.template,
+    )
+    context.update(
+        text=spec.text or "",
+        reason=spec.extra.get("reason") or "",
+        emergency=spec.extra.get("emergency") or "",
+        at_intake=bool(spec.extra.get("at_intake")),
+    )
+    return context
 
 
 def prompt_context(prompt: Prompt, zone: Any) -> dict[str, Any]:

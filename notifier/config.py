@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
+from intake.ratelimit.buckets import Bucket
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -64,13 +65,6 @@ class QuietHours(BaseModel):
         return candidate if candidate > local else candidate + timedelta(days=1)
 
 
-class Bucket(BaseModel):
-    """A token bucket: `rate` tokens per second refill, at most `burst` stored."""
-
-    rate: float = Field(gt=0)
-    burst: float = Field(gt=0)
-
-
 DEFAULT_RATES = {
     "sms": Bucket(rate=50, burst=100),
     "email": Bucket(rate=20, burst=50),
@@ -88,17 +82,20 @@ class NotifySettings(BaseModel):
     deadline_scan: timedelta = timedelta(minutes=5)
     timezone: str = "Asia/Shanghai"
     language: str = "zh"
-    templates_dir: Path | None = None  # operators' overrides; shipped defaults fill the gaps
+    # the operator's folder of texts over the core's catalogue (`intake/texts/`); alias
+    # INTAKE_CATALOG__REPLIES_FILE, one folder for bot replies and notifications
+    templates_dir: Path | None = None
     quiet_exempt: list[str] = Field(default_factory=lambda: ["ack"])  # answers to a fresh text
     # channels whose own reply carries the acknowledgement, and an answer given at once
     # (WeChat passive replies, the Telegram bot): those jobs wait this long and are skipped
-    # when the channel marked them sent (`intake.send_state.carried_by_reply`)
+    # when the channel marked them sent (`intake.ingest.send_state.carried_by_reply`)
     passive_ack_grace: dict[str, timedelta] = Field(
         default_factory=lambda: {"wechat": timedelta(seconds=10), "telegram": timedelta(seconds=10)}
     )
     # channels that show the number when the request is made (the web form's confirmation
-    # page): an acknowledgement no channel carries is then not worth an agent's call back
-    acknowledged_on_submit: list[str] = Field(default_factory=lambda: ["web"])
+    # page; the agent reading it out on a call): an acknowledgement no channel carries is
+    # then not worth an agent's call back
+    acknowledged_on_submit: list[str] = Field(default_factory=lambda: ["web", "phone"])
     rates: dict[str, Bucket] = Field(default_factory=lambda: dict(DEFAULT_RATES))
     recipient_rate: Bucket = Bucket(rate=10 / 3600, burst=10)  # 10 an hour per person
     max_attempts: int = Field(default=6, ge=1)
@@ -153,8 +150,11 @@ class NotifySettings(BaseModel):
         return ZoneInfo(self.timezone)
 
 
-def load_notify_settings(raw: dict[str, Any]) -> NotifySettings:
-    """Validate `settings.notify`; keys are case-insensitive like the environment's."""
+def load_notify_settings(raw: dict[str, Any] | NotifySettings) -> NotifySettings:
+    """Validate `settings.notify`; keys are case-insensitive like the environment's. The
+    composition root's settings hold the section validated already (`notifier.settings`)."""
+    if isinstance(raw, NotifySettings):
+        return raw
     try:
         return NotifySettings(**{str(k).lower(): v for k, v in raw.items()})
     except ValueError as exc:

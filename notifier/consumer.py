@@ -21,11 +21,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from intake.db import Database
 from intake.error_summary import describe
-from intake.keys import Keys
-from intake.redis_batch import BatchRunner, CommandBatch
+from intake.redis.batch import BatchRunner, CommandBatch
+from intake.redis.keys import Keys
 from intake.resilience import OutageGuard, is_nogroup, is_outage
+from intake.storage.database import Database
 from notifier.config import NotifySettings
 from notifier.context import JobContext
 from notifier.planner import PLANNERS, plan

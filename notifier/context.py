@@ -10,18 +10,19 @@ from typing import Any
 from saq.job import Job
 
 from intake.catalog import Catalog
-from intake.clock import Clock
-from intake.db import Database
-from intake.send_state import SendState
+from intake.domain.clock import Clock
+from intake.ingest.send_state import SendState
+from intake.ratelimit.buckets import Bucket
+from intake.storage.database import Database
+from intake.texts import Renderer
 from notifier.claim import Claims
-from notifier.config import Bucket, NotifySettings
+from notifier.config import NotifySettings
 from notifier.digest import StaffGate
 from notifier.jobs import JobSpec
 from notifier.models import Prompt
 from notifier.queue import ClockedQueue
 from notifier.records import Ledger
 from notifier.routing import Route
-from notifier.templates import Renderer
 
 DELIVER = "deliver"
 EXPIRE = "expire_prompt"

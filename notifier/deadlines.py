@@ -13,8 +13,8 @@ import logging
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from intake.enums import TicketStatus
-from intake.models import Ticket
+from intake.domain.enums import TicketStatus
+from intake.domain.models import Ticket
 from notifier.context import JobContext
 from notifier.jobs import STAFF, JobSpec
 from notifier.routing import department_staff

@@ -1,6 +1,6 @@
 """One job: find the recipient's routes, send on the first that works, record every attempt.
 
-Order per route: already sent or cut off (see `intake.send_state`) → opt-out → quiet hours →
+Order per route: already sent or cut off (see `intake.ingest.send_state`) → opt-out → quiet hours →
 rate limits → send; the state check, the tokens and the "sending" mark are one atomic claim
 (`notifier.claim`). A transient error is retried by saq with our backoff (raising
 `RetryLater`); a permanent one moves on to the next route; when no route is left a citizen
@@ -20,11 +20,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from intake.coalesce import Coalescer
-from intake.enums import EventKind
-from intake.errors import PermanentSendError, SendSkipped, TransientSendError, UnreachableError
+from intake.domain.enums import EventKind
+from intake.domain.errors import (
+    PermanentSendError,
+    SendSkipped,
+    TransientSendError,
+    UnreachableError,
+)
+from intake.ingest.send_state import FAILED, SENDING, SENT_PREFIX
 from intake.interfaces import OutboundMessage, Sender
-from intake.send_state import FAILED, SENDING, SENT_PREFIX
+from intake.redis.coalesce import Coalescer
 from notifier.claim import Claim, ClaimRequest
 from notifier.compose import build_message
 from notifier.context import JobContext

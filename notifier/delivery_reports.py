@@ -16,7 +16,7 @@ delivery row and, for delivered / buffered / failed / rejected, as a staff-inter
   to `grace_s`.
 - A final failure marks the SMS route failed and runs the delivery job again: the `Deliverer`
   tries the next route or, with none left, leaves the "call back by phone" task.
-- Instant replies (`reply:<channel>:<external id>`, see intake.outcomes) have no job: their
+- Instant replies (`reply:<channel>:<external id>`, see intake.ingest.outcomes) have no job: their
   first report creates their delivery record on the message's ticket; a failure is shown to
   staff, not retried.
 - Cost: a `delivery_report` event is written as already published. There is one per SMS and
@@ -42,14 +42,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.enums import EventKind
+from intake.domain.enums import EventKind
+from intake.domain.events import add_event
+from intake.domain.models import Message, Ticket
 from intake.error_summary import describe
-from intake.events import add_event
+from intake.ingest.send_state import FAILED as ROUTE_FAILED
 from intake.interfaces import DeliveryState, delivery_reports_stream
-from intake.models import Message, Ticket
 from intake.resilience import OutageGuard, is_nogroup, is_outage
 from intake.runtime import Runtime
-from intake.send_state import FAILED as ROUTE_FAILED
 from notifier.context import JobContext
 from notifier.jobs import CITIZEN, JobSpec
 from notifier.models import Delivery, DeliveryStatus
@@ -57,7 +57,7 @@ from notifier.models import Delivery, DeliveryStatus
 log = logging.getLogger(__name__)
 
 GROUP = "notifier-reports"
-INSTANT = "instant_reply"  # the template name of intake.outcomes' instant replies
+INSTANT = "instant_reply"  # the template name of intake.ingest.outcomes' instant replies
 BIT = {
     DeliveryState.DELIVERED: 1,
     DeliveryState.FAILED: 2,

@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from intake.models import Staff
+from intake.domain.models import Staff
 from intake.triage.workdays import WorkCalendar, default_calendar
 from notifier.facts import TicketFacts
 from notifier.jobs import STAFF, JobSpec

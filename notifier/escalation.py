@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.enums import Role, TicketStatus
-from intake.models import Staff, Ticket
+from intake.domain.enums import Role, TicketStatus
+from intake.domain.models import Staff, Ticket
 from intake.triage.workdays import WorkCalendar, default_calendar
 from notifier.context import JobContext
 from notifier.jobs import STAFF, JobSpec

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from intake.models import CitizenIdentity, Ticket
+from intake.domain.models import CitizenIdentity, Ticket
 
 
 @dataclass(frozen=True, slots=True)

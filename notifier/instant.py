@@ -1,9 +1,14 @@
 """Instant replies to a citizen's own message on channels without a synchronous answer (SMS).
 
 The pipeline queues them on `stream:replies` in the same Redis transaction that acknowledges
-the message, so none is lost or queued twice; this consumer sends each once (the send-state
-guard makes a re-delivery after a crash a no-op) on the channel the message came from. They
-are essential messages: opt-outs do not stop the answer to a message the citizen just sent.
+the message (`intake.ingest.outcomes.queue_reply`), so none is lost or queued twice. Each entry
+becomes a notifier job keyed as the reply's send state is, `reply:<channel>:<external id>`, on
+the queue every other message goes out through: a re-read entry enqueues nothing new, and a
+job re-run after a crash sends nothing again (the send-state guard; a channel that answered
+in the same breath, like the Telegram bot, marked the key sent). Its text is rendered by the
+core from the catalogue (`intake.ingest.replies`), as the channel's own answer would be. They are
+essential messages: opt-outs and quiet hours do not stop the answer to a message the citizen
+just sent, and a transient error is retried with the notifier's backoff.
 """
 
 from __future__ import annotations
@@ -17,18 +22,21 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from saq.job import Job
 
-from intake.errors import PermanentSendError, TransientSendError
-from intake.interfaces import OutboundMessage, Sender
-from intake.keys import Keys
-from intake.messages import IdentityKind, SenderIdentity
-from intake.phones import mask_phone
+from intake.domain.errors import PermanentSendError, TransientSendError
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.domain.phones import mask_phone
+from intake.ingest.send_state import FAILED, SENDING, SENT_PREFIX
+from intake.interfaces import OutboundMessage
+from intake.redis.keys import Keys
 from intake.resilience import OutageGuard, is_nogroup, is_outage, wait_or_stop
-from intake.send_state import SENDING, SENT_PREFIX, SendState
+from notifier.delivery import Deliverer, RetryLater
 
 log = logging.getLogger(__name__)
 
 GROUP = "notifier-replies"
+INSTANT = "instant_reply"  # the job function
 
 
 def replies_stream(keys: Keys) -> str:
@@ -41,13 +49,13 @@ class InstantReplies:
         *,
         redis: aioredis.Redis,
         keys: Keys,
-        senders: dict[str, Sender],
+        deliverer: Deliverer,
         claim_idle_ms: int = 30_000,
     ) -> None:
         self._redis = redis
         self._stream = replies_stream(keys)
-        self._senders = senders
-        self._state = SendState(redis, prefix=keys.prefix)
+        self._deliverer = deliverer
+        self._jc = deliverer.jc
         self._idle = claim_idle_ms
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-replies"
 
@@ -62,7 +70,7 @@ class InstantReplies:
             try:
                 await self.poll(block_ms=1000)
                 outages.ok()
-            except Exception as exc:  # the entry stays pending and is retried
+            except Exception as exc:  # the entries stay pending and are read again
                 if is_nogroup(exc):  # Redis restarted without its data
                     await outages.call(self.ensure_group, stop)
                 elif is_outage(exc):
@@ -72,7 +80,7 @@ class InstantReplies:
                     await wait_or_stop(stop, 1.0)
 
     async def poll(self, *, block_ms: int = 1) -> int:
-        """Send one batch (stale entries of dead consumers first); returns how many."""
+        """Enqueue one batch as jobs (stale entries of dead consumers first); returns how many."""
         claimed = await self._redis.xautoclaim(
             self._stream, GROUP, self.consumer, min_idle_time=self._idle, count=50
         )
@@ -82,26 +90,42 @@ class InstantReplies:
                 GROUP, self.consumer, {self._stream: ">"}, count=50, block=block_ms
             )
             entries = list(read[0][1]) if read else []
-        for entry_id, fields in entries:
-            if await self._deliver(fields):
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.xack(self._stream, GROUP, entry_id).xdel(self._stream, entry_id)
-                    await pipe.execute()
+        if not entries:
+            return 0
+        await self._jc.queue.enqueue_many([self._job(fields) for _, fields in entries])
+        ids = [entry_id for entry_id, _ in entries]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self._stream, GROUP, *ids).xdel(self._stream, *ids)
+            await pipe.execute()
         return len(entries)
 
-    async def _deliver(self, fields: dict[str, str]) -> bool:
-        """True when done (sent, or not sendable); False leaves it for a retry."""
+    def _job(self, fields: dict[str, str]) -> Job:
+        cfg = self._jc.cfg
+        return Job(
+            function=INSTANT,
+            key=fields["job_key"],
+            retries=cfg.max_attempts,
+            timeout=cfg.job_timeout,
+            ttl=cfg.job_ttl,
+            kwargs={"fields": dict(fields)},
+        )
+
+    async def send(self, ctx: dict[str, Any], *, fields: dict[str, str]) -> str:
+        """The job: send once on the channel the message came from. A transient error is
+        raised for saq to retry after the backoff; the last attempt's is marked failed."""
         channel, key = fields["channel"], fields["job_key"]
-        sender = self._senders.get(channel)
-        state = await self._state.get(key, channel)
-        if sender is None or (state and (state.startswith(SENT_PREFIX) or state == SENDING)):
-            return True
+        sender = self._deliverer.senders.get(channel)
+        state = await self._jc.state.get(key, channel)
+        if sender is None:
+            return f"no sender for {channel}"
+        if state and (state.startswith(SENT_PREFIX) or state in (SENDING, FAILED)):
+            return f"already {state}"
         recipient = SenderIdentity(
             kind=IdentityKind(fields["kind"]),
             value=fields["value"],
             account=fields.get("account", ""),
         )
-        await self._state.set(key, channel, SENDING)
+        await self._jc.state.set(key, channel, SENDING)
         try:
             result = await sender.send(
                 OutboundMessage(
@@ -109,20 +133,30 @@ class InstantReplies:
                     text=fields["text"],
                     job_key=key,
                     ticket_number=fields.get("ticket") or None,
-                    template="instant_reply",
+                    template=INSTANT,
                     params=_thread_params(fields),
                 )
             )
         except TransientSendError as exc:
-            await self._state.clear(key, channel)
+            job: Job = ctx["job"]
+            if (job.attempts or 1) >= job.retries:
+                await self._jc.state.set(key, channel, FAILED)
+                log.warning("instant reply %s to %s failed: %s", key, _masked(recipient), exc)
+                return "failed"
+            await self._jc.state.clear(key, channel)
+            delay = self._deliverer.backoff(job.attempts or 1, exc.retry_after)
+            job.retry_delay, job.retry_backoff = delay, False
             log.warning("instant reply %s to %s: %s; retried later", key, _masked(recipient), exc)
-            return False
+            raise RetryLater(delay) from exc
         except PermanentSendError as exc:
-            await self._state.set(key, channel, "failed")
+            await self._jc.state.set(key, channel, FAILED)
             log.warning("instant reply %s to %s failed: %s", key, _masked(recipient), exc)
-            return True
-        await self._state.set(key, channel, SENT_PREFIX + (result.provider_id or ""))
-        return True
+            return "failed"
+        except Exception:
+            await self._jc.state.clear(key, channel)  # not sent: safe to try again
+            raise
+        await self._jc.state.set(key, channel, SENT_PREFIX + (result.provider_id or ""))
+        return "sent"
 
 
 def _thread_params(fields: dict[str, str]) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from intake.db import Database
-from intake.enums import Intent
-from intake.models import CitizenIdentity, Message, Staff, Ticket
+from intake.domain.enums import Intent
+from intake.domain.models import CitizenIdentity, Message, Staff, Ticket
+from intake.storage.database import Database
 from notifier.facts import (
     IDENTITY_COLUMNS,
     TICKET_COLUMNS,

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from intake.enums import Role, TicketStatus
-from intake.models import Staff, Ticket
+from intake.domain.enums import Role, TicketStatus
+from intake.domain.models import Staff, Ticket
 from intake.triage.workdays import WorkCalendar, default_calendar
 from notifier.context import JobContext
 from notifier.digest import MORNING

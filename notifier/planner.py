@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.emergency_advice import EmergencyAdvice
-from intake.enums import EventKind, Resolution
-from intake.models import Staff
+from intake.domain.emergency_advice import EmergencyAdvice
+from intake.domain.enums import EventKind, Resolution
+from intake.domain.models import Staff
 from notifier.config import NotifySettings
 from notifier.jobs import STAFF, JobSpec
 from notifier.routing import department_staff, hotline_staff
@@ -102,12 +102,15 @@ async def _info_requested(
 
 async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> list[JobSpec]:
     """The result, then the survey. An answer given at once may have gone out in the
-    channel's own reply (`intake.send_state.carried_by_reply`): it waits for that mark too."""
+    channel's own reply (`intake.ingest.send_state.carried_by_reply`): it waits for that mark
+    too."""
     number, event_id = event["ticket"], event["event_id"]
     data = event_data(event)
+    at_intake = bool(data.get("at_intake"))
+    grace = cfg.passive_ack_grace.get(event.get("channel", "")) if at_intake else None
+    at = _at(event) + grace if grace else None
     if data.get("resolution") == Resolution.DECLINED.value:
-        return [_declined(event, data)]
-    grace = cfg.passive_ack_grace.get(event.get("channel", "")) if data.get("at_intake") else None
+        return [_declined(event, data, at=at)]
     return [
         JobSpec(
             key=f"closed:{event_id}",
@@ -115,7 +118,8 @@ async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> l
             number=number,
             event_id=event_id,
             text=data.get("text"),
-            at=_at(event) + grace if grace else None,
+            extra={"at_intake": True} if at_intake else {},
+            at=at,
         ),
         JobSpec(
             key=f"survey:{event_id}",
@@ -127,15 +131,17 @@ async def _closed(session: AsyncSession, event: Event, cfg: NotifySettings) -> l
     ]
 
 
-def _declined(event: Event, data: dict[str, Any]) -> JobSpec:
+def _declined(event: Event, data: dict[str, Any], *, at: datetime | None) -> JobSpec:
     """不予受理: the polite reply saying where to go instead; nothing was handled, so there is
-    no satisfaction survey."""
+    no satisfaction survey. Declined by triage at intake, it waits for a channel's own reply
+    like the ack (`intake.ingest.send_state.carried_by_reply`)."""
     return JobSpec(
         key=f"declined:{event['event_id']}",
         template="declined",
         number=event["ticket"],
         event_id=event["event_id"],
         text=data.get("text"),
+        at=at,
     )
 
 

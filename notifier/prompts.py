@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from intake.db import Database
-from intake.models import Ticket
+from intake.domain.models import Ticket
+from intake.storage.database import Database
 from notifier.config import NotifySettings
 from notifier.facts import TicketFacts
 from notifier.models import Prompt, PromptKind, PromptStatus

@@ -26,7 +26,7 @@ from saq.job import Job, Status
 from saq.queue.redis import PubSubMultiplexer, RedisQueue
 from saq.utils import now
 
-from intake.clock import Clock
+from intake.domain.clock import Clock
 from intake.error_summary import redacted_traceback
 
 # saq's enqueue for many jobs: KEYS incomplete, queued, then per job its id and abort id;

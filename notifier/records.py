@@ -5,7 +5,7 @@ DELIVERY_FAILED on each failure, and a NOTE carrying `{"task": "callback_by_phon
 channel could reach a citizen, for an agent to pick up. The outcomes of a batch of jobs are
 gathered in a `Ledger` and written in one transaction: one upsert for all the delivery rows
 and one insert for all the events (executemany). Until then the send state in Redis
-(`intake.send_state`) is what keeps a re-run from sending again, so a crash before the commit
+(`intake.ingest.send_state`) is what keeps a re-run from sending again, so a crash before the commit
 loses no fact: the re-run records what the state says.
 """
 
@@ -21,9 +21,9 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intake import metrics
-from intake.db import Database
-from intake.enums import EventKind
-from intake.events import event_row, insert_events
+from intake.domain.enums import EventKind
+from intake.domain.events import event_row, insert_events
+from intake.storage.database import Database
 from notifier.jobs import JobSpec
 from notifier.models import Delivery, DeliveryStatus, Prompt
 

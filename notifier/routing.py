@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.enums import Role
-from intake.messages import IdentityKind, SenderIdentity
-from intake.models import Staff
-from intake.phones import mask_phone
+from intake.domain.enums import Role
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.domain.models import Staff
+from intake.domain.phones import mask_phone
 from notifier.facts import IdentityFacts, TicketFacts
 
 CHANNEL_OF_KIND = {
@@ -62,6 +62,8 @@ def _route(identity: IdentityFacts, name: str | None) -> Route:
 def citizen_routes(ticket: TicketFacts, identities: list[IdentityFacts]) -> list[Route]:
     """The ticket's own channel first, then SMS; never the same identity twice.
 
+    A ticket from a channel that cannot be answered on itself (a partner's Open311 app, the
+    web form) is answered on the contact the citizen gave: the phone, then the e-mail address.
     `identities` are the citizen's, in id order (loaded for a whole batch by the caller).
     """
     usable = [i for i in identities if i.kind in CHANNEL_OF_KIND]
@@ -73,6 +75,9 @@ def citizen_routes(ticket: TicketFacts, identities: list[IdentityFacts]) -> list
     routes += [_route(i, ticket.contact_name) for i in phones[:1]]
     if not phones and ticket.contact_phone:
         routes.append(Route("sms", SenderIdentity(IdentityKind.PHONE, ticket.contact_phone)))
+    if own_kind is None:
+        mail = [i for i in usable if i.kind == IdentityKind.EMAIL.value][:1]
+        routes += [_route(i, ticket.contact_name) for i in mail]
     return list({(r.channel, r.recipient.value): r for r in routes}.values())
 
 

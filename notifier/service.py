@@ -14,13 +14,17 @@ import asyncio
 import contextlib
 import logging
 
-from intake.clock import Clock
+from intake.domain.clock import Clock
 from intake.error_summary import describe
+from intake.ingest.send_state import SendState
 from intake.interfaces import Sender
+from intake.ratelimit.buckets import TokenBuckets
 from intake.resilience import OutageGuard, is_outage, supervise, wait_or_stop
 from intake.runtime import Runtime
-from intake.send_state import SendState
+from intake.texts import Renderer
 from notifier.batch_worker import BatchWorker, one_by_one
+from notifier.briefing_settings import load_briefing_settings
+from notifier.briefings import BRIEFING, BriefingMailer
 from notifier.claim import Claims
 from notifier.config import NotifySettings, load_notify_settings
 from notifier.consumer import EventConsumer
@@ -29,11 +33,9 @@ from notifier.deadlines import scan_deadlines
 from notifier.delivery import Deliverer, RetryLater
 from notifier.delivery_reports import DeliveryReports
 from notifier.digest import StaffGate
-from notifier.instant import InstantReplies
+from notifier.instant import INSTANT, InstantReplies
 from notifier.morning import staff_scans
 from notifier.queue import ClockedQueue, open_queue
-from notifier.ratelimit import RateLimiter
-from notifier.templates import Renderer
 from notifier.worker import JobRunner
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ class Notifier:
         prefix = runtime.redis.keys.prefix
         self.queue: ClockedQueue = open_queue(runtime.redis.url, prefix=prefix, clock=self.clock)
         state = SendState(runtime.redis.client, prefix=prefix)
-        limiter = RateLimiter(runtime.redis.client, prefix=prefix)
+        limiter = TokenBuckets(runtime.redis.client, runtime.redis.keys)
         self.jc = JobContext(
             db=runtime.db,
             cfg=self.cfg,
@@ -81,6 +83,12 @@ class Notifier:
             staff_gate=StaffGate.open(runtime, self.queue.namespace("digest"), self.cfg.zone),
         )
         self.runner = JobRunner(self.jc, Deliverer(self.jc, senders))
+        self.briefings = BriefingMailer(
+            self.jc,
+            runtime.redis.client,
+            senders.get("email"),
+            load_briefing_settings(runtime.settings.notify),
+        )
         self.consumer = EventConsumer(
             redis=runtime.redis.client,
             keys=runtime.redis.keys,
@@ -88,10 +96,10 @@ class Notifier:
             jc=self.jc,
             cfg=self.cfg,
         )
-        self.worker = self._worker(dequeue_timeout=1.0)
         self.instant = InstantReplies(
-            redis=runtime.redis.client, keys=runtime.redis.keys, senders=senders
+            redis=runtime.redis.client, keys=runtime.redis.keys, deliverer=self.runner.deliverer
         )
+        self.worker = self._worker(dequeue_timeout=1.0)
         self.reports = DeliveryReports(runtime, self.jc)
 
     def _worker(self, *, dequeue_timeout: float) -> BatchWorker:
@@ -99,7 +107,12 @@ class Notifier:
         cfg = self.cfg
         worker = BatchWorker(
             self.queue,
-            {DELIVER: self.runner.deliver_batch, EXPIRE: one_by_one(self.runner.expire_prompt)},
+            {
+                DELIVER: self.runner.deliver_batch,
+                INSTANT: one_by_one(self.instant.send),
+                EXPIRE: one_by_one(self.runner.expire_prompt),
+                BRIEFING: one_by_one(self.briefings.run_job),
+            },
             batch=cfg.job_batch,
             concurrency=max(1, cfg.concurrency // cfg.job_batch),
             dequeue_timeout=dequeue_timeout,
@@ -143,6 +156,7 @@ class Notifier:
             try:
                 await scan_deadlines(self.jc, self.runtime.redis.client)
                 await staff_scans(self.jc, self.runtime.redis.client)
+                await self.briefings.scan()
                 outages.ok()
             except Exception as exc:
                 if is_outage(exc):

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from intake.errors import ConfigurationError
-from notifier.config import parse_duration
+from intake.domain.errors import ConfigurationError
+from notifier.config import NotifySettings, parse_duration
 
 # alerts that never wait for a digest, nor for the staff member's working hours
 URGENT_TEMPLATES = (
@@ -56,7 +56,11 @@ class StaffAlertSettings(BaseModel):
         return self.departments.get(department or "", self.escalation)
 
 
-def load_staff_alert_settings(notify: dict[str, Any]) -> StaffAlertSettings:
+def load_staff_alert_settings(notify: dict[str, Any] | NotifySettings) -> StaffAlertSettings:
+    """From `settings.notify`, or the typed section of the root's settings (`notifier.settings`)."""
+    if isinstance(notify, NotifySettings):
+        staff = getattr(notify, "staff", None)
+        return staff if isinstance(staff, StaffAlertSettings) else StaffAlertSettings()
     raw = {str(k).lower(): v for k, v in notify.items()}.get("staff") or {}
     try:
         return StaffAlertSettings(**{str(k).lower(): v for k, v in dict(raw).items()})

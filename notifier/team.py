@@ -1,7 +1,8 @@
 """Team alerts: new work for a department posted once into its group chat (a WeCom robot).
 
 Planned beside the per-person alerts when the department registered a robot
-(`intake.department_alerts`); the route names the department, and the robot sender looks its
+(`intake.directory.department_alerts`); the route names the department, and the robot sender looks
+its
 URL up when it sends, so the webhook key never sits in the job queue and a changed URL applies
 at once. Team alerts are merged into digests like a person's (keyed by the department).
 """
@@ -12,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.department_alerts import robot_url
-from intake.messages import IdentityKind, SenderIdentity
+from intake.directory.department_alerts import robot_url
+from intake.domain.messages import IdentityKind, SenderIdentity
 from notifier.jobs import JobSpec
 from notifier.routing import Route
 

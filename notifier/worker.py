@@ -16,7 +16,7 @@ from typing import Any
 from saq.job import Job
 from sqlalchemy import update
 
-from intake.enums import TicketStatus
+from intake.domain.enums import TicketStatus
 from notifier.compose import base_context, prompt_context
 from notifier.context import JobContext
 from notifier.delivery import Attempt, Deliverer, RetryLater
@@ -136,6 +136,8 @@ class JobRunner:
                 cfg=self.jc.cfg,
                 now=self.jc.clock(),
             )
+            if spec.template == "survey" and prompt.status == PromptStatus.ANSWERED.value:
+                return "the citizen rated the ticket before its callback (status page)"
         else:
             return None
         context.update(prompt_context(prompt, self.jc.cfg.zone), prompt=prompt)

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from channels.open311 import router as open311_router
+from channels.open311.routes import router as open311_router
 from channels.registry import build_connectors
-from intake.api import health, metrics, public, staff
+from intake.api import calls, health, metrics, public, staff
 from intake.api.body_limit import BodyLimit
 from intake.api.docs import install_docs
 from intake.api.errors import install_error_handlers
@@ -19,13 +19,14 @@ from intake.api.http_metrics import HttpMetrics
 from intake.api.outages import install_outage_answers
 from intake.api.request_hygiene import RequestHygiene
 from intake.api.security_headers import SecurityHeaders
-from intake.config import Settings, load_settings
+from intake.config import Settings
 from intake.console.web import router as console_router
 from intake.reports.console_page import router as reports_page_router
 from intake.reports.routes import router as reports_router
 from intake.runtime import Runtime
 from notifier.routes import router as rating_router
 from service.process import settle_heap
+from service.settings import load_settings, service_settings
 from service.wiring import open_runtime, plug
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(metrics.router)
     app.include_router(public.router)
     app.include_router(staff.router)
+    app.include_router(calls.router)
     app.include_router(rating_router)
     app.include_router(console_router())
     app.include_router(reports_page_router())
@@ -79,7 +81,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
 
 def _mount_channels(app: FastAPI, runtime: Runtime) -> None:
-    connectors = build_connectors(runtime)
+    connectors = build_connectors(runtime, service_settings(runtime.settings))
     for connector in connectors.values():
         router = connector.router()
         if router is not None:

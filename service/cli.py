@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from intake.config import PLACEMENTS, Settings, load_settings
+from intake.config import PLACEMENTS, Settings
 from intake.console.cli import register as register_account_commands
 from intake.integration.cli import apikey_app, webhook_app
 from intake.metrics_dir import use_metrics_folder
-from intake.preflight import SERVICES, SectionCheck, SettingsRefused, preflight
+from intake.preflight import SERVICES, SettingsRefused, preflight
 from intake.reports.cli import report_app
 from service.process import run_async
+from service.settings import ServiceSettings, load_settings
 from service.staff_contacts_cli import register as register_contact_commands
 
 if TYPE_CHECKING:
-    from intake.db import Database
+    from intake.storage.database import Database
 
 app = typer.Typer(help="12345 hotline intake service", no_args_is_help=True)
 db_app = typer.Typer(help="database schema")
@@ -40,9 +41,10 @@ app.add_typer(report_app, name="report")
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (INTAKE_DATA_DIR)")]
 
 
-def _settings(data_dir: Path | None, *, needs: Collection[str] = SERVICES) -> Settings:
-    """The settings, each one checked first (the servers of `needs` are connected to): a bad
-    one is named on stderr, one line each, and the command exits with 2."""
+def _settings(data_dir: Path | None, *, needs: Collection[str] = SERVICES) -> ServiceSettings:
+    """The settings, each one checked first, the channels' and the notifier's sections too
+    (the servers of `needs` are connected to): a bad one is named on stderr, one line each,
+    and the command exits with 2."""
     logging.basicConfig(
         level=os.environ.get("INTAKE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -52,42 +54,11 @@ def _settings(data_dir: Path | None, *, needs: Collection[str] = SERVICES) -> Se
     install_redacting_formatter()  # tracebacks in the log name errors, not citizens' data
     overrides = {"data_dir": data_dir} if data_dir else {}
     try:
-        return preflight(lambda: load_settings(**overrides), sections=_sections(), needs=needs)
+        return preflight(lambda: load_settings(**overrides), sections={}, needs=needs)
     except SettingsRefused as refused:
         for problem in refused.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
-
-
-def _sections() -> dict[str, SectionCheck]:
-    """Each configured channel's section and the notifier's, checked by their own models.
-    Settings modules only: the metrics folder is not chosen yet when this runs."""
-    from channels.email.settings import EmailSettings
-    from channels.sms.settings import SmsSettings
-    from channels.telegram.settings import telegram_settings
-    from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
-    from notifier.config import load_notify_settings
-
-    def wechat(settings: Settings) -> None:
-        raw = settings.wechat
-        if "accounts" in raw:
-            WeChatSettings(accounts=raw["accounts"])
-        elif raw.get("app_id"):
-            WeChatAccount(**{k: v for k, v in raw.items() if k not in ChannelOptions.model_fields})
-        ChannelOptions.of(raw)
-
-    from channels.wecom.settings import wecom_settings
-    from notifier.staff_alerts import load_staff_alert_settings
-
-    return {
-        "wecom": lambda s: wecom_settings(s.wecom),
-        "notify_staff": lambda s: load_staff_alert_settings(s.notify),
-        "wechat": wechat,
-        "sms": lambda s: s.sms and SmsSettings(**{"public_url": s.public_url, **s.sms}),
-        "email": lambda s: s.email.get("address") and EmailSettings(**s.email),
-        "telegram": lambda s: telegram_settings(s.telegram),
-        "notify": lambda s: load_notify_settings(s.notify),
-    }
 
 
 @app.command()
@@ -178,8 +149,8 @@ def worker(
 @asynccontextmanager
 async def _migrated(settings: Settings) -> AsyncIterator[Database]:
     """The database of a one-shot command, its schema brought up to date first."""
-    from intake.db import open_database
-    from intake.migrate import upgrade
+    from intake.storage.database import open_database
+    from intake.storage.migrate import upgrade
 
     db = open_database(settings)
     try:
@@ -204,8 +175,8 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 @dead_app.command("list")
 def deadletter_list(data_dir: DataDir = None) -> None:
     """Show messages that could not be processed, with the reason."""
-    from intake.deadletter import list_dead
-    from intake.redis_conn import open_redis
+    from intake.ingest.deadletter import list_dead
+    from intake.redis.connection import open_redis
 
     async def _go() -> None:
         redis = await open_redis(_settings(data_dir, needs=("redis",)))
@@ -221,8 +192,8 @@ def deadletter_list(data_dir: DataDir = None) -> None:
 @dead_app.command("replay")
 def deadletter_replay(dead_id: str, data_dir: DataDir = None) -> None:
     """Put a dead-lettered message back on the intake stream."""
-    from intake.deadletter import replay
-    from intake.redis_conn import open_redis
+    from intake.ingest.deadletter import replay
+    from intake.redis.connection import open_redis
 
     async def _go() -> str:
         redis = await open_redis(_settings(data_dir, needs=("redis",)))
@@ -242,9 +213,9 @@ def purge(
     data_dir: DataDir = None,
 ) -> None:
     """Remove closed tickets' personal data past its time (INTAKE_RETENTION__*); keep facts."""
-    from intake.attachments import AttachmentStore
-    from intake.clock import utcnow
-    from intake.retention import purge as run_purge
+    from intake.domain.clock import utcnow
+    from intake.ingest.attachments import AttachmentStore
+    from intake.privacy.retention import purge as run_purge
 
     async def _go() -> str:
         settings = _settings(data_dir, needs=("database",))
@@ -265,10 +236,10 @@ def erase(
     data_dir: DataDir = None,
 ) -> None:
     """Erase a citizen's personal data on request (audited); tickets keep their facts."""
-    from intake.attachments import AttachmentStore
-    from intake.clock import utcnow
-    from intake.erasure import erase_phone
-    from intake.errors import InvalidInput
+    from intake.domain.clock import utcnow
+    from intake.domain.errors import InvalidInput
+    from intake.ingest.attachments import AttachmentStore
+    from intake.privacy.erasure import erase_phone
 
     if not operator.strip():
         raise typer.BadParameter("--operator must name who asks for the erasure")
@@ -314,7 +285,7 @@ def triage_train(
     data_dir: DataDir = None,
 ) -> None:
     """Train a model, measure it on a held-back part, store it as a new version, activate it."""
-    from intake.errors import InvalidInput
+    from intake.domain.errors import InvalidInput
     from intake.triage.learned.dataset import read_rows
     from intake.triage.learned.evaluation import describe
     from intake.triage.workbench import Workbench
@@ -349,7 +320,7 @@ def triage_eval(
     data_dir: DataDir = None,
 ) -> None:
     """Accuracy, per-category precision and recall, main confusions of the active model."""
-    from intake.errors import InvalidInput
+    from intake.domain.errors import InvalidInput
     from intake.triage.learned.dataset import read_rows
     from intake.triage.learned.evaluation import describe
     from intake.triage.workbench import Workbench
@@ -388,7 +359,7 @@ def triage_activate(
 ) -> None:
     """Make a stored model (or `default`, the shipped one) active; workers switch within
     seconds, without a restart."""
-    from intake.errors import InvalidInput
+    from intake.domain.errors import InvalidInput
     from intake.triage.learned.store import ModelStore, models_folder
 
     settings = _settings(data_dir, needs=())
@@ -402,7 +373,7 @@ def triage_activate(
 @triage_app.command("rollback")
 def triage_rollback(data_dir: DataDir = None) -> None:
     """Make the previously active model active again."""
-    from intake.errors import InvalidInput
+    from intake.domain.errors import InvalidInput
     from intake.triage.learned.store import ModelStore, models_folder
 
     settings = _settings(data_dir, needs=())

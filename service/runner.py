@@ -15,14 +15,15 @@ import uvicorn
 
 from channels.base import Connector
 from channels.registry import build_connectors
-from intake import heartbeat
 from intake.config import Settings
 from intake.integration.webhook_worker import run_webhooks
-from intake.outbox import relay_loop
 from intake.pipeline.backlog import run_with_helpers
+from intake.privacy.retention import retention_loop
+from intake.redis import heartbeat
+from intake.reports.summary_worker import run_report_summaries
 from intake.resilience import OutageGuard, supervise
-from intake.retention import retention_loop
 from intake.runtime import Runtime
+from intake.storage.outbox import relay_loop
 from notifier.service import run_notifier
 from service.app import create_app
 from service.child_workers import (
@@ -32,11 +33,12 @@ from service.child_workers import (
     supervise_pipelines,
 )
 from service.process import settle_heap
+from service.settings import service_settings
 from service.wiring import open_runtime
 
 log = logging.getLogger(__name__)
 
-WORKER_KINDS = ("pipeline", "notifier", "email", "telegram", "wechat", "webhooks")
+WORKER_KINDS = ("pipeline", "notifier", "email", "telegram", "wechat", "webhooks", "reports")
 
 
 async def run_all(settings: Settings, *, host: str, port: int) -> None:
@@ -98,7 +100,11 @@ async def run_workers(settings: Settings, *, only: Collection[str] | None) -> No
     kinds = set(WORKER_KINDS if only is None else only)
     helpers = 0 if settings.is_sqlite else settings.pipeline.backlog_helpers
     tasks = _worker_tasks(
-        runtime, stop, kinds=kinds, connectors=build_connectors(runtime), helpers=helpers
+        runtime,
+        stop,
+        kinds=kinds,
+        connectors=build_connectors(runtime, service_settings(runtime.settings)),
+        helpers=helpers,
     )
     tasks.append(asyncio.create_task(stop_when_orphaned(stop), name="parent-watch"))
     settle_heap()
@@ -148,6 +154,11 @@ def _worker_tasks(
             stop=stop,
         )
         tasks.append(asyncio.create_task(supervise("webhooks", hooks, stop), name="webhooks"))
+    if "reports" in kinds:
+        summaries = functools.partial(
+            run_report_summaries, runtime.db, clock=runtime.clock, stop=stop
+        )
+        tasks.append(asyncio.create_task(supervise("reports", summaries, stop), name="reports"))
     tasks.extend(_connector_tasks(connectors, kinds=kinds))
     return tasks
 

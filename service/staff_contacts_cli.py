@@ -13,14 +13,15 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from intake.config import Settings, load_settings
-from intake.errors import ConfigurationError, IntakeError
+from intake.config import Settings
+from intake.domain.errors import ConfigurationError, IntakeError
+from service.settings import ServiceSettings, load_settings
 
 T = TypeVar("T")
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (INTAKE_DATA_DIR)")]
 
 
-def _settings(data_dir: Path | None) -> Settings:
+def _settings(data_dir: Path | None) -> ServiceSettings:
     try:
         return load_settings(**({"data_dir": data_dir} if data_dir else {}))
     except ConfigurationError as exc:
@@ -30,8 +31,8 @@ def _settings(data_dir: Path | None) -> Settings:
 
 def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """`work(session)` in one transaction on the migrated database; IntakeError → exit 2."""
-    from intake.db import open_database
-    from intake.migrate import upgrade
+    from intake.storage.database import open_database
+    from intake.storage.migrate import upgrade
 
     async def _go() -> T:
         db = open_database(settings)
@@ -49,12 +50,9 @@ def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         raise typer.Exit(2) from None
 
 
-def robot_hosts(settings: Settings) -> list[str]:
-    """The operator's extra robot hosts (`INTAKE_WECOM__ROBOT_HOSTS`), checked by the model."""
-    from channels.wecom.settings import wecom_settings
-
-    section = wecom_settings(getattr(settings, "wecom", None) or {})
-    return list(section.robot_hosts) if section else []
+def robot_hosts(settings: ServiceSettings) -> list[str]:
+    """The operator's extra robot hosts (`INTAKE_WECOM__ROBOT_HOSTS`), checked at load."""
+    return list(settings.wecom.robot_hosts) if settings.wecom else []
 
 
 def contact(
@@ -76,7 +74,7 @@ def contact(
     data_dir: DataDir = None,
 ) -> None:
     """Set where a staff member gets alerts, and show it (masked)."""
-    from intake.staff_contacts import ContactChange, masked_contact, set_contact
+    from intake.directory.contacts import ContactChange, masked_contact, set_contact
 
     change = ContactChange(
         phone=phone,
@@ -103,7 +101,7 @@ def robot(
 ) -> None:
     """Register a department's WeCom group robot for team alerts."""
     from intake.catalog import Catalog
-    from intake.department_alerts import masked_robot_url, set_robot_url
+    from intake.directory.department_alerts import masked_robot_url, set_robot_url
 
     settings = _settings(data_dir)
     try:

@@ -8,6 +8,7 @@ import notifier.models  # noqa: F401  (registers the notifier's tables on the co
 from intake.config import Settings
 from intake.runtime import Runtime
 from notifier.answers import PromptBook
+from service.settings import service_settings
 
 
 def plug(runtime: Runtime) -> Runtime:
@@ -17,5 +18,6 @@ def plug(runtime: Runtime) -> Runtime:
 
 
 async def open_runtime(settings: Settings, **options: Any) -> Runtime:
-    """`Runtime.open` with the implementations plugged in: what every run mode starts from."""
-    return plug(await Runtime.open(settings, **options))
+    """`Runtime.open` with the implementations plugged in: what every run mode starts from.
+    Its settings are the typed whole (`service.settings`), whatever model `settings` is."""
+    return plug(await Runtime.open(service_settings(settings), **options))

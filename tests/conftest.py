@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from intake.config import Settings, load_settings
-from intake.db import open_database
-from intake.migrate import upgrade
 from intake.runtime import Runtime
+from intake.storage.database import open_database
+from intake.storage.migrate import upgrade
 from service.app import create_app
 from service.wiring import open_runtime
 
@@ -126,7 +126,8 @@ def pg_database() -> Iterator[str]:
 TABLES = (
     "deliveries, prompts, ticket_events, attachments, messages, tickets, citizen_identities, "
     "citizens, staff, departments, department_alerts, api_keys, open311_requests, "
-    "department_webhooks, webhook_dead_letters, audit_log"
+    "department_webhooks, webhook_dead_letters, audit_log, report_days, report_ticket_facts, "
+    "report_daily, report_daily_topics, report_changes"
 )
 
 

@@ -60,8 +60,8 @@ def test_contracts_cover_every_package() -> None:
 
 def test_migrations_create_the_notifier_tables(tmp_path: Path) -> None:
     """The root registers the notifier's tables on the core's metadata; head creates them."""
-    from intake.migrate import alembic_config
-    from intake.models import Base
+    from intake.domain.models import Base
+    from intake.storage.migrate import alembic_config
     from notifier.models import Delivery, Prompt
     from service import wiring  # noqa: F401  (registers them)
 

@@ -17,7 +17,7 @@ from email.message import Message
 
 from channels.email.reply import Forwarded, Reply, extract_reply, normalize_text
 from channels.email.text import decode_bytes, decode_words, html_to_text, sniff_html_charset
-from intake.messages import Attachment
+from intake.domain.messages import Attachment
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -18,8 +18,8 @@ import redis.asyncio as aioredis
 
 from channels.base import OutboundMessage
 from channels.email.compose import AUTO_REPLY_TEMPLATES
-from intake.clock import Clock, intake_day
-from intake.errors import SendSkipped
+from intake.domain.clock import Clock, intake_day
+from intake.domain.errors import SendSkipped
 
 # INCR every window's counter; if one goes over its limit, undo them all and say which one.
 _TAKE = """

@@ -85,6 +85,11 @@ def compose_mail(
     mail.add_alternative(
         message.html or text_to_html(message.text), subtype="html", charset="utf-8"
     )
+    for file in message.files:  # the text and HTML stay one alternative, the files beside it
+        maintype, _, subtype = file.content_type.partition("/")
+        mail.add_attachment(
+            file.data, maintype=maintype, subtype=subtype or "octet-stream", filename=file.filename
+        )
     return mail
 
 

@@ -6,8 +6,6 @@ There is no HTTP route: mail arrives over IMAP, read by a background task that r
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from channels.base import BackgroundTask, Sender
@@ -15,18 +13,7 @@ from channels.email.cap import AutoReplyCap
 from channels.email.reader import MailboxReader
 from channels.email.sender import SmtpSender
 from channels.email.settings import EmailSettings
-from intake.errors import ConfigurationError
 from intake.runtime import Runtime
-
-
-def email_settings(raw: dict[str, Any]) -> EmailSettings | None:
-    """The section from `INTAKE_EMAIL__*`, or None when the channel is not configured."""
-    if not raw or not raw.get("address"):
-        return None
-    try:
-        return EmailSettings(**raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"e-mail settings: {exc}") from exc
 
 
 class EmailConnector:
@@ -59,6 +46,6 @@ class EmailConnector:
         return [self.reader.run] if self.reader else []
 
 
-def build(runtime: Runtime) -> EmailConnector | None:
-    settings = email_settings(runtime.settings.email)
-    return EmailConnector(runtime, settings) if settings else None
+def build(runtime: Runtime, settings: EmailSettings) -> EmailConnector:
+    """The connector of the `INTAKE_EMAIL__*` section, validated at start-up."""
+    return EmailConnector(runtime, settings)

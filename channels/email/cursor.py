@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import orjson
 import redis.asyncio as aioredis
 
-from intake.clock import utcnow
-from intake.keys import Keys
-from intake.messages import InboundMessage
+from intake.domain.clock import utcnow
+from intake.domain.messages import InboundMessage
+from intake.redis.keys import Keys
 
 DEAD_MARK_TTL_S = 90 * 86400
 

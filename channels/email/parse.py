@@ -34,7 +34,7 @@ from channels.email.text import (
     header_values,
 )
 from channels.email.titles import title_of_subject
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,13 @@ from channels.email.imap_data import FetchedMail, FolderState
 from channels.email.parse import ParsedMail, parse_mail
 from channels.email.settings import EmailSettings
 from intake.cancellation import stop_if_cancelled
-from intake.messages import Attachment, IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.messages import (
+    Attachment,
+    IdentityKind,
+    InboundMessage,
+    MessageKind,
+    SenderIdentity,
+)
 from intake.resilience import OutageLog, is_outage
 from intake.runtime import Runtime
 

@@ -24,14 +24,14 @@ from channels.base import OutboundMessage, SendResult
 from channels.email.cap import AutoReplyCap
 from channels.email.compose import compose_mail, threading_params
 from channels.email.ids import strip_message_id
-from intake.errors import (
+from intake.domain.errors import (
     PermanentSendError,
     SendError,
     SendSkipped,
     TransientSendError,
     UnreachableError,
 )
-from intake.messages import IdentityKind
+from intake.domain.messages import IdentityKind
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from intake.titles import is_greeting
+from intake.domain.titles import is_greeting
 
 _PREFIX = re.compile(
     r"^\s*(?:(?:Re|RE|Aw|AW|SV|VS|Antw|Fwd?|FW|TR|WG|RV|Rif|Odp|PD|"

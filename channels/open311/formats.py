@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 import orjson
 from fastapi.responses import Response
 
-from intake.clock import SHANGHAI
+from intake.domain.clock import SHANGHAI
 
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 # the element a list's items take in XML, by the list's own name

@@ -14,17 +14,18 @@ from starlette.datastructures import UploadFile
 
 from channels.open311 import submit as submission
 from channels.open311.formats import Open311Error, answer, error_answer, format_of
+from channels.open311.partner_codes import partner_codes
 from channels.open311.services import definition, load_services, services_file
 from channels.open311.updates import find_updates
 from channels.open311.views import MAX_ROWS, Filters, Viewer, find, public_notes, record
 from intake.api.client_ip import client_ip
-from intake.clock import SHANGHAI
-from intake.errors import Forbidden, TooManyRequests
-from intake.gateway import AcceptedReceipt, fingerprint
+from intake.domain.clock import SHANGHAI
+from intake.domain.errors import Forbidden, TooManyRequests
+from intake.ingest.gateway import AcceptedReceipt, fingerprint
 from intake.integration.apikeys import key_for
 from intake.integration.models import ApiKey
 from intake.integration.submissions import remember, submission_for_token
-from intake.limits import LOOKUPS_MESSAGE, Rule
+from intake.ratelimit.attempts import LOOKUPS_MESSAGE, Rule
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ async def _service(request: Request, runtime: Runtime, fmt: str) -> Response:
 async def _post_request(request: Request, runtime: Runtime, fmt: str) -> Response:
     data = await _posted(request)
     key = await _required_key(runtime, data.get("api_key"))
-    posted = submission.parse_request(data, _catalogue(runtime))
+    aliases = partner_codes(runtime.settings.integration, key.name)
+    posted = submission.parse_request(data, _catalogue(runtime), aliases)
     ip = client_ip(request.scope, runtime.settings.http.trusted_proxies)
     given = request.headers.get("idempotency-key") or ""
     idempotency = (given or _fresh_key())[:200]
@@ -165,8 +167,9 @@ async def _get_requests(request: Request, runtime: Runtime, fmt: str) -> Respons
         statuses = _list(query.get("status"))
         if set(statuses) - {"open", "closed"}:
             raise Open311Error(400, "status takes open, closed or both (comma-separated)")
+        aliases = partner_codes(runtime.settings.integration, viewer.partner or "")
         filters = Filters(
-            service_code=_list(query.get("service_code")),
+            service_code=tuple(aliases.get(c, c) for c in _list(query.get("service_code"))),
             start=start,
             end=end,
             statuses=statuses,
@@ -228,7 +231,7 @@ async def _viewer(request: Request, runtime: Runtime) -> Viewer:
     given = request.query_params.get("api_key")
     if given:
         key = await _required_key(runtime, given)
-        return Viewer(api_key_id=key.id)
+        return Viewer(api_key_id=key.id, partner=key.name)
     if not runtime.settings.integration.open311_public_view:
         raise Open311Error(403, "api_key is required: this hotline publishes no public view")
     await _limit_lookup(request, runtime)

@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 from intake.catalog import Catalog
-from intake.enums import RequestType
-from intake.errors import ConfigurationError
+from intake.domain.enums import RequestType
+from intake.domain.errors import ConfigurationError
 from intake.triage.catalogue import CataloguePaths
 
 KEYWORDS_SHOWN = 8

@@ -7,15 +7,16 @@ request or raises `Open311Error(400)` naming what is wrong, as the spec's errors
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from channels.open311.formats import Open311Error
 from channels.open311.services import TYPE_ATTRIBUTE, Service
-from intake.enums import RequestType
-from intake.errors import InvalidInput
-from intake.messages import (
+from intake.domain.enums import RequestType
+from intake.domain.errors import InvalidInput
+from intake.domain.messages import (
     Attachment,
     IdentityKind,
     InboundMessage,
@@ -23,7 +24,7 @@ from intake.messages import (
     MessageKind,
     SenderIdentity,
 )
-from intake.phones import normalize_phone
+from intake.domain.phones import normalize_phone
 
 CHANNEL = "open311"
 MAX_DESCRIPTION = 5000
@@ -44,14 +45,19 @@ class PostedRequest:
     media_url: str | None
     request_type: str | None
     device_id: str | None
+    given_code: str | None = None  # the partner's own code, when it was mapped to ours
 
 
-def parse_request(data: dict[str, str], services: dict[str, Service]) -> PostedRequest:
-    code = _field(data, "service_code")
-    if not code:
+def parse_request(
+    data: dict[str, str], services: dict[str, Service], aliases: Mapping[str, str] | None = None
+) -> PostedRequest:
+    """`aliases`: the partner's own service codes mapped to ours (`partner_codes`)."""
+    given = _field(data, "service_code")
+    if not given:
         raise Open311Error(400, "service_code is required")
+    code = (aliases or {}).get(given, given)
     if code not in services:
-        raise Open311Error(404, f"service_code '{code[:64]}' not found")
+        raise Open311Error(404, f"service_code '{given[:64]}' not found")
     latitude, longitude = _coordinates(data)
     address = _field(data, "address_string") or _field(data, "address_id")
     if latitude is None and not address:
@@ -77,6 +83,7 @@ def parse_request(data: dict[str, str], services: dict[str, Service]) -> PostedR
         media_url=media_url,
         request_type=_request_type(data.get(f"attribute[{TYPE_ATTRIBUTE}]")),
         device_id=_field(data, "device_id"),
+        given_code=given if given != code else None,
     )
 
 
@@ -119,7 +126,12 @@ def to_message(
         text=request.description,
         attachments=attachments,
         location=Location(request.latitude, request.longitude, request.address),
-        raw={"service_code": request.service.code, "partner": partner, "client_ip": client_ip},
+        raw={
+            "service_code": request.service.code,
+            "partner_service_code": request.given_code,
+            "partner": partner,
+            "client_ip": client_ip,
+        },
         fields={
             "request_type": request.request_type,
             "contact_phone": request.phone,

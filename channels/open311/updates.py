@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.open311.formats import Record, w3c
 from channels.open311.views import MAX_ROWS, Viewer
-from intake.enums import EventKind
+from intake.domain.enums import EventKind
+from intake.domain.models import Ticket, TicketEvent
 from intake.integration.models import Open311Request
-from intake.models import Ticket, TicketEvent
 
 UPDATE_STATUS = {
     EventKind.RECEIVED: "open",

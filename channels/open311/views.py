@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.open311.formats import Record, w3c
 from channels.open311.services import Service
 from intake.catalog import Catalog
-from intake.enums import EventKind, TicketStatus
+from intake.domain.enums import EventKind, TicketStatus
+from intake.domain.models import Ticket, TicketEvent
 from intake.integration.models import Open311Request
-from intake.models import Ticket, TicketEvent
 
 MAX_ROWS = 1000
 COARSE_DIGITS = 2  # about a kilometre
@@ -39,6 +39,7 @@ class Filters:
 @dataclass(frozen=True, slots=True)
 class Viewer:
     api_key_id: int | None  # None: the public view
+    partner: str | None = None  # the key's name: its own service codes filter too
 
 
 async def find(

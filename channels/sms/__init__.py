@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import httpx
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
+from intake.ratelimit.buckets import RateLimiter
 
 from .cloud import AliyunSender
 from .dlr import DeliveryReport, DeliveryState, build_dlr_url, parse_dlr_request
 from .kannel_in import parse_mo_request
 from .kannel_out import KannelSender
-from .ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
 from .segments import count_segments, fit
 from .settings import SmsSettings, TemplateSpec
 
@@ -24,9 +24,6 @@ __all__ = [
     "DeliveryReport",
     "DeliveryState",
     "KannelSender",
-    "LocalTokenBucket",
-    "RateLimiter",
-    "RedisTokenBucket",
     "SmsSettings",
     "TemplateSpec",
     "build_dlr_url",
@@ -46,12 +43,9 @@ def build_sender(
     """The configured provider's sender; refuses settings that cannot work at start-up.
 
     `client` is for the cloud providers (HTTPS through httpx); Kannel keeps its own pool."""
+    problem = settings.sender_problem()
+    if problem:
+        raise ConfigurationError(problem)
     if settings.provider == "kannel":
-        if not (settings.kannel_user and settings.public_url):
-            raise ConfigurationError("SMS via Kannel needs KANNEL_USER and PUBLIC_URL")
         return KannelSender(settings, limiter=limiter)  # its own pool: see http1.py
-    if settings.provider == "aliyun":
-        if not (settings.access_key_id and settings.signature and settings.templates):
-            raise ConfigurationError("Aliyun SMS needs ACCESS_KEY_ID, SIGNATURE and TEMPLATES")
-        return AliyunSender(settings, client, limiter)
-    raise ConfigurationError(f"SMS provider {settings.provider!r} is not implemented")
+    return AliyunSender(settings, client, limiter)

@@ -27,11 +27,11 @@ from urllib.parse import quote
 import httpx
 
 from channels.base import OutboundMessage, SendResult
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
-from intake.phones import mask_phone as mask
+from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.domain.phones import mask_phone as mask
+from intake.ratelimit.buckets import NoLimit, RateLimiter
 
 from .kannel_out import install_log_redaction, recipient_e164
-from .ratelimit import NoLimit, RateLimiter
 from .segments import signature_mark
 from .settings import SmsSettings, TemplateSpec
 

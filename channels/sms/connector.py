@@ -12,31 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from channels.base import BackgroundTask, Sender
-from channels.sms import RedisTokenBucket, SmsSettings, build_sender, parse_dlr_request
+from channels.sms import SmsSettings, build_sender, parse_dlr_request
 from channels.sms.dlr import report_fields
 from channels.sms.kannel_in import parse_mo_request
 from intake.api.client_ip import client_ip
-from intake.errors import ConfigurationError
+from intake.domain.phones import mask_phone as mask
 from intake.interfaces import delivery_reports_stream as reports_stream
-from intake.phones import mask_phone as mask
+from intake.ratelimit.buckets import RedisTokenBucket
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def sms_settings(raw: dict[str, Any], *, public_url: str) -> SmsSettings | None:
-    if not raw:
-        return None
-    try:
-        return SmsSettings(**{"public_url": public_url, **raw})
-    except ValueError as exc:
-        raise ConfigurationError(f"SMS settings: {exc}") from exc
 
 
 def delivery_reports_stream(runtime: Runtime) -> str:
@@ -53,7 +43,7 @@ class SmsConnector:
         self._settings = settings
         limiter = RedisTokenBucket(
             runtime.redis.client,
-            f"{runtime.redis.keys.prefix}rate:sms",
+            runtime.redis.keys.bucket("gateway:sms"),
             rate=settings.rate_per_second,
             burst=settings.burst,
         )
@@ -132,6 +122,6 @@ def _ip(request: Request, runtime: Runtime) -> str:
     return client_ip(request.scope, runtime.settings.http.trusted_proxies) or ""
 
 
-def build(runtime: Runtime) -> SmsConnector | None:
-    settings = sms_settings(runtime.settings.sms, public_url=runtime.settings.public_url)
-    return SmsConnector(runtime, settings) if settings else None
+def build(runtime: Runtime, settings: SmsSettings) -> SmsConnector:
+    """The connector of the `INTAKE_SMS__*` section, validated at start-up."""
+    return SmsConnector(runtime, settings)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from intake.errors import InvalidInput
+from intake.domain.errors import InvalidInput
+from intake.domain.phones import mask_phone as mask
+from intake.domain.text_hygiene import clean_text
 from intake.interfaces import DeliveryState
-from intake.phones import mask_phone as mask
-from intake.text_hygiene import clean_text
 
 from .kannel_in import authenticate, parse_query, parse_time, small_int, text_param
 from .settings import SmsSettings

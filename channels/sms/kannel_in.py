@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_to_bytes
 
-from intake.errors import Forbidden, InvalidInput
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.phones import mask_phone as mask
-from intake.phones import normalize_phone as normalize
-from intake.text_hygiene import clean_text
+from intake.domain.errors import Forbidden, InvalidInput
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.phones import mask_phone as mask
+from intake.domain.phones import normalize_phone as normalize
+from intake.domain.text_hygiene import clean_text
 
 from .settings import SmsSettings
 
@@ -105,7 +105,7 @@ def decode_text(data: bytes, coding: str, charset: str) -> str:
     mo-recode on: UCS-2 arrives recoded as UTF-8 with coding 0. Off: UTF-16BE with coding 2.
     8-bit payloads are not text by definition; we try UTF-8 and keep the octets as Latin-1
     otherwise. Undecodable bytes become U+FFFD rather than an error; control characters leave
-    the text when the message is built (`intake.text_hygiene`). The message's `raw` keeps the
+    the text when the message is built (`intake.domain.text_hygiene`). The message's `raw` keeps the
     query byte for byte, so nothing is lost.
     """
     codec = _CHARSETS.get(charset.strip().upper())

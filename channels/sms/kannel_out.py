@@ -17,14 +17,19 @@ import re
 from urllib.parse import quote, unquote_plus, urlencode
 
 from channels.base import OutboundMessage, SendResult
-from intake.errors import InvalidInput, PermanentSendError, TransientSendError, UnreachableError
-from intake.messages import IdentityKind
-from intake.phones import mask_phone as mask
-from intake.phones import normalize_phone as normalize
+from intake.domain.errors import (
+    InvalidInput,
+    PermanentSendError,
+    TransientSendError,
+    UnreachableError,
+)
+from intake.domain.messages import IdentityKind
+from intake.domain.phones import mask_phone as mask
+from intake.domain.phones import normalize_phone as normalize
+from intake.ratelimit.buckets import NoLimit, RateLimiter
 
 from .dlr import build_dlr_url
 from .http1 import GatewayHttp, GatewayHttpError
-from .ratelimit import NoLimit, RateLimiter
 from .segments import Encoding, count_segments, fit
 from .settings import SENDSMS_PATH, SmsSettings
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
-from intake.errors import InvalidInput
+from intake.domain.errors import InvalidInput
 
 # GSM 03.38 default alphabet (the escape 0x1B left out) and its extension table, whose
 # characters are sent as ESC + char and so cost two septets.

@@ -111,3 +111,16 @@ class SmsSettings(BaseModel):
         """The signature as printed in the SMS: always bracketed 【…】, or empty."""
         sig = self.signature.strip().strip("【】").strip()
         return f"【{sig}】" if sig else ""
+
+    def sender_problem(self) -> str | None:
+        """Why no sender can be built from these settings, or None: checked when the settings
+        load, so that a missing setting stops the start rather than the first connector."""
+        if self.provider == "kannel" and not (self.kannel_user and self.public_url):
+            return "SMS via Kannel needs KANNEL_USER and PUBLIC_URL"
+        if self.provider == "aliyun" and not (
+            self.access_key_id and self.signature and self.templates
+        ):
+            return "Aliyun SMS needs ACCESS_KEY_ID, SIGNATURE and TEMPLATES"
+        if self.provider == "tencent":
+            return f"SMS provider {self.provider!r} is not implemented"
+        return None

@@ -1,9 +1,9 @@
 """The bot as one object: aiogram Bot on the configured Bot API, Dispatcher, FSM in Redis.
 
-FSM state lives in the service's Redis (aiogram's RedisStorage, keys under the service's
-prefix) so that the steps of one guided request can be served by different processes, and
-aiogram's Redis event isolation serialises one chat's updates across processes. Every update
-passes the update gate first, whether it came by webhook or by polling.
+FSM storage lives in the service's Redis (aiogram's RedisStorage, keys under the service's
+prefix) so that aiogram's Redis event isolation serialises one chat's updates across
+processes; a guided request's steps are kept by the core (`intake.guided`), not in the FSM.
+Every update passes the update gate first, whether it came by webhook or by polling.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from channels.telegram.linking import LinkStore
 from channels.telegram.rating import RatingButtons
 from channels.telegram.settings import TelegramSettings
 from channels.telegram.staff import StaffBot
-from intake.errors import Unavailable
+from intake.domain.errors import Unavailable
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,8 @@
 
 The bot answers citizens itself from the pipeline's outcome (a ticket number within seconds
 reads better than a second message later). So that nothing is said twice it tells the
-notifier so through the send-state guard (`intake.send_state`): the instant reply of this message
+notifier so through the send-state guard (`intake.ingest.send_state`): the instant reply of this
+message
 (job `reply:telegram:<update_id>`) is claimed before submitting, and a new ticket's `ack` is
 marked as carried by the bot's answer. If the outcome is late the claim is released and the
 notifier answers when the pipeline is done; if our send fails both marks are withdrawn.
@@ -14,12 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from intake.messages import InboundMessage
-from intake.outcome_waiter import OutcomeWaiter
-from intake.outcomes import Outcome
-from intake.replies import Replies
+from intake.domain.emergency_advice import EmergencyAdvice
+from intake.domain.messages import InboundMessage
+from intake.guided import Step
+from intake.ingest.outcome_waiter import OutcomeWaiter
+from intake.ingest.outcomes import Outcome
+from intake.ingest.replies import Replies
+from intake.ingest.send_state import SENT_PREFIX, SendState, mark_carried, mark_passive_ack
 from intake.runtime import Runtime
-from intake.send_state import SENT_PREFIX, SendState, mark_carried, mark_passive_ack
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +39,20 @@ class IntakeBridge:
         self._state = SendState(runtime.redis.client, prefix=runtime.redis.keys.prefix)
         self._waiter = OutcomeWaiter(runtime.redis.client, runtime.redis.keys, poll_s=0.02)
 
-    async def file_request(self, message: InboundMessage, send: Send) -> None:
-        """A guided request is a new ticket by construction: its number is known at once."""
-        receipt = await self._runtime.gateway.submit(message, open_ticket=True)
-        number = receipt.number
-        assert number is not None, "open_ticket=True always allocates a number"
+    async def announce_filed(self, step: Step, send: Send) -> None:
+        """A guided request the core filed is a new ticket by construction: its number is
+        known at once, and the bot says it (with the pipeline's answer when it is in time)."""
+        number, filed = step.number, step.filed
+        assert number is not None and filed is not None, "a filed step carries its ticket"
         await mark_passive_ack(self._state, number=number, channel=CHANNEL)
-        outcome = await self._outcome(message)
+        outcome = await self._waiter.wait(channel=CHANNEL, external_id=filed, within_s=self._wait)
         carried = {f"ack:{number}"}
         if outcome:
             carried.update(await mark_carried(self._state, outcomes=[outcome], channel=CHANNEL))
         text = self.replies.for_outcome(outcome) if outcome else None
-        text = text or self.replies.text(
-            "new_request", ticket=number, query_code=receipt.query_code
-        )
-        text = self.replies.with_emergency(text, receipt.emergency) or text
+        text = text or self.replies.acknowledgement(number, step.query_code)
+        advice = EmergencyAdvice.from_dict(step.emergency)
+        text = self.replies.with_emergency(text, advice) or text
         await self._send_carrying(send, text, sorted(carried))
 
     async def submit(self, message: InboundMessage, send: Send) -> Outcome | None:

@@ -21,8 +21,8 @@ from channels.telegram.bot import TelegramBot
 from channels.telegram.link_routes import link_router
 from channels.telegram.polling import Poller
 from channels.telegram.sender import TelegramSender
-from channels.telegram.settings import TelegramSettings, telegram_settings
-from intake.errors import Forbidden, InvalidInput
+from channels.telegram.settings import TelegramSettings
+from intake.domain.errors import Forbidden, InvalidInput
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,6 @@ class TelegramConnector:
         await self.app.close()
 
 
-def build(runtime: Runtime) -> TelegramConnector | None:
-    settings = telegram_settings(runtime.settings.telegram)
-    return TelegramConnector(runtime, settings) if settings else None
+def build(runtime: Runtime, settings: TelegramSettings) -> TelegramConnector:
+    """The connector of the `INTAKE_TELEGRAM__*` section, validated at start-up."""
+    return TelegramConnector(runtime, settings)

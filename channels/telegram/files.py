@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from aiogram import Bot
 from aiogram.types import Message
 
-from intake.attachments import AttachmentStore
-from intake.messages import Attachment, MessageKind
+from intake.domain.messages import Attachment, MessageKind
+from intake.ingest.attachments import AttachmentStore
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +86,3 @@ class FileFetcher:
             return None
         saved = await self._store.save(data, filename=ref.filename, content_type=ref.content_type)
         return saved
-
-
-def attachment_to_data(attachment: Attachment) -> dict[str, Any]:
-    """A JSON-safe form for the FSM's Redis data."""
-    return {
-        "filename": attachment.filename,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-        "sha256": attachment.sha256,
-        "storage_key": attachment.storage_key,
-    }
-
-
-def attachment_from_data(data: dict[str, Any]) -> Attachment:
-    return Attachment(**data)

@@ -13,8 +13,7 @@ from typing import Any
 
 from aiogram.types import Message, Update
 
-from intake.messages import (
-    VOUCHED_PHONE,
+from intake.domain.messages import (
     Attachment,
     IdentityKind,
     InboundMessage,
@@ -79,33 +78,4 @@ def plain(
         attachments=attachments,
         location=location_of(message),
         raw=raw_of(update),
-    )
-
-
-def guided(
-    message: Message,
-    update: Update,
-    *,
-    received_at: datetime,
-    form: dict[str, Any],
-    attachments: tuple[Attachment, ...],
-) -> InboundMessage:
-    """The guided request as one message: type, text, location and phone gathered in steps."""
-    fields: dict[str, Any] = {"request_type": form["request_type"]}
-    if form.get("contact_phone"):  # only ever the sender's own contact (citizen.py checks)
-        fields["contact_phone"] = form["contact_phone"]
-        fields[VOUCHED_PHONE] = True
-    place = form.get("location") or {}
-    location = Location(**place) if place else None
-    return InboundMessage(
-        channel=CHANNEL,
-        external_id=str(update.update_id),
-        sender=identity(message),
-        kind=MessageKind.TEXT,
-        received_at=received_at,
-        text=form.get("text") or "",
-        attachments=attachments,
-        location=location,
-        raw={"guided": form, "final_update": raw_of(update)},
-        fields=fields,
     )

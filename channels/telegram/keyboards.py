@@ -1,5 +1,8 @@
 """Keyboards: the guided request's reply keyboards and inline keyboards from button pairs.
 
+The guided request's buttons say what the core's catalogue (`intake.guided`) gives them, in
+Chinese and English; which keyboard goes with which question is decided here.
+
 `OutboundMessage.buttons` carries (label, data) pairs; data that is a web address becomes a
 URL button, anything else callback data (Telegram allows 64 bytes of it).
 """
@@ -16,60 +19,69 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from intake.enums import RequestType
+from intake.guided.catalogue import FormRules
 
-TYPE_LABELS: dict[str, RequestType] = {
-    "咨询 Question": RequestType.CONSULTATION,
-    "求助 Help": RequestType.HELP,
-    "投诉 Complaint": RequestType.COMPLAINT,
-    "举报 Report": RequestType.REPORT,
-    "建议 Suggestion": RequestType.SUGGESTION,
-    "表扬 Praise": RequestType.PRAISE,
-}
-SKIP = "跳过 Skip"
-CANCEL = "取消 Cancel"
-SHARE_LOCATION = "📍 发送位置 Send location"
-SHARE_PHONE = "📞 提供手机号 Share phone"
 MAX_CALLBACK_BYTES = 64
+Markup = ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
-def request_types() -> ReplyKeyboardMarkup:
-    labels = list(TYPE_LABELS)
+def for_question(form: FormRules, asking: str | None) -> Markup:
+    """The keyboard that answers the question asked; none once the request is done."""
+    if asking == "type":
+        return request_types(form)
+    if asking == "place":
+        return location(form)
+    if asking == "phone":
+        return contact(form)
+    return cancel_only(form) if asking else remove()
+
+
+def request_types(form: FormRules) -> ReplyKeyboardMarkup:
+    labels = [wording.label() for wording in form.request_types.values()]
     rows = [
         [KeyboardButton(text=label) for label in labels[i : i + 2]]
         for i in range(0, len(labels), 2)
     ]
-    rows.append([KeyboardButton(text=CANCEL)])
+    rows.append([KeyboardButton(text=_label(form, "cancel"))])
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
 
 
-def location() -> ReplyKeyboardMarkup:
+def location(form: FormRules) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
-            [KeyboardButton(text=SHARE_LOCATION, request_location=True)],
-            [KeyboardButton(text=SKIP), KeyboardButton(text=CANCEL)],
+            [KeyboardButton(text=_label(form, "share_location"), request_location=True)],
+            _skip_or_cancel(form),
         ],
         resize_keyboard=True,
     )
 
 
-def contact() -> ReplyKeyboardMarkup:
+def contact(form: FormRules) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
-            [KeyboardButton(text=SHARE_PHONE, request_contact=True)],
-            [KeyboardButton(text=SKIP), KeyboardButton(text=CANCEL)],
+            [KeyboardButton(text=_label(form, "share_phone"), request_contact=True)],
+            _skip_or_cancel(form),
         ],
         resize_keyboard=True,
         one_time_keyboard=True,
     )
 
 
-def cancel_only() -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text=CANCEL)]], resize_keyboard=True)
+def cancel_only(form: FormRules) -> ReplyKeyboardMarkup:
+    cancel = KeyboardButton(text=_label(form, "cancel"))
+    return ReplyKeyboardMarkup(keyboard=[[cancel]], resize_keyboard=True)
 
 
 def remove() -> ReplyKeyboardRemove:
     return ReplyKeyboardRemove()
+
+
+def _skip_or_cancel(form: FormRules) -> list[KeyboardButton]:
+    return [KeyboardButton(text=_label(form, "skip")), KeyboardButton(text=_label(form, "cancel"))]
+
+
+def _label(form: FormRules, name: str) -> str:
+    return form.labels[name].label()
 
 
 def inline(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:

@@ -22,9 +22,9 @@ from aiogram.types import Update
 from channels.telegram.bot import TelegramBot
 from channels.telegram.inbound import CHANNEL, identity, raw_of
 from intake.cancellation import stop_if_cancelled
-from intake.clock import utcnow
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.redis_conn import RedisHandle
+from intake.domain.clock import utcnow
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.redis.connection import RedisHandle
 from intake.resilience import OutageGuard, is_outage
 
 log = logging.getLogger(__name__)

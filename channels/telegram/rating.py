@@ -16,7 +16,7 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
 from channels.telegram import texts
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.messages import IdentityKind, SenderIdentity
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)

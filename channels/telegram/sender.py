@@ -23,7 +23,7 @@ from aiogram.exceptions import (
 
 from channels.base import OutboundMessage, SendResult
 from channels.telegram import keyboards
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def buttons_for(message: OutboundMessage) -> tuple[tuple[str, str], ...]:
 
 
 def classify(exc: TelegramAPIError) -> Exception:
-    """The `intake.errors` exception a Bot API failure stands for."""
+    """The `intake.domain.errors` exception a Bot API failure stands for."""
     if isinstance(exc, TelegramRetryAfter):
         return TransientSendError(
             f"telegram flood control: {exc.message}", retry_after=exc.retry_after

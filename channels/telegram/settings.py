@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 
 Mode = Literal["webhook", "polling"]
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")

@@ -2,7 +2,7 @@
 
 One bot for everyone keeps operations simple (one token, one webhook); what a chat may do is
 decided per chat: only a chat linked to an active staff account (see `linking`) can accept or
-open tickets, and every action goes through `intake.tickets.perform` under that account, so
+open tickets, and every action goes through `intake.tickets.actions.perform` under that account, so
 role, department scope and the state machine apply exactly as in the staff API, and the
 ticket event carries the staff member's name.
 """
@@ -19,12 +19,12 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from channels.telegram import keyboards, texts
 from channels.telegram.linking import LinkStore, link_contact, linked_staff
 from channels.telegram.sender import ACCEPT_PREFIX, OPEN_PREFIX
-from intake.enums import RequestType, TicketStatus
-from intake.errors import IntakeError
-from intake.lifecycle import Action
-from intake.models import Staff, Ticket
+from intake.domain.enums import RequestType, TicketStatus
+from intake.domain.errors import IntakeError
+from intake.domain.lifecycle import Action
+from intake.domain.models import Staff, Ticket
 from intake.runtime import Runtime
-from intake.tickets import ActionRequest, get_ticket, perform
+from intake.tickets.actions import ActionRequest, get_ticket, perform
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""What the bot says in its own words (the core's replies come from `intake.replies`).
+"""What the bot says in its own words (the core's replies come from `intake.ingest.replies`, the
+guided request's questions from the core's catalogue, `intake.guided`).
 
 Chinese first, English after: the hotline serves residents and foreign nationals alike.
 """
@@ -17,33 +18,6 @@ WELCOME = (
     "• Or simply send text, a photo or your location\n"
     "• Send /status or /my to see your requests\n"
     "In an emergency call 110, 119, 120 or 122."
-)
-ASK_TYPE = "请选择诉求类型 / Please choose the type of your request:"
-TYPE_AGAIN = "请点击下方按钮选择类型 / Please tap one of the buttons."
-ASK_TEXT = (
-    "请描述您要反映的问题（可同时发送照片或文件）。\n"
-    "Please describe the problem (you may also send photos or files)."
-)
-TEXT_AGAIN = "请用文字描述问题 / Please describe the problem in words."
-ASK_LOCATION = (
-    "问题发生在哪里？请发送位置，或输入详细地址；也可以跳过。\n"
-    "Where is it? Send a location or type the address, or skip."
-)
-ASK_PHONE = (
-    "是否留下手机号以便回访？请点击按钮分享（仅限本人号码），或跳过。\n"
-    "Share your phone number for a call back (your own number only), or skip."
-)
-PHONE_NOT_OWN = (
-    "只能分享您本人的手机号，请点击按钮或跳过。\n"
-    "Please share your own number with the button, or skip."
-)
-PHONE_INVALID = "这个号码无法识别，请重试或跳过。 / This number is not valid; try again or skip."
-ATTACHED = "已收到附件（共 {count} 个）。 / Attachment received ({count} in total)."
-TOO_LARGE = "文件过大，未能附上。 / The file is too large to attach."
-CANCELLED = "已取消。发送 /new 可重新开始。 / Cancelled. Send /new to start again."
-TOO_MANY = (
-    "您提交的诉求过于频繁，本次未能受理，请稍后再试；紧急情况请拨打 12345 热线。\n"
-    "You have sent too many requests; this one was not filed. Please try again later or call 12345."
 )
 RATING_THANKS = "已记录 / Recorded"
 RATING_BAD = "无法识别的按钮 / Unknown button"

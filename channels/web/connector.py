@@ -23,13 +23,14 @@ from starlette.datastructures import UploadFile
 from channels.base import BackgroundTask, Sender
 from channels.web.files import store_uploads
 from channels.web.form import CHANNEL, WebRequest, external_id, field_errors, to_message
+from channels.web.status_answers import RATING_ZH, StatusAnswers, page_fields
 from intake.api.client_ip import client_ip as client_address
 from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
 from intake.api.ratelimit import lookup_within_limits
-from intake.clock import SHANGHAI
-from intake.enums import RequestType
-from intake.errors import InvalidInput, NotFound, TooManyRequests
-from intake.gateway import AcceptedReceipt, fingerprint
+from intake.domain.clock import SHANGHAI
+from intake.domain.enums import RequestType
+from intake.domain.errors import InvalidInput, NotFound, TooManyRequests
+from intake.ingest.gateway import AcceptedReceipt, fingerprint
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class WebConnector:
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
+        self._answers = StatusAnswers(runtime, self._status, channel=CHANNEL)
 
     def sender(self) -> Sender | None:
         return None  # web citizens are answered on the status page, by SMS or e-mail
@@ -90,6 +92,20 @@ class WebConnector:
             methods=["POST"],
             response_class=HTMLResponse,
             summary="Status lookup (form: number, code or phone)",
+        )
+        router.add_api_route(
+            "/status/reply",
+            self._answers.reply,
+            methods=["POST"],
+            response_class=HTMLResponse,
+            summary="The citizen's answer to staff's question (form: proof, answer)",
+        )
+        router.add_api_route(
+            "/status/rate",
+            self._answers.rate,
+            methods=["POST"],
+            response_class=HTMLResponse,
+            summary="The citizen's rating after closure (form: proof, rating)",
         )
         router.add_api_route(
             "/api/v1/requests",
@@ -245,6 +261,14 @@ class WebConnector:
             headers = {"Retry-After": str(exc.retry_after)}
             context["refused"] = str(exc)
             return self._status(request, context, status_code=429, headers=headers)
+        context.update(
+            page_fields(
+                self._answers.proof,
+                number=number,
+                phone=code if is_phone else None,
+                code=None if is_phone else code,
+            )
+        )
         return self._status(request, context)
 
     def _status(
@@ -258,9 +282,10 @@ class WebConnector:
         return templates.TemplateResponse(
             request,
             "status.html",
-            {**context, "tz": SHANGHAI},
+            {**context, "tz": SHANGHAI, "ratings": RATING_ZH},
             status_code=status_code,
-            headers=headers,
+            # a lookup's page carries the proof of its reply and rating forms: never cached
+            headers={"Cache-Control": "no-store", **(headers or {})},
         )
 
     def _form(

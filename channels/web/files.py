@@ -5,9 +5,9 @@ from __future__ import annotations
 import filetype
 from starlette.datastructures import UploadFile
 
-from intake.attachments import AttachmentStore
-from intake.errors import InvalidInput
-from intake.messages import Attachment
+from intake.domain.errors import InvalidInput
+from intake.domain.messages import Attachment
+from intake.ingest.attachments import AttachmentStore
 
 ALLOWED = frozenset(
     {

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from intake.enums import RequestType
-from intake.errors import InvalidInput
-from intake.messages import (
+from intake.domain.enums import RequestType
+from intake.domain.errors import InvalidInput
+from intake.domain.messages import (
     Attachment,
     IdentityKind,
     InboundMessage,
@@ -21,8 +21,8 @@ from intake.messages import (
     MessageKind,
     SenderIdentity,
 )
-from intake.phones import normalize_mainland_mobile
-from intake.text_hygiene import clean_data
+from intake.domain.phones import normalize_mainland_mobile
+from intake.domain.text_hygiene import clean_data
 
 CHANNEL = "web"
 
@@ -53,7 +53,7 @@ class WebRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        """Control characters out before the lengths are checked (`intake.text_hygiene`)."""
+        """Control characters out before the lengths are checked (`intake.domain.text_hygiene`)."""
         return clean_data(data)
 
     @field_validator("phone")

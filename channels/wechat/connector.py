@@ -5,8 +5,8 @@ waits for the pipeline's outcome a bounded time (well inside WeChat's five secon
 with a passive reply. Every retry of one MsgId reads the same stored outcome, so it gets the
 same answer; if the outcome is late the route answers `success` and the citizen hears back
 through the notifier instead. A new request that lacks what a handler needs goes to the guided
-conversation (`dialog.py`) instead, which answers with its question at once. A passive reply
-that carries a new ticket's number marks the notifier's acknowledgement as sent.
+conversation (the core's `intake.guided`) instead, which answers with its question at once. A
+passive reply that carries a new ticket's number marks the notifier's acknowledgement as sent.
 """
 
 from __future__ import annotations
@@ -16,31 +16,29 @@ import dataclasses
 import logging
 import time
 from functools import partial
-from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from channels.base import BackgroundTask, Receipt, Sender
-from channels.wechat.dialog import Dialog, Screen, phone_on_file
-from channels.wechat.dialog_rules import DialogRules
-from channels.wechat.dialog_store import DialogStore, Step
 from channels.wechat.endpoint import WeChatEndpoints
 from channels.wechat.media import MediaFetcher
 from channels.wechat.menu_pics import PictureLinks
 from channels.wechat.replay import NonceLedger, pushed_content
 from channels.wechat.sender import WeChatSender
-from channels.wechat.settings import ChannelOptions, WeChatAccount, WeChatSettings
+from channels.wechat.settings import ChannelOptions, WeChatSection, WeChatSettings
 from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
-from intake.emergency_advice import EmergencyAdvice
-from intake.errors import ConfigurationError
-from intake.messages import InboundMessage, MessageKind
-from intake.outcome_waiter import OutcomeWaiter
-from intake.outcomes import Outcome
-from intake.replies import Replies
+from intake.domain.emergency_advice import EmergencyAdvice
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind
+from intake.guided import DraftStore, GuidedCatalogue, GuidedRequests, Screen, Step
+from intake.guided.catalogue import operator_copy
+from intake.guided.known_phone import phone_on_file
+from intake.ingest.outcome_waiter import OutcomeWaiter
+from intake.ingest.outcomes import Outcome
+from intake.ingest.replies import Replies
+from intake.ingest.send_state import SendState, mark_carried, mark_passive_ack
 from intake.runtime import Runtime
-from intake.send_state import SendState, mark_carried, mark_passive_ack
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +46,6 @@ MENU_MY_REQUESTS = frozenset({"my_requests", "MY_REQUESTS", "查询"})
 MENU_FILE_REQUEST = frozenset({"file_request", "FILE_REQUEST"})
 CHANNEL = "wechat"
 _KEPT_ONLY = (MessageKind.EVENT, MessageKind.UNKNOWN)
-
-
-def wechat_settings(raw: dict[str, Any]) -> WeChatSettings | None:
-    """One account from `INTAKE_WECHAT__*`, or several from the config file's `accounts`."""
-    if not raw:
-        return None
-    try:
-        if "accounts" in raw:
-            return WeChatSettings(accounts=raw["accounts"])
-        if not raw.get("app_id"):
-            return None
-        flat = {k: v for k, v in raw.items() if k not in ChannelOptions.model_fields}
-        return WeChatSettings(accounts=[WeChatAccount(**flat)])
-    except ValueError as exc:
-        raise ConfigurationError(f"WeChat settings: {exc}") from exc
 
 
 class WeChatConnector:
@@ -214,9 +197,7 @@ class WeChatConnector:
         await mark_passive_ack(self._acks, number=step.number, channel=CHANNEL)
         outcome = await self._outcome(step.filed, started)
         text = self._replies.for_outcome(outcome) if outcome else None
-        text = text or self._replies.text(
-            "new_request", ticket=step.number, query_code=step.query_code
-        )
+        text = text or self._replies.acknowledgement(step.number, step.query_code)
         return self._replies.with_emergency(text, EmergencyAdvice.from_dict(step.emergency))
 
     async def _outcome(self, external_id: str, started: float) -> Outcome | None:
@@ -227,17 +208,19 @@ class WeChatConnector:
         )
 
 
-def _dialog(runtime: Runtime, options: ChannelOptions) -> Dialog:
+def _dialog(runtime: Runtime, options: ChannelOptions) -> GuidedRequests:
+    """The core's guided requests as WeChat's conversation: its questions in Chinese."""
     config = options.dialog
-    rules = DialogRules.load(config.rules_file)
-    return Dialog(
-        rules=rules,
-        store=DialogStore(runtime.redis.client, key_prefix=runtime.redis.keys.prefix),
+    catalogue = GuidedCatalogue.load(config.rules_file or operator_copy(runtime.settings.catalog))
+    return GuidedRequests(
+        catalogue=catalogue,
+        store=DraftStore(runtime.redis.client, runtime.redis.keys, channel=CHANNEL),
         gateway=runtime.gateway,
-        screen=Screen(rules, runtime.triage.triage if runtime.triage else None),
-        known_phone=partial(phone_on_file, runtime.db),
-        timeout_s=config.timeout,
         clock=runtime.clock,
+        channel=CHANNEL,
+        timeout_s=config.timeout,
+        screen=Screen(catalogue, runtime.triage.triage if runtime.triage else None),
+        known_phone=partial(phone_on_file, runtime.db, IdentityKind.WECHAT.value),
         limiter=runtime.limiter,
     )
 
@@ -253,13 +236,9 @@ def _media(runtime: Runtime, sender: WeChatSender) -> MediaFetcher:
     )
 
 
-def build(runtime: Runtime) -> WeChatConnector | None:
-    raw = runtime.settings.wechat
-    settings = wechat_settings(raw)
-    if settings is None or not settings.accounts:
+def build(runtime: Runtime, section: WeChatSection) -> WeChatConnector | None:
+    """The connector of the `INTAKE_WECHAT__*` section, validated at start-up; None while it
+    names no account (options alone)."""
+    if not section.accounts:
         return None
-    try:
-        options = ChannelOptions.of(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"WeChat settings: {exc}") from exc
-    return WeChatConnector(runtime, settings, options=options)
+    return WeChatConnector(runtime, section.settings, options=section.options)

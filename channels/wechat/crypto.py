@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from wechatpy.crypto import WeChatCrypto
 
-from intake.errors import Forbidden
+from intake.domain.errors import Forbidden
 
 log = logging.getLogger(__name__)
 

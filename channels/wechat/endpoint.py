@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from intake.errors import Forbidden, InvalidInput
-from intake.messages import InboundMessage
+from intake.domain.errors import Forbidden, InvalidInput
+from intake.domain.messages import InboundMessage
 
 from .crypto import EnvelopeCrypto
 from .parse import to_inbound

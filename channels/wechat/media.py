@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 
-from intake.attachments import AttachmentStore
 from intake.cancellation import stop_if_cancelled
-from intake.db import Database
-from intake.messages import InboundMessage, MessageKind
-from intake.models import AttachmentRecord
+from intake.domain.messages import InboundMessage, MessageKind
+from intake.domain.models import AttachmentRecord
+from intake.ingest.attachments import AttachmentStore
 from intake.resilience import OutageGuard, is_outage
+from intake.storage.database import Database
 
 from .api import WeChatApiClient, WeChatApiError, WeChatUnavailable
 

@@ -16,7 +16,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from intake.messages import InboundMessage, MessageKind
+from intake.domain.messages import InboundMessage, MessageKind
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from intake.messages import (
+from intake.domain.messages import (
     Attachment,
     IdentityKind,
     InboundMessage,

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from intake.errors import Forbidden, Unavailable
-from intake.messages import InboundMessage
+from intake.domain.errors import Forbidden, Unavailable
+from intake.domain.messages import InboundMessage
 
 from .verify import Clock
 

@@ -18,8 +18,8 @@ import httpx
 from redis.asyncio import Redis
 
 from channels.base import OutboundMessage, SendResult
-from intake.errors import PermanentSendError, SendError, TransientSendError, UnreachableError
-from intake.messages import IdentityKind, InboundMessage, MessageKind
+from intake.domain.errors import PermanentSendError, SendError, TransientSendError, UnreachableError
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind
 
 from .api import WeChatApiClient, WeChatApiError, WeChatUnavailable
 from .settings import WeChatAccount, WeChatTemplate

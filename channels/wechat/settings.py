@@ -122,7 +122,7 @@ class DialogSettings(BaseModel):
 
     enabled: bool = True
     timeout: float = Field(default=600.0, gt=0)  # seconds; "10m", "90s", "1h" accepted
-    rules_file: Path | None = None  # default: the shipped channels/wechat/dialog.yaml
+    rules_file: Path | None = None  # default: `catalog.guided_file`, else the shipped one
     sweep_interval: float = Field(default=5.0, gt=0)  # seconds between sweeps for timeouts
 
     @field_validator("timeout", "sweep_interval", mode="before")
@@ -145,3 +145,39 @@ class ChannelOptions(BaseModel):
     @classmethod
     def of(cls, raw: dict[str, Any]) -> ChannelOptions:
         return cls.model_validate({k: raw[k] for k in cls.model_fields if k in raw})
+
+
+class WeChatSection(ChannelOptions):
+    """The whole `INTAKE_WECHAT__…` section: the channel's options beside its accounts.
+
+    One account is written flat (`INTAKE_WECHAT__APP_ID`, `__TOKEN`, …), several as the config
+    file's `accounts`; a flat account's errors name its own variables (`INTAKE_WECHAT__TOKEN`).
+    Without either the section holds only options and the channel stays off.
+    """
+
+    accounts: list[WeChatAccount] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_account(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "accounts" in data:
+            return data
+        options = {k: v for k, v in data.items() if k in ChannelOptions.model_fields}
+        if not data.get("app_id"):
+            return options
+        flat = {k: v for k, v in data.items() if k not in ChannelOptions.model_fields}
+        return {**options, "accounts": [WeChatAccount.model_validate(flat)]}
+
+    @model_validator(mode="after")
+    def _unique_app_ids(self) -> WeChatSection:
+        self.settings  # noqa: B018 - WeChatSettings refuses two accounts with one app_id
+        return self
+
+    @property
+    def settings(self) -> WeChatSettings:
+        return WeChatSettings(accounts=self.accounts)
+
+    @property
+    def options(self) -> ChannelOptions:
+        fields = ChannelOptions.model_fields
+        return ChannelOptions.model_validate({k: getattr(self, k) for k in fields})

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from intake.errors import Forbidden
+from intake.domain.errors import Forbidden
 
 log = logging.getLogger(__name__)
 

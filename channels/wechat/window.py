@@ -16,7 +16,7 @@ from datetime import datetime
 import orjson
 from redis.asyncio import Redis
 
-from intake.coalesce import Coalescer
+from intake.redis.coalesce import Coalescer
 
 WINDOW_SECONDS = 48 * 3600
 QUOTA_PER_MESSAGE = 5

@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from intake.errors import Forbidden, InvalidInput
+from intake.domain.errors import Forbidden, InvalidInput
 
 log = logging.getLogger(__name__)
 

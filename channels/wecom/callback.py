@@ -3,7 +3,8 @@
 WeCom signs every call (`msg_signature` = SHA1 of the sorted token, timestamp, nonce and the
 encrypted text) and encrypts the payload with the app's EncodingAESKey; the signature is
 compared in constant time and stale timestamps are refused before anything is decrypted
-(wechatpy's WeCom crypto does the AES). A tap on 受理 runs `intake.tickets.perform` under the
+(wechatpy's WeCom crypto does the AES). A tap on 受理 runs `intake.tickets.actions.perform` under
+the
 account whose contact names that WeCom user id, exactly as the Telegram staff buttons do, and
 answers with an encrypted passive reply that turns the button into "已受理"; a tap on 查看
 sends the ticket's detail to that user. Anyone WeCom does not name as one of our staff
@@ -30,13 +31,13 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 from intake.catalog import Catalog
-from intake.clock import Clock
-from intake.db import Database
-from intake.enums import RequestType, TicketStatus
-from intake.errors import Forbidden, IntakeError, InvalidInput
-from intake.lifecycle import Action
-from intake.models import Staff, Ticket
-from intake.tickets import ActionRequest, get_ticket, perform
+from intake.domain.clock import Clock
+from intake.domain.enums import RequestType, TicketStatus
+from intake.domain.errors import Forbidden, IntakeError, InvalidInput
+from intake.domain.lifecycle import Action
+from intake.domain.models import Staff, Ticket
+from intake.storage.database import Database
+from intake.tickets.actions import ActionRequest, get_ticket, perform
 
 from .sender import ACCEPT_KEY, OPEN_KEY
 from .settings import WeComSettings

@@ -14,8 +14,8 @@ import httpx
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from intake.department_alerts import robot_url
-from intake.errors import Forbidden, IntakeError
+from intake.directory.department_alerts import robot_url
+from intake.domain.errors import Forbidden, IntakeError
 from intake.interfaces import Sender
 from intake.runtime import Runtime
 
@@ -23,7 +23,7 @@ from .api import WeComClient
 from .callback import CallbackCrypto, StaffActions, event_of, parse_tap, update_button_reply
 from .robot import RobotSender
 from .sender import WeComSender
-from .settings import WeComSettings, wecom_settings
+from .settings import WeComSettings
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,6 @@ class WeComConnector:
             log.info("wecom detail for %s not sent: %s", number, type(exc).__name__)
 
 
-def build(runtime: Runtime) -> WeComConnector | None:
-    settings = wecom_settings(getattr(runtime.settings, "wecom", None) or {})
-    return WeComConnector(runtime, settings) if settings else None
+def build(runtime: Runtime, settings: WeComSettings) -> WeComConnector:
+    """The connector of the `INTAKE_WECOM__*` section, validated at start-up."""
+    return WeComConnector(runtime, settings)

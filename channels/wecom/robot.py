@@ -1,7 +1,8 @@
 """A department's WeCom group robot: team alerts posted into the department's group chat.
 
 The recipient is the department; its robot's webhook URL is looked up as registered
-(`intake.department_alerts`) when the message goes, so the key never waits in the job queue.
+(`intake.directory.department_alerts`) when the message goes, so the key never waits in the job
+queue.
 The URL is checked again before every call (WeCom's own host over
 https, or a host the operator allowed) and redirects are not followed, so a URL edited in the
 database still cannot make the service call an internal address.
@@ -14,8 +15,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from intake.department_alerts import robot_url_problem
-from intake.errors import PermanentSendError, UnreachableError
+from intake.directory.department_alerts import robot_url_problem
+from intake.domain.errors import PermanentSendError, UnreachableError
 from intake.interfaces import OutboundMessage, SendResult
 
 from .api import WeComApiError, WeComUnavailable, install_redaction, request_json

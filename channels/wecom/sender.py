@@ -16,7 +16,7 @@ import logging
 import re
 from typing import Any
 
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
 from intake.interfaces import OutboundMessage, SendResult
 
 from .api import WeComApiError, WeComClient, WeComUnavailable
@@ -86,7 +86,7 @@ def card_payload(message: OutboundMessage, *, agent_id: int, console_url: str) -
 
 
 def classify(exc: WeComApiError | WeComUnavailable) -> Exception:
-    """The `intake.errors` exception a WeCom failure stands for."""
+    """The `intake.domain.errors` exception a WeCom failure stands for."""
     if isinstance(exc, WeComUnavailable):
         return TransientSendError(str(exc))
     if exc.errcode in UNREACHABLE:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 
 API_BASE = "https://qyapi.weixin.qq.com"
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from intake.errors import Forbidden, Unauthorized
-from intake.models import Staff
+from intake.directory.accounts import staff_for_token
+from intake.domain.errors import Forbidden, Unauthorized
+from intake.domain.models import Staff
 from intake.runtime import Runtime
-from intake.staff import staff_for_token
 
 _bearer = HTTPBearer(auto_error=False, description="token printed by `intake staff add`")
 

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from intake.api.validation_errors import validation_answer
-from intake.errors import (
+from intake.domain.errors import (
     Conflict,
     Forbidden,
     IntakeError,

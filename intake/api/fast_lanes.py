@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intake.api.client_ip import client_ip
 from intake.api.errors import error_answer, error_headers
-from intake.errors import IntakeError, InvalidInput
+from intake.domain.errors import IntakeError, InvalidInput
 
 
 @dataclass(frozen=True, slots=True)

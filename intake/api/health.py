@@ -3,7 +3,7 @@
 `/healthz` says only that this process answers: an orchestrator restarts a process that does
 not, and restarting it would not bring back a database that is down. `/readyz` says whether
 the intake can take messages now, component by component: the database and Redis answer, a
-pipeline worker is alive (its heartbeat, `intake.heartbeat`, from whichever process runs it),
+pipeline worker is alive (its heartbeat, `intake.redis.heartbeat`, from whichever process runs it),
 and the oldest message no pipeline has read yet is younger than
 `INTAKE_PIPELINE__READY_LAG_S`. It answers 503 when any of those fails. The notifier is
 reported too, but a dead notifier does not stop the intake: messages wait for it, durably.
@@ -20,9 +20,9 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ResponseError
 from sqlalchemy import text
 
-from intake import heartbeat
 from intake.api.deps import RuntimeDep
-from intake.keys import PIPELINE_GROUP
+from intake.redis import heartbeat
+from intake.redis.keys import PIPELINE_GROUP
 from intake.runtime import Runtime
 
 router = APIRouter(tags=["health"])

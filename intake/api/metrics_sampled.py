@@ -17,8 +17,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import case, func, select
 
-from intake.enums import TicketStatus
-from intake.models import Ticket
+from intake.domain.enums import TicketStatus
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from intake.triage.workdays import add_working_days
 

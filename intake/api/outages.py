@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intake.api.asgi_answers import send_json
 from intake.api.errors import error_headers
-from intake.errors import Unavailable
+from intake.domain.errors import Unavailable
 from intake.resilience import Backoff, is_outage, outage_kind
 from intake.runtime import Runtime
 

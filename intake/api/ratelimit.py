@@ -10,10 +10,10 @@ another address owes nothing for a stranger's failures.
 
 from __future__ import annotations
 
-from intake.errors import NotFound, TooManyRequests
-from intake.limits import FAILURES_MESSAGE, LOOKUPS_MESSAGE, Rule
-from intake.lookup import PublicStatus, public_status
+from intake.domain.errors import NotFound, TooManyRequests
+from intake.ratelimit.attempts import FAILURES_MESSAGE, LOOKUPS_MESSAGE, Rule
 from intake.runtime import Runtime
+from intake.tickets.citizen_view import PublicStatus, public_status
 
 UNKNOWN_CLIENT = "unknown"
 MAX_NUMBER_KEY = 40  # a ticket number is 13 digits; longer ones cannot be found anyway

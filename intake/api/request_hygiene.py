@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intake.api.asgi_answers import send_json
-from intake.text_hygiene import is_clean
+from intake.domain.text_hygiene import is_clean
 
 log = logging.getLogger(__name__)
 

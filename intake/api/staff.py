@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel, Field
 
 from intake.api.deps import RuntimeDep, StaffDep
-from intake.enums import Role, TicketStatus
-from intake.errors import InvalidInput
-from intake.lifecycle import Action, available_actions
-from intake.models import Staff, Ticket, TicketEvent
-from intake.phones import mask_phone
-from intake.text_hygiene import clean_text
-from intake.tickets import ActionRequest, TicketFilter, get_ticket, list_tickets, perform
+from intake.domain.enums import Role, TicketStatus
+from intake.domain.errors import InvalidInput
+from intake.domain.lifecycle import Action, available_actions
+from intake.domain.models import Staff, Ticket, TicketEvent
+from intake.domain.phones import mask_phone
+from intake.domain.text_hygiene import clean_text
+from intake.tickets.actions import ActionRequest, TicketFilter, get_ticket, list_tickets, perform
 from intake.triage.workdays import deadline_colour
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["staff"])

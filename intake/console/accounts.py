@@ -1,6 +1,7 @@
 """Staff accounts for the console: names, passwords, disabling, token rotation, sign-in.
 
-The API token stays a SHA-256 hash of a long random token (`intake.staff`); passwords are
+The API token stays a SHA-256 hash of a long random token (`intake.directory.accounts`); passwords
+are
 argon2 hashes. Every change that should end open console sessions raises `session_version`.
 Sign-in failures count in the service's rate limiter, per account name and per address: over
 either limit, sign-in is refused (locked out) until the window frees a place.
@@ -17,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.catalog import Catalog
 from intake.console.passwords import hash_password, verify_password
-from intake.enums import Role
-from intake.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
-from intake.limits import Limiter, Rule
-from intake.models import Staff
-from intake.staff import TOKEN_PREFIX, add_staff, hash_token
+from intake.directory.accounts import TOKEN_PREFIX, add_staff, hash_token
+from intake.domain.enums import Role
+from intake.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
+from intake.domain.models import Staff
+from intake.ratelimit.attempts import Limiter, Rule
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from starlette.responses import Response
 
 from intake.console import accounts
 from intake.console.pages import Signed, check_csrf, render, require_role, runtime_of, signed_in
-from intake.department_store import all_departments, load_catalog, save_department
-from intake.enums import Role
-from intake.errors import IntakeError
-from intake.models import Staff
-from intake.staff_contacts import ContactChange, masked_contact, set_contact
+from intake.directory.contacts import ContactChange, masked_contact, set_contact
+from intake.directory.departments import all_departments, load_catalog, save_department
+from intake.domain.enums import Role
+from intake.domain.errors import IntakeError
+from intake.domain.models import Staff
 
 
 def add_routes(api: APIRouter) -> None:

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.config import Settings, load_settings
 from intake.console import accounts
-from intake.db import open_database
-from intake.department_store import load_catalog, open_catalog
-from intake.errors import IntakeError
-from intake.migrate import upgrade
+from intake.directory.departments import load_catalog, open_catalog
+from intake.domain.errors import IntakeError
+from intake.storage.database import open_database
+from intake.storage.migrate import upgrade
 
 T = TypeVar("T")
 SettingsLoader = Callable[[Path | None], Settings]

@@ -1,7 +1,7 @@
 """The inboxes of each role, their counts, and the filters of the ticket lists.
 
 A box is a condition on tickets; the role's scope (a handler sees their department only) is
-the one `intake.tickets` applies to the API. Pages are keyset-paginated on the ticket id
+the one `intake.tickets.actions` applies to the API. Pages are keyset-paginated on the ticket id
 (newest first), so a page costs the same on the first and the thousandth screen; the
 migration of the console adds the indexes these conditions use.
 """
@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.clock import utcnow
-from intake.enums import EventKind, Role, TicketStatus
-from intake.errors import InvalidInput
-from intake.models import Staff, Ticket, TicketEvent
-from intake.phones import normalize_phone
-from intake.tickets import _scoped as scoped
+from intake.domain.clock import utcnow
+from intake.domain.enums import EventKind, Role, TicketStatus
+from intake.domain.errors import InvalidInput
+from intake.domain.models import Staff, Ticket, TicketEvent
+from intake.domain.phones import normalize_phone
+from intake.tickets.actions import _scoped as scoped
 from intake.triage.workdays import default_calendar
 
 S = TicketStatus
@@ -33,7 +33,6 @@ LISTED = (
     Ticket.district, Ticket.channel, Ticket.status, Ticket.urgent, Ticket.due_at,
     Ticket.waiting_since,
 )
-FALLBACK_CATEGORY = "other"  # what triage files a request under when it is unsure
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,14 @@ def _answered_extensions(staff: Staff, now: datetime) -> list[ColumnElement[bool
     return [_active(), Ticket.id.in_(recent)]
 
 
+def _needs_human(staff: Staff, now: datetime) -> list[ColumnElement[bool]]:
+    """Received tickets whose triage asked for a person (no confident category, a possible
+    不予受理, suggested answers to choose from) and that nobody has classified since (改类).
+    The category's name says nothing about this: the fallback can be a confident choice, and
+    an unsure guess can name a real category."""
+    return [Ticket.status == S.RECEIVED.value, Ticket.needs_human]
+
+
 def _extension_pending() -> ColumnElement[bool]:
     # a JSON column set back to None holds JSON null, not SQL NULL; IS NOT NULL first lets
     # PostgreSQL use the partial index of open requests
@@ -73,14 +80,7 @@ BOXES: dict[str, Box] = {
     b.key: b
     for b in (
         Box("received", "待受理", lambda s, n: [Ticket.status == S.RECEIVED.value]),
-        Box(
-            "unsure",
-            "待人工分类",
-            lambda s, n: [
-                Ticket.status == S.RECEIVED.value,
-                or_(Ticket.category.is_(None), Ticket.category == FALLBACK_CATEGORY),
-            ],
-        ),
+        Box("unsure", "待人工分类", _needs_human),
         Box("returned", "退单待派", lambda s, n: [Ticket.status == S.RETURNED.value]),
         Box("waiting", "待群众补充", lambda s, n: [Ticket.waiting_since.is_not(None), _active()]),
         Box(

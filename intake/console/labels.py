@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake.enums import RequestType, Role, TicketStatus
+from intake.domain.enums import RequestType, Role, TicketStatus
 
 STATUS = {s.value: s.label_zh for s in TicketStatus}
 TYPE = {t.value: t.label_zh for t in RequestType}

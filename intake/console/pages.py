@@ -21,10 +21,10 @@ from starlette.responses import Response
 from intake.catalog import Catalog
 from intake.console import labels
 from intake.console.session import ConsoleSession, SessionCodec, csrf_ok, new_session
-from intake.department_store import load_catalog
-from intake.enums import Role
-from intake.errors import Forbidden
-from intake.models import Staff
+from intake.directory.departments import load_catalog
+from intake.domain.enums import Role
+from intake.domain.errors import Forbidden
+from intake.domain.models import Staff
 from intake.runtime import Runtime
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -11,7 +11,7 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from intake.errors import InvalidInput
+from intake.domain.errors import InvalidInput
 
 _HASHER = PasswordHasher()
 MIN_LENGTH = 10

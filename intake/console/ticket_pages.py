@@ -1,5 +1,6 @@
 """The ticket page: the citizen's messages, the timeline, triage's suggestion, related tickets,
-and the actions as forms. Actions go through `intake.tickets.perform`, the function behind the
+and the actions as forms. Actions go through `intake.tickets.actions.perform`, the function behind
+the
 staff API, so the console and the API share every state rule and role check."""
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from intake import audit
 from intake.console.pages import Signed, check_csrf, render, runtime_of, signed_in
 from intake.console.views import contact, deadline, hides_contact, may_reveal
-from intake.department_store import load_catalog
-from intake.enums import EventKind, RequestType, Role, TicketStatus
-from intake.errors import Forbidden, IntakeError, InvalidInput, NotFound
-from intake.lifecycle import Action, available_actions
-from intake.models import AttachmentRecord, Staff, Ticket
-from intake.tickets import ActionRequest, _scoped, get_ticket, perform
+from intake.directory.departments import load_catalog
+from intake.domain.enums import EventKind, RequestType, Role, TicketStatus
+from intake.domain.errors import Forbidden, IntakeError, InvalidInput, NotFound
+from intake.domain.lifecycle import Action, available_actions
+from intake.domain.models import AttachmentRecord, Staff, Ticket
+from intake.privacy import audit
+from intake.tickets.actions import ActionRequest, _scoped, get_ticket, perform
 
 VIEW, REVEAL = "ticket_view", "contact_reveal"
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from intake.enums import Role, TicketStatus
-from intake.models import Staff, Ticket
-from intake.phones import mask_phone
+from intake.domain.enums import Role, TicketStatus
+from intake.domain.models import Staff, Ticket
+from intake.domain.phones import mask_phone
 from intake.triage.workdays import deadline_colour
 
 HIDDEN = "（匿名，承办单位不可见）"

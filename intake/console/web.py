@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.responses import Response
 
 from intake.api.client_ip import client_ip
-from intake.console import admin_pages, inbox, ticket_pages
+from intake.console import admin_pages, call_pages, inbox, ticket_pages
 from intake.console.accounts import sign_in
 from intake.console.pages import (
     LOGIN,
@@ -26,7 +26,7 @@ from intake.console.pages import (
 )
 from intake.console.session import new_session
 from intake.console.views import deadline
-from intake.errors import IntakeError, TooManyRequests, Unauthorized
+from intake.domain.errors import IntakeError, TooManyRequests, Unauthorized
 
 STATIC = Path(__file__).parent / "static"
 SignedDep = Annotated[Signed, Depends(signed_in)]
@@ -46,6 +46,7 @@ def router() -> APIRouter:
     api.add_api_route("/static/{name}", static, methods=["GET"])
     ticket_pages.add_routes(api)
     admin_pages.add_routes(api)
+    call_pages.add_routes(api)
     return api
 
 
@@ -149,7 +150,11 @@ async def poll(request: Request, signed: SignedDep, after: After = 0) -> Respons
 
 
 async def static(name: str) -> Response:
-    allowed = {"console.js": "text/javascript", "console.css": "text/css"}
+    allowed = {
+        "console.js": "text/javascript",
+        "console.css": "text/css",
+        "calls.js": "text/javascript",
+    }
     if name not in allowed:
         return Response(status_code=404)
     return FileResponse(STATIC / name, media_type=allowed[name])

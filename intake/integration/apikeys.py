@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.errors import Conflict, Forbidden, InvalidInput, NotFound
+from intake.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from intake.integration.models import ApiKey
 
 KEY_PREFIX = "o311_"

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from intake.config import Settings, load_settings
-from intake.db import Database
+from intake.storage.database import Database
 
 apikey_app = typer.Typer(help="Open311 partners' API keys", no_args_is_help=True)
 webhook_app = typer.Typer(help="department webhooks", no_args_is_help=True)
@@ -25,8 +25,8 @@ def settings_of(data_dir: Path | None) -> Settings:
 
 @asynccontextmanager
 async def migrated(settings: Settings) -> AsyncIterator[Database]:
-    from intake.db import open_database
-    from intake.migrate import upgrade
+    from intake.storage.database import open_database
+    from intake.storage.migrate import upgrade
 
     db = open_database(settings)
     try:
@@ -44,8 +44,8 @@ def _fail(message: str) -> typer.Exit:
 @apikey_app.command("add")
 def apikey_add(name: str, data_dir: DataDir = None) -> None:
     """Create a key for the partner NAME and print it (shown once; only its hash is kept)."""
-    from intake.clock import utcnow
-    from intake.errors import IntakeError
+    from intake.domain.clock import utcnow
+    from intake.domain.errors import IntakeError
     from intake.integration.apikeys import add_key
 
     async def _go() -> str:
@@ -78,8 +78,8 @@ def apikey_list(data_dir: DataDir = None) -> None:
 @apikey_app.command("revoke")
 def apikey_revoke(name: str, data_dir: DataDir = None) -> None:
     """Revoke the key of NAME at once (its requests stay tickets)."""
-    from intake.clock import utcnow
-    from intake.errors import IntakeError
+    from intake.domain.clock import utcnow
+    from intake.domain.errors import IntakeError
     from intake.integration.apikeys import revoke_key
 
     async def _go() -> None:
@@ -105,8 +105,8 @@ def webhook_add(
 ) -> None:
     """Register (or replace) the webhook of DEPARTMENT; prints the signing secret."""
     from intake.catalog import Catalog
-    from intake.clock import utcnow
-    from intake.errors import IntakeError
+    from intake.domain.clock import utcnow
+    from intake.domain.errors import IntakeError
     from intake.integration.webhooks import register
 
     async def _go() -> str:
@@ -146,7 +146,7 @@ def webhook_list(data_dir: DataDir = None) -> None:
 @webhook_app.command("remove")
 def webhook_remove(department: str, data_dir: DataDir = None) -> None:
     """Stop sending DEPARTMENT's events (what is queued for it is dropped)."""
-    from intake.errors import IntakeError
+    from intake.domain.errors import IntakeError
     from intake.integration.webhooks import remove
 
     async def _go() -> None:
@@ -189,9 +189,9 @@ def webhook_replay(dead_id: int, data_dir: DataDir = None) -> None:
     """Send a dead-lettered event again (after the ticket's queued events)."""
     import httpx
 
-    from intake.errors import IntakeError
+    from intake.domain.errors import IntakeError
     from intake.integration.webhook_worker import WebhookWorker
-    from intake.redis_conn import open_redis
+    from intake.redis.connection import open_redis
 
     async def _go() -> str:
         settings = settings_of(data_dir)

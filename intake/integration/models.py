@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from intake.clock import utcnow
-from intake.models import Base, Id
+from intake.domain.clock import utcnow
+from intake.domain.models import Base, Id
 
 
 class ApiKey(Base):

@@ -32,9 +32,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from sqlalchemy import select
 
-from intake.clock import Clock, utcnow
-from intake.db import Database
-from intake.errors import InvalidInput, NotFound
+from intake.domain.clock import Clock, utcnow
+from intake.domain.errors import InvalidInput, NotFound
+from intake.domain.models import Ticket
 from intake.integration.models import DepartmentWebhook, WebhookDeadLetter
 from intake.integration.webhooks import (
     NOT_SENT,
@@ -45,9 +45,9 @@ from intake.integration.webhooks import (
     signed_headers,
 )
 from intake.integration_settings import IntegrationSettings
-from intake.keys import Keys
-from intake.models import Ticket
+from intake.redis.keys import Keys
 from intake.resilience import OutageGuard, is_nogroup, is_outage
+from intake.storage.database import Database
 
 log = logging.getLogger(__name__)
 

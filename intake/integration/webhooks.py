@@ -29,9 +29,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.catalog import Catalog
-from intake.errors import InvalidInput, NotFound
+from intake.domain.errors import InvalidInput, NotFound
+from intake.domain.models import Ticket
 from intake.integration.models import DepartmentWebhook
-from intake.models import Ticket
 
 MIN_SECRET = 16
 MAX_URL = 2000

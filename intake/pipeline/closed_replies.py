@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from intake.enums import TERMINAL_STATUSES, Intent, TicketStatus
-from intake.gateway import QUERY_CODE_ALPHABET, QUERY_CODE_LENGTH
-from intake.lifecycle import reopen
-from intake.models import Ticket
+from intake.domain.enums import TERMINAL_STATUSES, Intent, TicketStatus
+from intake.domain.lifecycle import reopen
+from intake.domain.models import Ticket
+from intake.ingest.gateway import QUERY_CODE_ALPHABET, QUERY_CODE_LENGTH
 from intake.pipeline.context import Context
 from intake.pipeline.rating import answers_a_prompt
 

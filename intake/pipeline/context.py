@@ -16,15 +16,15 @@ from sqlalchemy import and_, bindparam, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from intake.clock import Clock
 from intake.config import PipelineSettings
-from intake.enums import Intent
-from intake.fast_rows import add, build
-from intake.gateway import Gateway
+from intake.domain.clock import Clock
+from intake.domain.enums import Intent
+from intake.domain.messages import InboundMessage
+from intake.domain.models import Citizen, CitizenIdentity, Message, Ticket, TicketEvent
+from intake.domain.new_rows import add, build
+from intake.ingest.gateway import Gateway
 from intake.interfaces import PromptAnswers
-from intake.messages import InboundMessage
-from intake.models import Citizen, CitizenIdentity, Message, Ticket, TicketEvent
-from intake.statement_shapes import padded
+from intake.storage.sql_shapes import padded
 from intake.triage.kit import TriageKit
 from intake.triage.models import TriageDecision
 

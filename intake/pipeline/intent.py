@@ -14,10 +14,11 @@ import unicodedata
 
 from sqlalchemy import select
 
-from intake.enums import TERMINAL_STATUSES, EventKind, Intent
-from intake.events import add_event
-from intake.messages import IdentityKind, MessageKind
-from intake.models import Ticket
+from intake.calls.request import FILED_BY
+from intake.domain.enums import TERMINAL_STATUSES, EventKind, Intent
+from intake.domain.events import add_event
+from intake.domain.messages import IdentityKind, MessageKind
+from intake.domain.models import Ticket
 from intake.pipeline.closed_replies import CODE_RUN, closed_in_text, closed_reply, is_closed
 from intake.pipeline.context import Context
 from intake.pipeline.rating import answers_a_prompt
@@ -127,9 +128,9 @@ return counts
 def _flood_key(ctx: Context) -> str | None:
     """The sender's counter for this hour, if this message counts toward the flood guard:
     the messages `decide_intent` reaches the guard with (not machine-made, not numbered at
-    the edge, not an opt-out or opt-in word)."""
+    the edge, not an opt-out or opt-in word, not a call an agent typed in)."""
     message = ctx.message
-    if not ctx.batch.flood_per_hour or ctx.number:
+    if not ctx.batch.flood_per_hour or ctx.number or FILED_BY in message.fields:
         return None
     if message.fields.get("classification") in AUTOMATED or message.kind in _NO_TICKET_KINDS:
         return None
@@ -243,11 +244,16 @@ async def _open_tickets(ctx: Context) -> list[Ticket]:
 
 
 async def _own_ticket(ctx: Context, number: str) -> Ticket | None:
+    """The sender's ticket: their citizen's, or one giving as its contact a phone the channel
+    vouches is the sender's (a call from that number)."""
     ticket = await ctx.batch.ticket(number)
     citizen = ctx.citizen
-    if ticket is None or citizen is None or ticket.citizen_id != citizen.id:
+    if ticket is None or citizen is None:
         return None
-    return ticket
+    if ticket.citizen_id == citizen.id:
+        return ticket
+    vouched = ctx.message.vouched_phone
+    return ticket if vouched and ticket.contact_phone == vouched else None
 
 
 async def apply_opt_out(ctx: Context) -> None:

@@ -16,9 +16,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from intake.enums import EventKind, Intent, TicketStatus
-from intake.lifecycle import reopen
-from intake.models import Ticket, TicketEvent
+from intake.domain.enums import EventKind, Intent, TicketStatus
+from intake.domain.lifecycle import reopen
+from intake.domain.models import Ticket, TicketEvent
 from intake.pipeline.context import Context
 from intake.triage.repeat_rules import NotHelpfulRules
 

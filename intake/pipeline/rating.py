@@ -9,7 +9,7 @@ taken for an answer.
 
 from __future__ import annotations
 
-from intake.enums import Intent
+from intake.domain.enums import Intent
 from intake.pipeline.context import Context
 
 

@@ -5,7 +5,7 @@ reopens a direct answer (`not_helpful`), and a citizen writing the same thing ag
 their ticket is open is attached to that ticket as a repeat instead of opening a new one (the
 third repeat flags supervision, 督办). `link_duplicate` runs after triage: a new ticket that
 reports the same problem as another citizen's open ticket nearby is linked to it as its master
-(`intake.linked` passes the master's reply and closure on). A request numbered at the edge
+(`intake.tickets.linked` passes the master's reply and closure on). A request numbered at the edge
 (web form, Telegram wizard) keeps its ticket, since the citizen already holds the number: a
 repeat of one's own open ticket is then linked to it and counted there.
 
@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm.util import identity_key
 
-from intake.enums import TERMINAL_STATUSES, EventKind, Intent, TicketStatus
-from intake.events import add_event
-from intake.models import Ticket
+from intake.domain.enums import TERMINAL_STATUSES, EventKind, Intent, TicketStatus
+from intake.domain.events import add_event
+from intake.domain.models import Ticket
 from intake.pipeline.context import Context
 from intake.pipeline.not_helpful import reopen_if_not_helpful
-from intake.statement_shapes import padded
+from intake.storage.sql_shapes import padded
 from intake.triage.duplicates import (
     Features,
     Place,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from intake.enums import EventKind, Intent, RequestType, TicketStatus
-from intake.events import add_event
-from intake.fast_rows import add, build
-from intake.messages import IdentityKind
-from intake.models import AttachmentRecord, Citizen, Message, Ticket
-from intake.phones import mask_phone
+from intake.domain.enums import EventKind, Intent, RequestType, TicketStatus
+from intake.domain.events import add_event
+from intake.domain.messages import IdentityKind
+from intake.domain.models import AttachmentRecord, Citizen, Message, Ticket
+from intake.domain.new_rows import add, build
+from intake.domain.phones import mask_phone
+from intake.domain.titles import ticket_title
+from intake.pipeline.agent_answer import close_answered_call
 from intake.pipeline.closed_replies import reopen_on_reply
 from intake.pipeline.context import Context, identity_key_of
 from intake.pipeline.intent import apply_opt_out, decide_intent, record_bounce
@@ -22,7 +24,6 @@ from intake.pipeline.rating import record_rating
 from intake.pipeline.repeats import link_duplicate, refine_intent
 from intake.pipeline.triage_steps import apply_triage, assess_request
 from intake.pipeline.waiting import resume_clock
-from intake.titles import ticket_title
 from intake.triage.alarm import advice_of
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     record_message,
     open_ticket,
     apply_triage,
+    close_answered_call,
     link_duplicate,
     apply_opt_out,
     record_rating,

@@ -9,9 +9,10 @@ knowledge-base answers (one `reply` sends one) and a possible 不予受理.
 
 from __future__ import annotations
 
-from intake.enums import EventKind, Intent, Resolution, TicketStatus
-from intake.events import add_event
-from intake.models import Ticket
+from intake.calls.request import FILED_BY
+from intake.domain.enums import EventKind, Intent, Resolution, TicketStatus
+from intake.domain.events import add_event
+from intake.domain.models import Ticket
 from intake.pipeline.context import Context
 from intake.triage.kit import TriageKit
 from intake.triage.models import TriageDecision
@@ -40,6 +41,8 @@ async def apply_triage(ctx: Context) -> None:
     ticket.urgent = bool(decision.urgent or special)
     _set_deadlines(ticket, kit)
     _record(ctx, ticket, decision, special)
+    if FILED_BY in ctx.message.fields:
+        return  # an agent took the call and chose to answer or to file: no automatic close
     if decision.out_of_scope is not None:
         ticket.category = OUT_OF_SCOPE
         _close(
@@ -70,6 +73,7 @@ def _classify(ticket: Ticket, decision: TriageDecision, *, chosen_type: str | No
     if not chosen_type:
         ticket.request_type = decision.request_type.label
     ticket.category = decision.category.label
+    ticket.needs_human = decision.needs_human
     ticket.district = decision.routing.district
     ticket.street = decision.routing.street
 

@@ -7,8 +7,8 @@ and records how much on the ticket, so the extension is visible and counted.
 
 from __future__ import annotations
 
-from intake.enums import EventKind, Intent
-from intake.events import add_event
+from intake.domain.enums import EventKind, Intent
+from intake.domain.events import add_event
 from intake.pipeline.context import Context
 from intake.triage.workdays import DAY, WorkCalendar, default_calendar
 

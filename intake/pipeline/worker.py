@@ -24,27 +24,29 @@ import orjson
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError
 
-from intake import bulk_insert, metrics, outcomes
-from intake.clock import Clock, utcnow
+from intake import metrics
 from intake.config import PipelineSettings
-from intake.db import Database
-from intake.deadletter import bury
-from intake.enums import Intent
+from intake.domain.clock import Clock, utcnow
+from intake.domain.enums import Intent
+from intake.domain.messages import InboundMessage
+from intake.domain.models import TicketEvent
 from intake.error_summary import describe
-from intake.gateway import Gateway
+from intake.ingest import outcomes
+from intake.ingest.deadletter import bury
+from intake.ingest.gateway import Gateway
+from intake.ingest.replies import Replies
 from intake.interfaces import PromptAnswers
-from intake.keys import PIPELINE_GROUP, Keys
-from intake.messages import InboundMessage
-from intake.models import TicketEvent
-from intake.outbox import OutboxRelay
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.intent import count_senders
 from intake.pipeline.steps import DEFAULT_STEPS, Step
-from intake.planner_statistics import PlannerStatistics
-from intake.redis_batch import BatchRunner, CommandBatch
-from intake.redis_conn import RedisHandle
-from intake.replies import Replies
+from intake.redis.batch import BatchRunner, CommandBatch
+from intake.redis.connection import RedisHandle
+from intake.redis.keys import PIPELINE_GROUP, Keys
 from intake.resilience import OutageGuard, is_nogroup, is_outage
+from intake.storage import bulk_insert
+from intake.storage.database import Database
+from intake.storage.outbox import OutboxRelay
+from intake.storage.planner_statistics import PlannerStatistics
 from intake.triage.kit import TriageKit
 
 log = logging.getLogger(__name__)

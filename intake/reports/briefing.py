@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.reports.hot import compute_hot
 from intake.reports.kpis import KPIS, compute_kpis, local_day_sql
 from intake.reports.period import Period

@@ -37,8 +37,8 @@ def report_kpi(
     data_dir: DataDir = None,
 ) -> None:
     """The 12345 KPIs of a period (default: the last 30 days), overall and per department."""
-    from intake.clock import SHANGHAI, utcnow
-    from intake.errors import InvalidInput
+    from intake.domain.clock import SHANGHAI, utcnow
+    from intake.domain.errors import InvalidInput
     from intake.reports.export import KPI_COLUMNS, to_csv
     from intake.reports.kpis import compute_kpis
     from intake.reports.period import Period
@@ -65,7 +65,7 @@ def report_hot(
     data_dir: DataDir = None,
 ) -> None:
     """Hot topics of the last N days: top categories, streets and words, spikes flagged."""
-    from intake.clock import SHANGHAI, utcnow
+    from intake.domain.clock import SHANGHAI, utcnow
     from intake.reports.export import HOT_COLUMNS, hot_rows, to_csv
     from intake.reports.hot import Rules, compute_hot
     from intake.reports.period import Period
@@ -84,32 +84,71 @@ def report_hot(
     _print(hot, to_csv(hot_rows(hot), HOT_COLUMNS), fmt)
 
 
+@report_app.command("rebuild")
+def report_rebuild(
+    from_: From = None,
+    to: To = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Count the report summaries afresh (default: every day from the first ticket to today)
+    and fold in the changed tickets. The reports worker keeps them up to date after that."""
+    from intake.domain.clock import utcnow
+    from intake.domain.errors import InvalidInput
+    from intake.reports.period import Period, local_day
+    from intake.reports.summary_builder import rebuild
+
+    async def _go() -> str:
+        now = utcnow()
+        period = Period.parse(from_, to, today=local_day(now)) if from_ or to else None
+        async with migrated(settings_of(data_dir)) as db:
+            done = await rebuild(db, now=now, period=period)
+        return f"{done.days_built} days summarised, {done.tickets_folded} changed tickets folded in"
+
+    try:
+        typer.echo(asyncio.run(_go()))
+    except InvalidInput as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 __all__ = ["report_app"]
 
 
 @report_app.command("briefing")
 def report_briefing(
-    kind: Annotated[str, typer.Argument(help="daily | weekly | monthly")],
-    out: Annotated[Path | None, typer.Option("--out", help="write the HTML here")] = None,
+    kind_arg: Annotated[
+        str | None, typer.Argument(metavar="[KIND]", help="daily | weekly | monthly")
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="daily | weekly | monthly")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html | pdf")] = "html",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write it here")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """The 日监测 / 周分析 / 月简报 as one HTML page (to stdout, or --out FILE)."""
-    from intake.clock import SHANGHAI, utcnow
-    from intake.reports.briefing import Briefing, render_briefing
+    """The 日监测 / 周分析 / 月简报 as an HTML page or a PDF (to stdout, or -o FILE)."""
+    from intake.domain.clock import SHANGHAI, utcnow
+    from intake.reports.briefing import Briefing
+    from intake.reports.briefing_pdf import BriefingDocument, briefing_document
 
     try:
-        chosen = Briefing(kind)
+        chosen = Briefing((kind or kind_arg or "").strip().lower())
     except ValueError:
-        raise typer.BadParameter("daily, weekly or monthly") from None
+        raise typer.BadParameter("daily, weekly or monthly", param_hint="--kind") from None
+    if fmt not in ("html", "pdf"):
+        raise typer.BadParameter("html or pdf", param_hint="--format")
 
-    async def _go() -> str:
+    async def _go() -> BriefingDocument:
         today = utcnow().astimezone(SHANGHAI).date()
         async with migrated(settings_of(data_dir)) as db, db.read() as session:
-            return await render_briefing(session, kind=chosen, today=today)
+            return await briefing_document(session, kind=chosen, today=today, pdf=fmt == "pdf")
 
-    page = asyncio.run(_go())
-    if out is None:
-        typer.echo(page)
+    document = asyncio.run(_go())
+    if document.pdf is not None:
+        if out is None:
+            typer.get_binary_stream("stdout").write(document.pdf)
+            return
+        out.write_bytes(document.pdf)
+    elif out is None:
+        typer.echo(document.html)
+        return
     else:
-        out.write_text(page, encoding="utf-8")
-        typer.echo(f"wrote {out}", err=True)
+        out.write_text(document.html, encoding="utf-8")
+    typer.echo(f"wrote {out}", err=True)

@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from intake.clock import SHANGHAI
 from intake.console.pages import render, require_role, runtime_of, signed_in
-from intake.enums import Role
-from intake.errors import InvalidInput
+from intake.domain.clock import SHANGHAI
+from intake.domain.enums import Role
+from intake.domain.errors import InvalidInput
+from intake.reports import routes as reports_api
 from intake.reports.briefing import CHART_HEIGHT, CHART_WIDTH, bars, tickets_per_day
+from intake.reports.briefing_routes import console_briefing
 from intake.reports.hot import compute_hot
 from intake.reports.kpis import KPIS, compute_kpis
 from intake.reports.period import Period
@@ -24,7 +26,28 @@ def router() -> APIRouter:
     """Mount with `app.include_router(intake.reports.console_page.router())`."""
     api = APIRouter(prefix="/console", include_in_schema=False)
     api.add_api_route("/reports", reports_page, methods=["GET"])
+    api.add_api_route("/reports/briefing", console_briefing, methods=["GET"])
+    api.add_api_route("/reports/export/{what}", export, methods=["GET"])
     return api
+
+
+async def export(
+    request: Request,
+    what: str,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: DateParam = None,
+    format: Annotated[str, Query(max_length=8)] = "xlsx",
+) -> Response:
+    """The API's exports (KPIs, tickets) for a signed-in supervisor or admin: a browser sends
+    the session cookie, not a bearer token. Same masking, same audit record."""
+    signed = await signed_in(request)
+    require_role(signed, Role.SUPERVISOR, Role.ADMIN)
+    runtime = runtime_of(request)
+    if what == "kpis":
+        return await reports_api.kpis(runtime, signed.staff, from_, to, None, None, format)
+    if what == "tickets":
+        return await reports_api.tickets(runtime, signed.staff, from_, to, None, format)
+    raise InvalidInput("export kpis or tickets", field="what")
 
 
 async def reports_page(

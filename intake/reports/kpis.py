@@ -20,6 +20,10 @@ returned it, or else to the hotline itself (`hotline`). Definitions:
 
 Accepted (受理) means taken in: accepted by an agent, or closed at intake by a direct answer;
 不予受理 (declined, out of scope) is neither accepted nor closed. Ratings count each answer.
+
+Every figure is a sum over tickets of what each adds, so it can be kept per day:
+`compute_kpis` reads those per-day sums (`intake.reports.tables`), and `direct_kpis` counts
+from the tickets themselves, the reference the sums are tested against.
 """
 
 from __future__ import annotations
@@ -29,12 +33,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, func, select, true
+from sqlalchemy import ColumnElement, String, case, cast, func, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.enums import EventKind, TicketStatus
-from intake.models import Ticket, TicketEvent
+from intake.domain.enums import EventKind, TicketStatus
+from intake.domain.models import Ticket, TicketEvent
 from intake.reports.period import Period
+from intake.reports.summary_state import (
+    built_days,
+    changed_subquery,
+    changed_tickets,
+    snapshot,
+    unbuilt_ranges,
+)
+from intake.reports.tables import SUM_COLUMNS, TICKETS, report_daily, report_ticket_facts
 
 HOTLINE = "hotline"
 KPIS: dict[str, str] = {
@@ -110,9 +122,82 @@ async def compute_kpis(
     department: str | None = None,
     channel: str | None = None,
 ) -> KpiReport:
-    """Counted in the database in one pass over the period's tickets and their events,
-    grouped by department: a few rows come back, whatever the number of tickets."""
-    per = _per_ticket(period, channel).subquery()
+    """The per-day sums of the summarised days, corrected for the tickets changed since they
+    were summed (their old share taken out, their present one counted live), plus the
+    tickets of the days not summarised counted live: one statement in one snapshot, whose
+    figures equal `direct_kpis`."""
+    async with snapshot(session) as conn:
+        built = await built_days(conn, period)
+        listed = await changed_tickets(conn)
+        changed: Any = changed_subquery() if listed is None else listed
+        any_changed = listed is None or bool(listed)
+        parts: list[Any] = []
+        if built:
+            d, f = report_daily, report_ticket_facts
+            summed = select(d.c.unit, *[d.c[c] for c in SUM_COLUMNS]).where(d.c.day.in_(built))
+            undone = select(f.c.unit, *[(-f.c[c]).label(c) for c in SUM_COLUMNS]).where(
+                f.c.day.in_(built), f.c.ticket_id.in_(changed)
+            )
+            if channel:
+                summed = summed.where(d.c.channel == channel)
+                undone = undone.where(f.c.channel == channel)
+            parts += [summed, undone] if any_changed else [summed]
+        live = [Ticket.id.in_(changed)] if any_changed else []
+        live += [
+            (Ticket.created_at >= start) & (Ticket.created_at < end)
+            for start, end in unbuilt_ranges(period, built)
+        ]
+        within = (Ticket.created_at >= period.start) & (Ticket.created_at < period.end)
+        if live:
+            counted = contributions(within & or_(*live), channel, conn.dialect.name).subquery()
+            parts.append(select(counted.c.unit, *[counted.c[c] for c in SUM_COLUMNS]))
+        every = union_all(*parts).subquery()
+        query = (
+            select(every.c.unit, *[func.sum(every.c[c]).label(c) for c in SUM_COLUMNS])
+            .group_by(every.c.unit)
+            .having(func.sum(every.c[TICKETS]) > 0)
+        )
+        if department:
+            query = query.where(every.c.unit == department)
+        rows = (await conn.execute(query)).mappings().all()
+    overall, units = Tally(), defaultdict[str, Tally](Tally)
+    for row in rows:
+        for name in KPIS:
+            for i, part in enumerate(("n", "d")):
+                value = int(row[f"{name}_{part}"] or 0)
+                overall.counts[name][i] += value
+                units[row["unit"]].counts[name][i] += value
+    return KpiReport(period, channel, department, overall, dict(units))
+
+
+def contributions(where: ColumnElement[bool], channel: str | None, dialect: str) -> Any:
+    """One row per ticket matching `where`: its id, intake time, channel, department
+    (`unit`) and what it adds to each numerator and denominator (`SUM_COLUMNS`, in order)."""
+    per = _per_ticket(where, channel).subquery()
+    unit = func.coalesce(per.c.department, per.c.returned_from, HOTLINE)
+    sums = {
+        part: per.c[part.replace("_n", ":n").replace("_d", ":d")]
+        for name in ("satisfaction_rate", "actual_resolution_rate")
+        for part in (f"{name}_n", f"{name}_d")
+    }
+    for name, (hit, counted) in _conditions(per, local_day_sql(dialect)).items():
+        sums[f"{name}_n"] = case((hit & counted, 1), else_=0)
+        sums[f"{name}_d"] = case((counted, 1), else_=0)
+    columns = [per.c.id, per.c.created_at, per.c.channel, unit.label("unit")]
+    return select(*columns, *[sums[c].label(c) for c in SUM_COLUMNS])
+
+
+async def direct_kpis(
+    session: AsyncSession,
+    *,
+    period: Period,
+    department: str | None = None,
+    channel: str | None = None,
+) -> KpiReport:
+    """The reference: counted in one pass over the period's tickets and their events,
+    grouped by department, without the summaries (what `compute_kpis` must equal)."""
+    within = (Ticket.created_at >= period.start) & (Ticket.created_at < period.end)
+    per = _per_ticket(within, channel).subquery()
     unit = func.coalesce(per.c.department, per.c.returned_from, HOTLINE)
     day = local_day_sql(session.bind.dialect.name)
     columns = [unit.label("unit")]
@@ -170,9 +255,9 @@ def _count(condition: Any) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-def _per_ticket(period: Period, channel: str | None) -> Any:
-    """One row per ticket of the period: its own columns and what its events say (the
-    tickets found by their time index, their events by the ticket index)."""
+def _per_ticket(where: ColumnElement[bool], channel: str | None) -> Any:
+    """One row per ticket matching `where`: its own columns and what its events say (the
+    tickets found by their time index or id, their events by the ticket index)."""
     e = TicketEvent
     kind = e.kind
     resolution = e.data["resolution"].as_string()
@@ -221,7 +306,7 @@ def _per_ticket(period: Period, channel: str | None) -> Any:
         )
         .select_from(Ticket)
         .outerjoin(e, e.ticket_id == Ticket.id)
-        .where(Ticket.created_at >= period.start, Ticket.created_at < period.end)
+        .where(where)
         .group_by(*own)
     )
     return query.where(Ticket.channel == channel) if channel else query

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from intake.clock import SHANGHAI
-from intake.errors import InvalidInput
+from intake.domain.clock import SHANGHAI
+from intake.domain.errors import InvalidInput
 
 MAX_DAYS = 366
 

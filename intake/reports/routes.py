@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from intake.api.deps import RuntimeDep, StaffDep
-from intake.audit import record
-from intake.clock import SHANGHAI
-from intake.enums import Role
-from intake.errors import Forbidden, InvalidInput
-from intake.models import Staff
+from intake.domain.clock import SHANGHAI
+from intake.domain.enums import Role
+from intake.domain.errors import Forbidden, InvalidInput
+from intake.domain.models import Staff
+from intake.privacy.audit import record
+from intake.reports.briefing_routes import briefing
 from intake.reports.export import HOT_COLUMNS, KPI_COLUMNS, hot_rows, to_csv, to_xlsx
 from intake.reports.hot import Rules, compute_hot
 from intake.reports.kpis import compute_kpis
@@ -33,6 +34,9 @@ def router() -> APIRouter:
     api.add_api_route("/hot-topics", hot_topics, methods=["GET"], summary="Hot topics, spikes")
     api.add_api_route(
         "/tickets", tickets, methods=["GET"], summary="Tickets of a period (CSV, XLSX)"
+    )
+    api.add_api_route(
+        "/briefing", briefing, methods=["GET"], summary="The daily/weekly/monthly briefing (PDF)"
     )
     return api
 

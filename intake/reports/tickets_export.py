@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.clock import SHANGHAI
 from intake.console.views import mask_name
-from intake.models import Ticket
-from intake.phones import mask_phone
+from intake.domain.clock import SHANGHAI
+from intake.domain.models import Ticket
+from intake.domain.phones import mask_phone
 from intake.reports.period import Period
 
 MAX_EXPORT_ROWS = 200_000

@@ -1,7 +1,7 @@
 """The emergency check of the accept path: cheap for the many messages that are not one.
 
 The gateway asks it about every message before making the message durable, so the first
-answer on any channel can carry the advice (`intake.emergency_advice`). Most messages hold
+answer on any channel can carry the advice (`intake.domain.emergency_advice`). Most messages hold
 no emergency keyword at all; one Aho-Corasick pass over the raw text (whitespace dropped, as
 `text.normalise` drops it) says so without normalising the text, which costs several times as
 much. With the keyword lists alone, only a message holding a keyword goes through the triage
@@ -16,7 +16,7 @@ import re
 
 from ahocorasick_rs import AhoCorasick
 
-from intake.emergency_advice import EmergencyAdvice
+from intake.domain.emergency_advice import EmergencyAdvice
 from intake.triage import guards
 from intake.triage.engine import Triage
 from intake.triage.kit import TriageKit

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.cues import Cues, load_cues
 from intake.triage.models import REQUEST_TYPES
 from intake.triage.text import normalise

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.text import normalise
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.catalogue import DATA_DIR, read_yaml
 from intake.triage.models import REQUEST_TYPES
 from intake.triage.workdays import Interval, WorkCalendar, default_calendar

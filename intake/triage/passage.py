@@ -24,13 +24,10 @@ _QUOTE_OPENS = re.compile("[" + "".join(re.escape(mark) for mark in QUOTE_PAIRS)
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """Measurable signs that a message is a letter rather than a quick question."""
+    """Measurable signs that a message is a letter rather than a quick question: the first
+    limit it passes (the cheapest are measured first, and the rest never once one is)."""
 
     chars: int
-    sentences: int
-    questions: int
-    story_words: int
-    request_words: int
     letter_reason: str | None  # which limit it passes, or None for a short message
 
     @property
@@ -102,25 +99,23 @@ class Passage:
 
     @cached_property
     def shape(self) -> Shape:
+        return Shape(len(self.text), self._letter_reason())
+
+    def _letter_reason(self) -> str | None:
         cues, text = self._cues, self.text
         limits = cues.letter
-        chars = len(text)
-        sentences = len(self.sentences())
-        questions = len(self.question_sentences)
-        story = sum(word in text for word in cues.story)
+        if (chars := len(text)) > limits.max_chars:
+            return f"{chars} characters > {limits.max_chars}"
+        if (sentences := len(self.sentences())) > limits.max_sentences:
+            return f"{sentences} sentences > {limits.max_sentences}"
+        if (questions := len(self.question_sentences)) > limits.max_questions:
+            return f"{questions} questions > {limits.max_questions}"
+        if (story := sum(word in text for word in cues.story)) > limits.max_story_words:
+            return f"{story} story words > {limits.max_story_words}"
         requests = sum(text.count(word) for word in cues.request)
-        checks = (
-            (chars > limits.max_chars, f"{chars} characters > {limits.max_chars}"),
-            (sentences > limits.max_sentences, f"{sentences} sentences > {limits.max_sentences}"),
-            (questions > limits.max_questions, f"{questions} questions > {limits.max_questions}"),
-            (story > limits.max_story_words, f"{story} story words > {limits.max_story_words}"),
-            (
-                requests > limits.max_request_words,
-                f"{requests} requests > {limits.max_request_words}",
-            ),
-        )
-        reason = next((why for over, why in checks if over), None)
-        return Shape(chars, sentences, questions, story, requests, reason)
+        if requests > limits.max_request_words:
+            return f"{requests} requests > {limits.max_request_words}"
+        return None
 
 
 def _starts(text: str, ends: frozenset[str]) -> list[int]:

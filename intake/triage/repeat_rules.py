@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.catalogue import DATA_DIR, read_yaml
 from intake.triage.models import REQUEST_TYPES
 from intake.triage.text import normalise

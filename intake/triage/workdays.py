@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.catalogue import DATA_DIR, read_yaml
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

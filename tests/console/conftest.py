@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from intake.config import Settings
-from intake.department_store import open_catalog
+from intake.console import passwords
+from intake.directory.departments import open_catalog
 from intake.runtime import Runtime
 from service.app import create_app
 
@@ -24,6 +26,16 @@ class Console:
 
 def console_app(settings: Settings, runtime: Runtime) -> FastAPI:
     return create_app(settings, runtime=runtime)  # the factory mounts the console
+
+
+@pytest.fixture(autouse=True)
+def quick_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2id through the same functions, at the lowest cost: the library's defaults
+    take most of a second per sign-in on a loaded test machine, and the browser tests sign in
+    and create accounts a dozen times."""
+    quick = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(passwords, "_HASHER", quick)
+    monkeypatch.setattr(passwords, "_DUMMY", quick.hash("not a password of anybody's"))
 
 
 @pytest.fixture

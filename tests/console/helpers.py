@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from intake.console.accounts import create_account
-from intake.department_store import load_catalog
-from intake.enums import Role
+from intake.directory.departments import load_catalog
+from intake.domain.enums import Role
 from intake.runtime import Runtime
 from tests.core.helpers import drain, request_body
 

@@ -8,7 +8,7 @@ import httpx
 
 from intake.console.accounts import set_password
 from intake.console.session import COOKIE, SessionCodec, new_session
-from intake.enums import Role
+from intake.domain.enums import Role
 from tests.console.conftest import Console
 from tests.console.helpers import PASSWORD, csrf_of, make_staff, sign_in
 

@@ -16,13 +16,12 @@ from typer.testing import CliRunner
 
 from intake.config import Settings
 from intake.console.cli import register
-from intake.enums import Role
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Ticket
+from intake.domain.enums import Role
+from intake.domain.models import Ticket
 from tests.console.browser import chromium_path, serve
 from tests.console.conftest import Console
 from tests.console.helpers import PASSWORD, make_staff, web_request
-from tests.core.helpers import drain
+from tests.core.helpers import drain, request_body
 
 
 @pytest.fixture
@@ -58,6 +57,14 @@ async def _open(page: Page, live: str, number: str, box: str | None = None) -> N
     await expect(page.get_by_role("heading", name=re.compile(number))).to_be_visible()
 
 
+async def _citizen_looks_up(page: Page, live: str, number: str, code: str) -> None:
+    await page.goto(f"{live}/status")
+    await page.get_by_label("工单编号").fill(number)
+    await page.get_by_label("查询码或手机号码").fill(code)
+    await page.get_by_role("button", name="查询").click()
+    await expect(page.get_by_text(number)).to_be_visible()
+
+
 async def _status(console: Console, number: str) -> Ticket:
     async with console.runtime.db.read() as session:
         ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
@@ -78,7 +85,9 @@ async def test_the_closed_loop_in_the_browser(
 ) -> None:
     runtime = console.runtime
     await asyncio.to_thread(_cli_add, settings, "xiaowang", "--role", "agent")
-    number = await web_request(console.http, runtime)
+    created = await console.http.post("/api/v1/requests", json=request_body())
+    number, code = created.json()["number"], created.json()["query_code"]
+    await drain(runtime)
 
     agent = await _signed_in(browser, live, "xiaowang")
     await expect(agent.get_by_role("heading", name="待受理")).to_be_visible()
@@ -104,18 +113,13 @@ async def test_the_closed_loop_in_the_browser(
     await handler.get_by_role("button", name="补充信息").click()
     await expect(handler.get_by_text("暂停计时").first).to_be_visible()
 
-    # the citizen answers (by SMS here: the web status page's reply box is the web channel's)
-    await runtime.gateway.submit(
-        InboundMessage(
-            channel="sms",
-            external_id=f"answer-{number}",
-            sender=SenderIdentity(kind=IdentityKind.PHONE, value="+8613812345678"),
-            kind=MessageKind.TEXT,
-            received_at=runtime.clock(),
-            text="门牌号是幸福路12号",
-        )
-    )
-    await drain(runtime)
+    citizen = await (await browser.new_context(locale="zh-CN")).new_page()
+    await _citizen_looks_up(citizen, live, number, code)
+    await expect(citizen.get_by_text("请提供烧烤店的门牌号")).to_be_visible()
+    await citizen.get_by_label("补充信息").fill("门牌号是幸福路12号")
+    await citizen.get_by_role("button", name="提交补充").click()
+    await expect(citizen.get_by_text("已收到您的补充信息")).to_be_visible()
+    await drain(runtime)  # the pipeline files the answer as the ticket's follow-up
     await handler.reload()
     await expect(handler.get_by_text("门牌号是幸福路12号")).to_be_visible()
     assert (await _status(console, number)).waiting_since is None
@@ -130,18 +134,23 @@ async def test_the_closed_loop_in_the_browser(
     public = await console.http.get(f"/api/v1/requests/{number}", params={"phone": "13812345678"})
     assert public.json()["status"] == "closed"  # the citizen's status page agrees
 
+    await _citizen_looks_up(citizen, live, number, code)
+    await citizen.get_by_role("button", name="不满意").click()
+    await expect(citizen.get_by_text("重新办理并纳入督办")).to_be_visible()
+    reopened = await _status(console, number)
+    assert reopened.status == "reopened" and reopened.supervision
+
     await make_staff(runtime, "dubanyuan", Role.SUPERVISOR)
     supervisor = await _signed_in(browser, live, "dubanyuan")
-    await _open(supervisor, live, number, box="all")
-    await supervisor.get_by_role("button", name="重新办理").click()
-    await expect(supervisor.locator("#status")).to_have_text("重新办理")
+    await expect(supervisor.get_by_role("link", name=number)).to_be_visible()  # 督办
     await supervisor.goto(f"{live}/console/inbox?box=unsatisfied")
     await expect(supervisor.get_by_role("link", name=number)).to_be_visible()
     await supervisor.get_by_role("link", name=number).click()
     await supervisor.get_by_role("button", name="派单").click()
     await expect(supervisor.locator("#status")).to_have_text("已派单")
     timeline = supervisor.locator("#timeline")
-    for word in ("受理", "派单", "请群众补充信息", "群众已补充", "答复", "办结", "重新办理"):
+    words = ("受理", "派单", "请群众补充信息", "群众已补充", "答复", "办结", "评价", "重新办理")
+    for word in words:
         await expect(timeline.get_by_text(word, exact=True).first).to_be_visible()
 
 

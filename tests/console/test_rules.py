@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from intake.audit import AuditEntry
-from intake.enums import Role
-from intake.models import AttachmentRecord, Staff, Ticket
+from intake.domain.enums import Role
+from intake.domain.models import AttachmentRecord, Staff, Ticket
+from intake.privacy.audit import AuditEntry
 from tests.console.conftest import Console
 from tests.console.helpers import act, csrf_of, make_staff, sign_in, web_request
 

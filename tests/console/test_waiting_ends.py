@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from intake.enums import Role
-from intake.errors import IntakeError
-from intake.lifecycle import Action
-from intake.models import Staff, Ticket
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.errors import IntakeError
+from intake.domain.lifecycle import Action
+from intake.domain.models import Staff, Ticket
 from intake.runtime import Runtime
-from intake.staff import add_staff
-from intake.tickets import ActionRequest, perform
+from intake.tickets.actions import ActionRequest, perform
 from tests.console.conftest import Console
 from tests.console.helpers import web_request
 

@@ -10,12 +10,12 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from intake.enums import Role
-from intake.lifecycle import Action
-from intake.models import Ticket
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.lifecycle import Action
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
-from intake.staff import add_staff
-from intake.tickets import ActionRequest, perform
+from intake.tickets.actions import ActionRequest, perform
 
 
 def request_body(**overrides: Any) -> dict[str, Any]:

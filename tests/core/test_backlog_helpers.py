@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.pipeline.backlog import run_with_helpers
 from intake.runtime import Runtime
 from tests.core.test_pipeline import sms

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from intake import bulk_insert
-from intake.models import Citizen, CitizenIdentity
+from intake.domain.models import Citizen, CitizenIdentity
 from intake.runtime import Runtime
+from intake.storage import bulk_insert
 
 
 async def test_rows_and_their_children_line_up_with_their_keys(

@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 
-from intake.enums import Role
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from intake.triage.learned.corrections import corrected_rows
 from intake.triage.workbench import Workbench
 from tests.core.helpers import submitted_ticket

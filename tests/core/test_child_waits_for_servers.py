@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from intake.keys import Keys
+from intake.redis.keys import Keys
 from tests.fault_servers import RedisServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from intake.config import Settings
-from intake.deadletter import list_dead
+from intake.ingest.deadletter import list_dead
 from intake.runtime import Runtime
 from tests.conftest import REDIS_URL
 from tests.core.helpers import drain

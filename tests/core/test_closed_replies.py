@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from intake.config import Settings
-from intake.enums import Role
-from intake.lifecycle import Action
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Message, Ticket, TicketEvent
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.lifecycle import Action
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import Message, Ticket, TicketEvent
 from intake.runtime import Runtime
-from intake.staff import add_staff
-from intake.tickets import ActionRequest, perform
+from intake.tickets.actions import ActionRequest, perform
 from notifier.config import load_notify_settings
 from notifier.models import PromptKind
 from notifier.prompts import ensure_prompt

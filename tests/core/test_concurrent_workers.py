@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, text
 
-from intake.deadletter import list_dead
-from intake.models import Citizen, CitizenIdentity, Message, Ticket
+from intake.domain.models import Citizen, CitizenIdentity, Message, Ticket
+from intake.ingest.deadletter import list_dead
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.intent import count_senders
-from intake.planner_statistics import PlannerStatistics
 from intake.runtime import Runtime
+from intake.storage.planner_statistics import PlannerStatistics
 from tests.core.test_pipeline import sms
 
 PHONES = [f"+86139000000{i:02d}" for i in range(12)]

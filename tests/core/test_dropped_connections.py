@@ -9,10 +9,10 @@ import asyncpg
 import pytest
 from sqlalchemy import func, select
 
-from intake import db as db_module
-from intake.deadletter import list_dead
-from intake.models import Ticket
+from intake.domain.models import Ticket
+from intake.ingest.deadletter import list_dead
 from intake.runtime import Runtime
+from intake.storage import database as db_module
 from tests.core.helpers import drain
 from tests.core.test_pipeline import sms
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from intake.triage import Triage
 from intake.triage.alarm import Alarm

@@ -27,10 +27,10 @@ import pytest
 from fastapi.routing import APIRoute
 
 from intake.config import Settings
-from intake.deadletter import list_dead
-from intake.enums import Role
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.ingest.deadletter import list_dead
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from service.app import create_app
 from tests.core.helpers import request_body
 from tests.telegram.fake_bot_api import TOKEN as BOT_TOKEN

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from intake.config import Settings
-from intake.deadletter import list_dead
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Message, Ticket
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import Message, Ticket
+from intake.domain.text_hygiene import clean_data, clean_text
+from intake.ingest.deadletter import list_dead
 from intake.runtime import Runtime
-from intake.text_hygiene import clean_data, clean_text
 from service.app import create_app
 from tests.core.helpers import drain, request_body, ticket_count
 
@@ -216,8 +216,8 @@ async def test_lookup_with_non_ascii_code_is_the_same_404(
 
 
 async def test_staff_list_cursor_is_bounded(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    from intake.enums import Role
-    from intake.staff import add_staff
+    from intake.directory.accounts import add_staff
+    from intake.domain.enums import Role
 
     async with runtime.db.write() as session, session.begin():
         _, token = await add_staff(

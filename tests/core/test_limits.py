@@ -13,7 +13,7 @@ import pytest
 
 from intake.api.client_ip import client_ip
 from intake.config import Settings, load_settings
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.runtime import Runtime
 from service.app import create_app
 from tests.core.helpers import drain, request_body, ticket_count

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from intake.keys import PIPELINE_GROUP
+from intake.redis.keys import PIPELINE_GROUP
 from intake.runtime import Runtime
 from notifier.consumer import GROUP as NOTIFIER_GROUP
 from notifier.service import Notifier

@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
 from intake.api.metrics_sampled import open_tickets_by_deadline
-from intake.enums import RequestType
+from intake.domain.enums import RequestType
+from intake.domain.models import Ticket
 from intake.metrics import MAX_CHILDREN, OTHER, Bound
-from intake.models import Ticket
 from intake.runtime import Runtime
 from service.app import create_app
 from tests.core.helpers import drain, request_body

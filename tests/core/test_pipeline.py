@@ -8,21 +8,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from intake.deadletter import list_dead, replay
-from intake.keys import PIPELINE_GROUP
-from intake.messages import (
+from intake.domain.messages import (
     VOUCHED_PHONE,
     IdentityKind,
     InboundMessage,
     MessageKind,
     SenderIdentity,
 )
-from intake.models import CitizenIdentity, Message, Ticket, TicketEvent
-from intake.outbox import RECOVERY_GRACE_S
+from intake.domain.models import CitizenIdentity, Message, Ticket, TicketEvent
+from intake.ingest.deadletter import list_dead, replay
 from intake.pipeline.context import Context
 from intake.pipeline.steps import DEFAULT_STEPS
 from intake.pipeline.worker import PipelineWorker
+from intake.redis.keys import PIPELINE_GROUP
 from intake.runtime import Runtime
+from intake.storage.outbox import RECOVERY_GRACE_S
 from tests.core.helpers import drain, ticket_count
 
 
@@ -296,7 +296,7 @@ async def test_flood_guard(runtime: Runtime) -> None:
     await worker.drain()
     intents = [await _intent_of(runtime, f"f{i}") for i in range(5)]
     assert intents[3:] == ["ignored", "ignored"]
-    from intake.outcome_waiter import wait_for_outcome
+    from intake.ingest.outcome_waiter import wait_for_outcome
 
     outcome = await wait_for_outcome(
         runtime.redis.client, runtime.redis.keys, channel="sms", external_id="f4", within_s=1
@@ -305,7 +305,7 @@ async def test_flood_guard(runtime: Runtime) -> None:
 
 
 async def test_outcome_for_channels_that_answer_at_once(runtime: Runtime) -> None:
-    from intake.outcome_waiter import wait_for_outcome
+    from intake.ingest.outcome_waiter import wait_for_outcome
 
     keys = runtime.redis.keys
     assert (

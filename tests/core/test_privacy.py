@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from intake.deadletter import list_dead
-from intake.enums import Role
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import Ticket
 from intake.error_summary import RedactingFormatter, describe, redacted_traceback
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Ticket
+from intake.ingest.deadletter import list_dead
 from intake.pipeline.context import Context
 from intake.pipeline.steps import DEFAULT_STEPS
 from intake.pipeline.worker import PipelineWorker
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from tests.core.helpers import drain, request_body
 from tests.core.test_cli import _cli
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intake.config import Settings
-from intake.models import Message, Ticket
+from intake.domain.models import Message, Ticket
 from intake.runtime import Runtime
 from service import child_workers
 from tests.conftest import REDIS_URL

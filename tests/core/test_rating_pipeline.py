@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from intake.models import Ticket
-from intake.outcome_waiter import wait_for_outcome
+from intake.domain.models import Ticket
+from intake.ingest.outcome_waiter import wait_for_outcome
 from intake.runtime import Runtime
 from notifier.config import load_notify_settings
 from notifier.models import Prompt, PromptKind

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from intake import heartbeat
+from intake.redis import heartbeat
 from intake.runtime import Runtime
 from service.runner import _worker_tasks
 from tests.core.helpers import request_body

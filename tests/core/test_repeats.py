@@ -14,8 +14,9 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from intake.enums import Role
-from intake.messages import (
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.messages import (
     VOUCHED_PHONE,
     IdentityKind,
     InboundMessage,
@@ -23,11 +24,10 @@ from intake.messages import (
     MessageKind,
     SenderIdentity,
 )
-from intake.models import Message, Ticket
-from intake.outcome_waiter import wait_for_outcome
-from intake.replies import Replies
+from intake.domain.models import Message, Ticket
+from intake.ingest.outcome_waiter import wait_for_outcome
+from intake.ingest.replies import Replies
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from notifier.config import load_notify_settings
 from notifier.planner import plan
 from tests.core.helpers import drain, request_body

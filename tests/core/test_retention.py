@@ -12,19 +12,19 @@ import httpx
 from sqlalchemy import func, select
 
 import notifier.models  # noqa: F401  (the notifier's tables are dumped too)
-from intake.audit import AuditEntry
 from intake.config import RetentionSettings
-from intake.erasure import erase_phone
-from intake.messages import (
+from intake.domain.messages import (
     Attachment,
     IdentityKind,
     InboundMessage,
     MessageKind,
     SenderIdentity,
 )
-from intake.models import AttachmentRecord, Base, Message, Ticket
-from intake.personal_data import ERASED
-from intake.retention import purge, retention_loop
+from intake.domain.models import AttachmentRecord, Base, Message, Ticket
+from intake.privacy.audit import AuditEntry
+from intake.privacy.erasure import erase_phone
+from intake.privacy.personal_data import ERASED
+from intake.privacy.retention import purge, retention_loop
 from intake.runtime import Runtime
 from tests.core.helpers import accept_and_close, drain, request_body
 from tests.core.test_cli import _cli
@@ -134,7 +134,7 @@ async def test_purge_removes_old_raw_data_and_keeps_the_facts(runtime: Runtime) 
 
 
 def purge_zero() -> str:
-    from intake.retention import PurgeReport
+    from intake.privacy.retention import PurgeReport
 
     return PurgeReport().describe()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from intake.config import load_settings
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.runtime import Runtime
 from intake.secret_key import (
     MIN_SECRET_BYTES,

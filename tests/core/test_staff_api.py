@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from intake.enums import Role
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from tests.core.helpers import drain, request_body
 
 

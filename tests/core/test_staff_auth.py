@@ -7,8 +7,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from intake.enums import Role
-from intake.models import Staff
+from intake.domain.enums import Role
+from intake.domain.models import Staff
 from intake.runtime import Runtime
 from tests.core.test_staff_api import _act, _staff, _ticket
 

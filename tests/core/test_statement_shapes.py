@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake.statement_shapes import padded, power_of_two_chunks
+from intake.storage.sql_shapes import padded, power_of_two_chunks
 
 
 def test_padding_keeps_the_set_and_makes_few_sizes() -> None:

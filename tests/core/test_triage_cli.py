@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from intake.config import Settings
-from intake.models import Ticket, TicketEvent
+from intake.domain.models import Ticket, TicketEvent
 from intake.runtime import Runtime
 from intake.triage.learned.files import load_info
 from intake.triage.learned.source import SHIPPED

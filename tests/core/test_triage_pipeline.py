@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from intake.config import Settings
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from tests.core.helpers import drain, request_body
 

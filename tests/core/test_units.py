@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from intake.config import load_settings
-from intake.enums import Role, TicketStatus
-from intake.errors import ConfigurationError, Forbidden, InvalidInput, InvalidTransition
-from intake.lifecycle import Action, available_actions, check_role, next_status
-from intake.messages import (
+from intake.domain.enums import Role, TicketStatus
+from intake.domain.errors import ConfigurationError, Forbidden, InvalidInput, InvalidTransition
+from intake.domain.lifecycle import Action, available_actions, check_role, next_status
+from intake.domain.messages import (
     Attachment,
     IdentityKind,
     InboundMessage,
@@ -18,7 +18,7 @@ from intake.messages import (
     MessageKind,
     SenderIdentity,
 )
-from intake.phones import mask_phone, normalize_mainland_mobile
+from intake.domain.phones import mask_phone, normalize_mainland_mobile
 
 S = TicketStatus
 
@@ -124,7 +124,7 @@ def test_config_file_and_nested_env(monkeypatch: pytest.MonkeyPatch, tmp_path: o
 def test_query_codes_use_the_whole_alphabet_and_never_repeat_in_practice() -> None:
     from collections import Counter
 
-    from intake.gateway import QUERY_CODE_ALPHABET, QUERY_CODE_LENGTH, new_query_code
+    from intake.ingest.gateway import QUERY_CODE_ALPHABET, QUERY_CODE_LENGTH, new_query_code
 
     codes = [new_query_code() for _ in range(20_000)]
     assert len(set(codes)) == len(codes)

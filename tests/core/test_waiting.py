@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from intake.config import Settings
-from intake.enums import Role
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Ticket, TicketEvent
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import Ticket, TicketEvent
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from notifier.config import load_notify_settings
 from notifier.planner import plan
 from service.app import create_app

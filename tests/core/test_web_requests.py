@@ -9,8 +9,8 @@ import re
 import httpx
 from sqlalchemy import select
 
-from intake.clock import intake_day
-from intake.models import Ticket
+from intake.domain.clock import intake_day
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from tests.core.helpers import drain, request_body, ticket_count
 

@@ -21,9 +21,9 @@ from channels.email.connector import EmailConnector
 from channels.email.sender import SmtpSender, SmtpSettings
 from channels.email.settings import EmailSettings
 from intake.config import Settings
-from intake.errors import SendSkipped, TransientSendError
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Ticket
+from intake.domain.errors import SendSkipped, TransientSendError
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier

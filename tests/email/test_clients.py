@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from channels.email.parse import parse_mail
-from intake.titles import ticket_title
+from intake.domain.titles import ticket_title
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email_clients"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load(

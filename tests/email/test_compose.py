@@ -13,7 +13,7 @@ from channels.email.compose import compose_mail, subject_with_ticket, threading_
 from channels.email.guards import MailClass
 from channels.email.ids import ticket_from_message_id
 from channels.email.parse import parse_mail
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.messages import IdentityKind, SenderIdentity
 
 DOMAIN = "city.example.test"
 FROM = "hotline@city.example.test"

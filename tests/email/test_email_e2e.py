@@ -30,7 +30,7 @@ from sqlalchemy import select
 from channels.email.connector import EmailConnector
 from channels.email.ids import ticket_from_message_id
 from intake.config import Settings
-from intake.models import Ticket, TicketEvent
+from intake.domain.models import Ticket, TicketEvent
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
@@ -97,8 +97,9 @@ async def hotline(
     configured = settings.model_copy(update={"notify": dict(NOTIFY), "email": mail})
     runtime = await Runtime.open(configured, clock=clock)
     from channels.registry import build_connectors
+    from service.settings import service_settings
 
-    connector = build_connectors(runtime)["email"]
+    connector = build_connectors(runtime, service_settings(runtime.settings))["email"]
     assert isinstance(connector, EmailConnector)
     sender = connector.sender()
     assert sender is not None

@@ -21,8 +21,8 @@ from channels.email.imap import ImapSession
 from channels.email.imap_data import parse_fetch, uid_set
 from channels.email.reader import MailboxReader
 from channels.email.settings import EmailSettings
-from intake.deadletter import list_dead
-from intake.messages import InboundMessage
+from intake.domain.messages import InboundMessage
+from intake.ingest.deadletter import list_dead
 from intake.runtime import Runtime
 from tests.conftest import unavailable
 from tests.email.dovecot_peer import (

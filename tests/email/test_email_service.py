@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from channels.email import make_message_id
 from channels.email.connector import EmailConnector
 from intake.config import Settings
-from intake.enums import EventKind
-from intake.models import AttachmentRecord, Message, Ticket, TicketEvent
+from intake.domain.enums import EventKind
+from intake.domain.models import AttachmentRecord, Message, Ticket, TicketEvent
 from intake.runtime import Runtime
 from tests.conftest import unavailable
 from tests.email.dovecot_peer import (
@@ -68,8 +68,9 @@ async def service(settings: Settings, dovecot: Dovecot) -> AsyncIterator[Service
     settings.email = dovecot.settings()
     runtime = await Runtime.open(settings)
     from channels.registry import build_connectors
+    from service.settings import service_settings
 
-    connector = build_connectors(runtime)["email"]
+    connector = build_connectors(runtime, service_settings(runtime.settings))["email"]
     assert isinstance(connector, EmailConnector)
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="email").run(stop))

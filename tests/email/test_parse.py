@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from channels.email.parse import ParsedMail, parse_mail
-from intake.messages import InboundMessage, MessageKind
+from intake.domain.messages import InboundMessage, MessageKind
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
 EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load(

@@ -22,8 +22,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from channels.base import OutboundMessage
 from channels.email.ids import ticket_from_message_id
 from channels.email.sender import SmtpSender, SmtpSettings, classify_smtp_error
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.domain.messages import IdentityKind, SenderIdentity
 from tests.conftest import unavailable
 
 DOMAIN = "city.example.test"

@@ -19,7 +19,7 @@ from channels.base import OutboundMessage
 from channels.email.parse import parse_mail
 from channels.email.sender import SmtpSender, SmtpSettings
 from intake.config import Settings
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier

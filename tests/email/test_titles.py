@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels.email.titles import clean_subject, title_of_subject
-from intake.titles import NO_TEXT, is_greeting, ticket_title, title_from
+from intake.domain.titles import NO_TEXT, is_greeting, ticket_title, title_from
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_a_given_title_wins_unless_it_is_a_greeting() -> None:
 
 def test_phone_and_id_numbers_are_masked_in_titles() -> None:
     """A title is shown in lists and staff alerts: they never need the citizen's numbers."""
-    from intake.titles import ticket_title
+    from intake.domain.titles import ticket_title
 
     title = ticket_title(None, "您好，我是张三电话13812345678，身份证110101199003071234，路灯坏了")
     assert "13812345678" not in title and "138****5678" in title

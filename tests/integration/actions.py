@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from intake.enums import Role
-from intake.lifecycle import Action
-from intake.models import Staff
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.lifecycle import Action
+from intake.domain.models import Staff
 from intake.runtime import Runtime
-from intake.staff import add_staff
-from intake.tickets import ActionRequest, perform
+from intake.tickets.actions import ActionRequest, perform
 
 
 async def staff_member(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from intake.clock import SHANGHAI
-from intake.models import Citizen, Ticket
+from intake.domain.clock import SHANGHAI
+from intake.domain.models import Citizen, Ticket
 from intake.reports.hot import Rules, compute_hot, words
 from intake.reports.period import Period
 from intake.runtime import Runtime

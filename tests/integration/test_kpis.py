@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from intake.enums import Role
-from intake.models import Citizen, Ticket, TicketEvent
+from intake.domain.enums import Role
+from intake.domain.models import Citizen, Ticket, TicketEvent
 from intake.reports.kpis import compute_kpis
 from intake.reports.period import Period
 from intake.runtime import Runtime
@@ -296,8 +296,8 @@ async def test_ticket_exports_are_masked_audited_and_formula_safe(
     from openpyxl import load_workbook
     from sqlalchemy import select
 
-    from intake.audit import AuditEntry
-    from intake.models import Ticket as TicketRow
+    from intake.domain.models import Ticket as TicketRow
+    from intake.privacy.audit import AuditEntry
 
     await data_set(clean_runtime)
     async with clean_runtime.db.write() as session, session.begin():

@@ -10,13 +10,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from intake.clock import utcnow
-from intake.enums import Role
+from intake.domain.clock import utcnow
+from intake.domain.enums import Role
+from intake.domain.lifecycle import Action
+from intake.domain.models import Ticket
 from intake.integration.apikeys import add_key, revoke_key
 from intake.integration.models import ApiKey
 from intake.integration_settings import IntegrationSettings
-from intake.lifecycle import Action
-from intake.models import Ticket
 from intake.runtime import Runtime
 from tests.core.helpers import drain
 from tests.integration.actions import act, staff_member

@@ -15,15 +15,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from intake.clock import utcnow
 from intake.config import Settings
-from intake.enums import Role
-from intake.errors import InvalidInput
+from intake.domain.clock import utcnow
+from intake.domain.enums import Role
+from intake.domain.errors import InvalidInput
+from intake.domain.lifecycle import Action
 from intake.integration.models import WebhookDeadLetter
 from intake.integration.webhook_worker import GROUP, WebhookWorker
 from intake.integration.webhooks import check_url, register, remove
 from intake.integration_settings import IntegrationSettings
-from intake.lifecycle import Action
 from intake.runtime import Runtime
 from tests.core.helpers import drain, request_body
 from tests.integration.actions import act, staff_member

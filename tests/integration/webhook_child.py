@@ -7,9 +7,9 @@ import asyncio
 import signal
 
 from intake.config import load_settings
-from intake.db import open_database
 from intake.integration.webhook_worker import run_webhooks
-from intake.redis_conn import open_redis
+from intake.redis.connection import open_redis
+from intake.storage.database import open_database
 
 
 async def main() -> None:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import select
 
-from intake.enums import Role
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import CitizenIdentity, Staff, Ticket, TicketEvent
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import CitizenIdentity, Staff, Ticket, TicketEvent
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from notifier.models import Delivery
 
 if TYPE_CHECKING:

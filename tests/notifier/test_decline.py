@@ -9,11 +9,11 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy import select
 
-from intake.enums import EventKind, Role
-from intake.events import add_event
-from intake.lookup import public_status
-from intake.models import Ticket
+from intake.domain.enums import EventKind, Role
+from intake.domain.events import add_event
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
+from intake.tickets.citizen_view import public_status
 from notifier.service import Notifier
 from tests.notifier.conftest import Recorder
 from tests.notifier.helpers import delivery, events, new_ticket, staff, ticket

@@ -13,15 +13,15 @@ import pytest
 import redis.asyncio as aioredis
 from saq.job import Job, Status
 
-from intake.coalesce import Coalescer
+from intake.ingest.send_state import SendState
+from intake.ratelimit.buckets import Bucket, Grant, TokenBuckets
+from intake.redis.coalesce import Coalescer
+from intake.redis.keys import Keys
 from intake.runtime import Runtime
-from intake.send_state import SendState
 from notifier.claim import Claim, Claims
-from notifier.config import Bucket
 from notifier.context import not_before
 from notifier.jobs import JobSpec
 from notifier.queue import ClockedQueue, open_queue
-from notifier.ratelimit import RateLimiter
 from notifier.service import Notifier
 from tests.conftest import REDIS_URL
 from tests.notifier.conftest import FakeClock, Recorder
@@ -52,7 +52,7 @@ async def test_claims_look_take_and_mark_in_order(redis_prefix: str) -> None:
     client = aioredis.from_url(REDIS_URL, decode_responses=True)
     try:
         state = SendState(client, prefix=redis_prefix)
-        limiter = RateLimiter(client, prefix=redis_prefix)
+        limiter = TokenBuckets(client, Keys(redis_prefix))
         claims = Claims(client, state=state, limiter=limiter)
         channel = ("channel:sms", Bucket(rate=2, burst=3))
         a, b = ("to:a", Bucket(rate=1, burst=2)), ("to:b", Bucket(rate=1, burst=5))
@@ -85,8 +85,8 @@ async def test_claims_look_take_and_mark_in_order(redis_prefix: str) -> None:
         ]
         (again,) = await claims.claim_many([("k:1", "sms", [channel, a])], now=1000.0)
         assert again == Claim(state="sending")  # a second worker never sends it too
-        assert await limiter.take([channel], now=1000.0) == pytest.approx(0.5)
-        assert await limiter.take([b], now=1000.0) == 0  # b kept 4 of 5
+        assert await limiter.take([channel], now=1000.0) == (0, pytest.approx(0.5))
+        assert await limiter.take([b], want=5, now=1000.0) == Grant(4, 0.0)  # b kept 4 of 5
     finally:
         await client.aclose()
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from channels.base import OutboundMessage
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.domain.messages import IdentityKind, SenderIdentity
 from intake.runtime import Runtime
 from notifier.service import Notifier
 from tests.notifier.conftest import FakeClock, Recorder

@@ -11,8 +11,8 @@ from email.policy import default as default_policy
 import httpx
 
 from channels.email.sender import SmtpSender, SmtpSettings
-from intake.enums import Role
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.enums import Role
+from intake.domain.messages import IdentityKind, SenderIdentity
 from intake.runtime import Runtime
 from notifier.answers import record_answer
 from notifier.service import Notifier

@@ -4,10 +4,10 @@ confirmations and rating thanks go back on the channel the citizen used, exactly
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.runtime import Runtime
 from notifier.service import Notifier
 from tests.notifier.conftest import Recorder
@@ -57,22 +57,34 @@ async def test_a_transient_failure_is_retried_once_sent(
     nruntime: Runtime,
     make_notifier: Callable[..., Notifier],
     senders: dict[str, Recorder],
+    clock: Any,
 ) -> None:
-    from intake.errors import TransientSendError
+    """The reply is a notifier job: a transient error is retried after the backoff."""
+    from intake.domain.errors import TransientSendError
 
-    def flaky(message: Any, calls: int) -> None:
-        if message.job_key.startswith("reply:") and calls <= 2:
+    calls: list[str] = []
+
+    def flaky(message: Any, count: int) -> None:
+        calls.append(message.job_key)
+        if message.job_key.startswith("reply:") and count <= 2:
             raise TransientSendError("gateway busy")
 
     senders["sms"].script = flaky
     notifier = make_notifier(dict[str, Any](senders))
-    notifier.instant._idle = 0  # claim a failed entry again at once
     await nruntime.gateway.submit(_sms("b1", "查询"))
     await nruntime.pipeline_worker(consumer="j").drain()
-    for _ in range(4):
+    await notifier.run_due()
+    assert calls == ["reply:sms:b1"]  # tried once; waits for its backoff
+    await notifier.run_due()
+    assert calls == ["reply:sms:b1"]
+    for _ in range(2):
+        clock.advance(minutes=2)
         await notifier.run_due()
     sent = [m for m in senders["sms"].sent if m.job_key == "reply:sms:b1"]
     assert len(sent) == 1 and "没有正在办理" in sent[0].text
+    assert calls == ["reply:sms:b1"] * 3
+    job = await notifier.queue.job(nruntime.redis.keys.prefix + "reply:sms:b1")
+    assert job is not None and job.function == "instant_reply" and job.status == "complete"
 
 
 async def test_passive_wechat_ack_is_not_sent_twice(
@@ -81,10 +93,11 @@ async def test_passive_wechat_ack_is_not_sent_twice(
     senders: dict[str, Recorder],
     clock: Any,
 ) -> None:
-    from intake.send_state import SendState, mark_passive_ack
+    from intake.ingest.send_state import SendState, mark_passive_ack
     from notifier.config import load_notify_settings
 
-    cfg = load_notify_settings({**nruntime.settings.notify, "passive_ack_grace": {"wechat": "10s"}})
+    grace = {"passive_ack_grace": {"wechat": timedelta(seconds=10)}}
+    cfg = load_notify_settings(nruntime.settings.notify).model_copy(update=grace)
     notifier = Notifier(nruntime, dict[str, Any](senders), cfg=cfg)
     for openid, external_id in (("o_passive", "w1"), ("o_late", "w2")):
         await nruntime.gateway.submit(
@@ -100,7 +113,7 @@ async def test_passive_wechat_ack_is_not_sent_twice(
     await nruntime.pipeline_worker(consumer="w").drain()
     from sqlalchemy import select
 
-    from intake.models import Ticket
+    from intake.domain.models import Ticket
 
     async with nruntime.db.read() as session:
         numbers = dict(

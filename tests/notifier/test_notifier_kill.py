@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from intake.models import TicketEvent
+from intake.domain.models import TicketEvent
 from intake.runtime import Runtime
 from notifier.jobs import JobSpec
 from notifier.models import Delivery

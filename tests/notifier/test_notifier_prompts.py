@@ -9,9 +9,9 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select, update
 
-from intake.enums import Role
-from intake.messages import IdentityKind, SenderIdentity
-from intake.models import Ticket
+from intake.domain.enums import Role
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from notifier.answers import record_answer
 from notifier.models import Prompt

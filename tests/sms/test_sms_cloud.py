@@ -17,8 +17,8 @@ from channels.base import OutboundMessage
 from channels.sms import build_sender
 from channels.sms.cloud import AliyunSender, sign, string_to_sign
 from channels.sms.settings import SmsSettings, TemplateSpec
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.domain.messages import IdentityKind, SenderIdentity
 
 KEY_ID, KEY_SECRET = "LTAI-test-id", "test-secret-value"
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from channels.sms.connector import delivery_reports_stream
 from intake.config import Settings
-from intake.enums import Role
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.enums import Role
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.runtime import Runtime
 from notifier.delivery_reports import DeliveryReports
 from notifier.models import Delivery

@@ -13,7 +13,7 @@ from channels.sms.dlr import (
     parse_dlr_request,
 )
 from channels.sms.settings import SmsSettings
-from intake.errors import Forbidden, InvalidInput
+from intake.domain.errors import Forbidden, InvalidInput
 
 SECRET = "dlr-secret_1"
 SETTINGS = SmsSettings(inbound_secret=SECRET, public_url="https://hotline.example/")

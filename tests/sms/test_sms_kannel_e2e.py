@@ -23,8 +23,8 @@ import uvicorn
 from sqlalchemy import select
 
 from intake.config import Settings
-from intake.enums import Role
-from intake.models import Ticket
+from intake.domain.enums import Role
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from notifier.models import Delivery, Prompt
 from notifier.service import Notifier
@@ -138,8 +138,8 @@ async def open_and_close(loop: Loop, text: str, agent: dict[str, str]) -> Ticket
     await loop.notifier.run_due()
     ack = await loop.sms(lambda t: ticket.number in t and "查询码" in t)
     assert ack == (
-        f"{SIGNED}您好，12345热线已收到您的诉求，工单号 {ticket.number}，查询码 "
-        f"{ticket.query_code}。可凭查询码查询办理进度。"
+        f"{SIGNED}您的诉求已受理，工单编号：{ticket.number}，查询码：{ticket.query_code}。"
+        "我们将按时限办理；回复“查询”可了解进度。"
     )
     row = await until(lambda: delivered(loop, f"ack:{ticket.number}"))
     assert row.channel == "sms" and row.status == "sent" and row.report_mask & 1

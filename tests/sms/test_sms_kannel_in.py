@@ -9,8 +9,8 @@ import pytest
 
 from channels.sms.kannel_in import decode_text, parse_mo, parse_mo_request
 from channels.sms.settings import SmsSettings
-from intake.errors import Forbidden, InvalidInput
-from intake.messages import IdentityKind, MessageKind
+from intake.domain.errors import Forbidden, InvalidInput
+from intake.domain.messages import IdentityKind, MessageKind
 
 SECRET = "s3cret-ABC_123"
 SETTINGS = SmsSettings(inbound_secret=SECRET)

@@ -14,10 +14,11 @@ from channels.base import OutboundMessage
 from channels.sms.dlr import DeliveryState, parse_dlr_request
 from channels.sms.kannel_in import parse_mo_request
 from channels.sms.kannel_out import KannelSender
-from channels.sms.ratelimit import RedisTokenBucket
 from channels.sms.segments import count_segments
 from channels.sms.settings import SmsSettings
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.ratelimit.buckets import RedisTokenBucket
+from intake.redis.keys import Keys
 
 from .kannel_peer import DLR_PATH, MT, Hit, KannelRig, parse_mt
 
@@ -160,7 +161,7 @@ async def test_rate_limited_sends_through_kannel(
     kannel_peer: KannelRig, sms_redis: tuple[Redis, str]
 ) -> None:
     redis, prefix = sms_redis
-    limiter = RedisTokenBucket(redis, f"{prefix}rate:kannel", rate=100, burst=5)
+    limiter = RedisTokenBucket(redis, Keys(prefix).bucket("gateway:kannel"), rate=100, burst=5)
     sender = KannelSender(settings_for(kannel_peer), limiter=limiter)
     start = time.monotonic()
     results = await asyncio.gather(

@@ -15,13 +15,13 @@ from channels.base import OutboundMessage
 from channels.sms import build_sender
 from channels.sms.kannel_out import KannelSender
 from channels.sms.settings import SmsSettings
-from intake.errors import (
+from intake.domain.errors import (
     ConfigurationError,
     PermanentSendError,
     TransientSendError,
     UnreachableError,
 )
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.messages import IdentityKind, SenderIdentity
 
 SETTINGS = SmsSettings(
     kannel_url="http://kannel.test:13013/",

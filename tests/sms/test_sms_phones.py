@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from intake.errors import InvalidInput
-from intake.phones import is_mainland_mobile
-from intake.phones import mask_phone as mask
-from intake.phones import normalize_phone as normalize
+from intake.domain.errors import InvalidInput
+from intake.domain.phones import is_mainland_mobile
+from intake.domain.phones import mask_phone as mask
+from intake.domain.phones import normalize_phone as normalize
 
 
 @pytest.mark.parametrize(

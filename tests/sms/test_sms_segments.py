@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from channels.sms.segments import Encoding, count_segments, fit
-from intake.errors import InvalidInput
+from intake.domain.errors import InvalidInput
 
 G, U = Encoding.GSM7, Encoding.UCS2
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from channels.base import OutboundMessage
 from channels.sms.connector import delivery_reports_stream
 from intake.config import Settings
-from intake.messages import IdentityKind, SenderIdentity
-from intake.models import Message, Ticket
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.domain.models import Message, Ticket
 from intake.runtime import Runtime
 from service.app import create_app
 from tests.polling import poll as poll_until

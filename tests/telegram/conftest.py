@@ -15,6 +15,7 @@ from channels.telegram.connector import SECRET_HEADER, TelegramConnector, build
 from intake.config import Settings
 from intake.runtime import Runtime
 from service.app import create_app
+from service.settings import service_settings
 from service.wiring import open_runtime
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
@@ -59,7 +60,9 @@ def telegram_section(fake: FakeBotApi, **extra: Any) -> dict[str, Any]:
 async def service(settings: Settings, fake_api: FakeBotApi) -> AsyncIterator[Service]:
     settings.telegram = telegram_section(fake_api)
     runtime = await open_runtime(settings)
-    connector = build(runtime)
+    section = service_settings(runtime.settings).telegram
+    assert section is not None
+    connector = build(runtime, section)
     assert connector is not None
     app = create_app(settings, runtime=runtime)
     app.include_router(connector.router())  # the registry entry is the lead's to add

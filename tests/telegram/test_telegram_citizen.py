@@ -9,9 +9,9 @@ import hashlib
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from intake.messages import IdentityKind
-from intake.models import CitizenIdentity, Ticket, TicketEvent
-from intake.send_state import SendState
+from intake.domain.messages import IdentityKind
+from intake.domain.models import CitizenIdentity, Ticket, TicketEvent
+from intake.ingest.send_state import SendState
 from notifier.service import Notifier
 from tests.core.helpers import request_body
 from tests.telegram import updates as u
@@ -167,7 +167,7 @@ async def test_an_answer_the_bot_gave_is_not_sent_again(service: Service) -> Non
     answer; the notifier, once the bot had its time, sends neither again."""
     from datetime import timedelta
 
-    from intake.clock import utcnow
+    from intake.domain.clock import utcnow
 
     await service.send(u.text("我的社保卡丢了，怎么补办？"))
     (ticket,) = await _wait_tickets(service, 1)

@@ -7,14 +7,15 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from channels.telegram import texts
 from intake.config import Settings
-from intake.models import Ticket
+from intake.domain.models import Ticket
+from intake.guided import GuidedCatalogue
 from tests.telegram import updates as u
 from tests.telegram.conftest import Service
 from tests.telegram.updates import CITIZEN
 
 NEIGHBOUR = 555002
+TOO_MANY = GuidedCatalogue.load().form.texts["too_many"].render("both")
 
 
 @pytest.fixture
@@ -47,9 +48,9 @@ async def test_a_flood_of_guided_requests_is_refused_politely(service: Service) 
         await _file(service, f"第{i}件事：楼下烧烤店油烟扰民")
     await _settled(service, 2)
     await _file(service, "第三件事：又来一件")
-    assert service.fake.texts(CITIZEN)[-1] == texts.TOO_MANY
+    assert service.fake.texts(CITIZEN)[-1] == TOO_MANY
     await _file(service, "第四件事：还有一件")
-    assert service.fake.texts(CITIZEN)[-1] == texts.TOO_MANY
+    assert service.fake.texts(CITIZEN)[-1] == TOO_MANY
     await _file(service, "邻居的诉求：路灯坏了三天", chat=NEIGHBOUR)  # others are not slowed
     await _settled(service, 3)
     await service.runtime.pipeline_worker(consumer="check").drain(limit_s=5)

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from channels.telegram.connector import build
 from intake.config import Settings
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
+from service.settings import service_settings
 from tests.telegram import updates as u
 from tests.telegram.conftest import telegram_section
 from tests.telegram.fake_bot_api import FakeBotApi
@@ -21,7 +22,9 @@ from tests.telegram.updates import CITIZEN
 async def test_poller_reads_updates_and_answers(settings: Settings, fake_api: FakeBotApi) -> None:
     settings.telegram = telegram_section(fake_api, mode="polling", polling_timeout=1)
     runtime = await Runtime.open(settings)
-    connector = build(runtime)
+    section = service_settings(runtime.settings).telegram
+    assert section is not None
+    connector = build(runtime, section)
     assert connector is not None and len(connector.background_tasks()) == 1
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="tg").run(stop))

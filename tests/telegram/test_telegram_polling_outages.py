@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from channels.telegram.connector import TelegramConnector, build
 from channels.telegram.polling import Poller
 from intake.config import Settings
-from intake.deadletter import list_dead
-from intake.models import Ticket
+from intake.domain.models import Ticket
+from intake.ingest.deadletter import list_dead
 from intake.runtime import Runtime
+from service.settings import service_settings
 from tests.fault_servers import RedisServer
 from tests.polling import poll
 from tests.telegram import updates as u
@@ -49,7 +50,9 @@ async def polling(
         settings.redis_url = request.getfixturevalue("private_redis").url
     settings.telegram = telegram_section(fake_api, mode="polling", polling_timeout=1)
     runtime = await Runtime.open(settings)
-    connector = build(runtime)
+    section = service_settings(runtime.settings).telegram
+    assert section is not None
+    connector = build(runtime, section)
     assert connector is not None
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="tg").run(stop))
@@ -136,7 +139,9 @@ async def test_deleting_the_webhook_is_retried(settings: Settings, fake_api: Fak
     fake_api.fail_method("deleteWebhook", "server", "server")
     settings.telegram = telegram_section(fake_api, mode="polling", polling_timeout=1)
     runtime = await Runtime.open(settings)
-    connector = build(runtime)
+    section = service_settings(runtime.settings).telegram
+    assert section is not None
+    connector = build(runtime, section)
     assert connector is not None
     running = asyncio.create_task(connector.poller().run())
     try:

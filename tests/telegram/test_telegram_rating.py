@@ -8,8 +8,8 @@ import asyncio
 from sqlalchemy import select
 
 from channels.base import OutboundMessage
-from intake.messages import IdentityKind, SenderIdentity
-from intake.models import Ticket, TicketEvent
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.domain.models import Ticket, TicketEvent
 from notifier.config import load_notify_settings
 from notifier.models import Prompt, PromptKind
 from notifier.prompts import ensure_prompt

@@ -11,13 +11,13 @@ from channels.base import OutboundMessage
 from channels.telegram.bot import make_bot
 from channels.telegram.sender import TelegramSender
 from channels.telegram.settings import TelegramSettings, telegram_settings
-from intake.errors import (
+from intake.domain.errors import (
     ConfigurationError,
     PermanentSendError,
     TransientSendError,
     UnreachableError,
 )
-from intake.messages import IdentityKind, SenderIdentity
+from intake.domain.messages import IdentityKind, SenderIdentity
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 CHAT = 777001

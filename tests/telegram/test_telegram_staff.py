@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from intake.enums import Role
-from intake.models import Staff, Ticket, TicketEvent
+from intake.domain.enums import Role
+from intake.domain.models import Staff, Ticket, TicketEvent
 from notifier.service import Notifier
 from tests.notifier.helpers import staff
 from tests.telegram import updates as u

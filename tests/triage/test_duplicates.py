@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage import Triage
 from intake.triage.duplicates import (
     Place,

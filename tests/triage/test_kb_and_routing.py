@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage import Triage
 
 KB_CASES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage import Triage
 from intake.triage.alarm import Alarm
 from intake.triage.engine import LEARNED

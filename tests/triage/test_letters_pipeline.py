@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import yaml
 
-from intake.enums import Role
-from intake.models import Ticket
+from intake.directory.accounts import add_staff
+from intake.domain.enums import Role
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
-from intake.staff import add_staff
 from tests.core.helpers import submitted_ticket
 
 LETTERS_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "triage" / "real_letters.yaml"

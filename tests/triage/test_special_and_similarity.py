@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage import similar
 from intake.triage.special_service import SpecialServiceList, normalise_phone
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.deadlines import DeadlineRules
 from intake.triage.workdays import SHANGHAI, WorkCalendar, add_working_days, covers_year
 

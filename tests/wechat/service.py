@@ -15,8 +15,8 @@ import httpx
 import xmltodict
 
 from channels.wechat.connector import WeChatConnector
-from intake.clock import utcnow
 from intake.config import Settings
+from intake.domain.clock import utcnow
 from intake.runtime import Runtime
 from service.app import create_app
 from service.wiring import open_runtime

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from channels.wechat.dialog_store import DialogStore, filed_message
 from intake.config import Settings
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Ticket
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import Ticket
+from intake.guided import DraftStore
+from intake.guided.draft import filed_message
 from tests.wechat.service import (
     Service,
     click_push,
@@ -287,11 +288,11 @@ async def test_a_crash_while_filing_is_resumed_by_the_retry(svc: Service, submit
     """The process died after marking the draft as filing (and maybe after submitting it):
     WeChat's retry of the finishing message files it once and gets the ticket number."""
     await post(svc.client, text_push("路灯坏了", "250"))
-    store = DialogStore(svc.runtime.redis.client, key_prefix=svc.runtime.redis.keys.prefix)
+    store = DraftStore(svc.runtime.redis.client, svc.runtime.redis.keys, channel="wechat")
     draft = await store.load(APP_ID, "o_user1")
     assert draft is not None
     draft.filing = "251"
-    await store.commit(account=APP_ID, openid="o_user1", draft=draft)
+    await store.commit(account=APP_ID, user="o_user1", draft=draft)
     if submitted:
         await svc.runtime.gateway.submit(filed_message(draft, reason="citizen"), open_ticket=True)
     reply = await post(svc.client, text_push("提交", "251"))

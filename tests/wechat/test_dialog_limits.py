@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from channels.wechat.dialog import TOO_MANY
 from intake.config import Settings
-from intake.models import Ticket
+from intake.domain.models import Ticket
+from intake.guided import GuidedCatalogue
 from tests.wechat.service import Service, post, text_push, wechat_service
+
+TOO_MANY = GuidedCatalogue.load().texts["too_many"].render("zh")
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from channels.wechat.crypto import EnvelopeCrypto
 from channels.wechat.endpoint import WeChatEndpoint, WeChatEndpoints
 from channels.wechat.replies import SUCCESS, ReplyContext
 from channels.wechat.verify import wechat_signature
-from intake.errors import Forbidden, InvalidInput
-from intake.messages import IdentityKind, MessageKind
+from intake.domain.errors import Forbidden, InvalidInput
+from intake.domain.messages import IdentityKind, MessageKind
 from tests.wechat.wechat_helpers import (
     APP_ID,
     KEY_CURRENT,

@@ -15,14 +15,14 @@ from sqlalchemy import select
 from channels.wechat.api import WeChatApiClient, WeChatApiError
 from channels.wechat.media import MediaFetcher
 from intake.config import Settings
-from intake.messages import (
+from intake.domain.messages import (
     Attachment,
     IdentityKind,
     InboundMessage,
     MessageKind,
     SenderIdentity,
 )
-from intake.models import AttachmentRecord
+from intake.domain.models import AttachmentRecord
 from tests.wechat.service import Service, post, push_xml, wechat_service
 from tests.wechat.wechat_fake_api import APP_ID, FakeServer, FakeWeChat
 

@@ -13,7 +13,7 @@ from channels.wechat.menu_pics import PictureLinks
 from channels.wechat.parse import to_inbound
 from channels.wechat.xml import parse_xml
 from intake.config import Settings
-from intake.messages import InboundMessage, MessageKind
+from intake.domain.messages import InboundMessage, MessageKind
 from tests.wechat.service import Service, post, push_xml, text_push, wechat_service
 from tests.wechat.test_dialog import ASK_PHONE, ASK_PLACE, draft_exists, until_tickets
 

@@ -12,7 +12,7 @@ from wechatpy import parse_message
 
 from channels.wechat.parse import to_inbound
 from channels.wechat.xml import parse_xml
-from intake.messages import InboundMessage, MessageKind
+from intake.domain.messages import InboundMessage, MessageKind
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "wechat"
 EXPECTED: dict[str, Any] = {

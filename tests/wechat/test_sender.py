@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from channels.base import OutboundMessage
 from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import WeChatAccount
-from intake.errors import PermanentSendError, TransientSendError, UnreachableError
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from tests.wechat.wechat_fake_api import APP_ID, SECRET, FakeServer, FakeWeChat
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from channels.wechat.verify import SignatureVerifier, wechat_signature
-from intake.errors import Forbidden
+from intake.domain.errors import Forbidden
 
 GET_VECTOR = {
     "signature": "f464b24fc39322e44b38aa78f5edd27bd1441696",

@@ -9,9 +9,9 @@ from dataclasses import asdict
 import orjson
 import redis.asyncio as aioredis
 
-from intake.keys import Keys
-from intake.outcome_waiter import OutcomeWaiter
-from intake.outcomes import Outcome, outcome_key
+from intake.ingest.outcome_waiter import OutcomeWaiter
+from intake.ingest.outcomes import Outcome, outcome_key
+from intake.redis.keys import Keys
 
 
 async def test_waiters_wake_when_their_outcome_lands_and_time_out_otherwise(

@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import select
 
 from intake.config import Settings
-from intake.models import Ticket
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from service.app import create_app
 from tests.wechat.service import account_settings, wechat_service

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from channels.wechat.replay import NonceLedger
 from intake.config import Settings
-from intake.errors import Unavailable
-from intake.models import Ticket
+from intake.domain.errors import Unavailable
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from tests.wechat.service import text_push, wechat_service
 from tests.wechat.wechat_helpers import KEY_CURRENT, decrypt_reply, encrypted_post, plain_post

@@ -13,8 +13,8 @@ import xmltodict
 from sqlalchemy import func, select
 
 from intake.config import Settings
-from intake.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.models import Ticket
+from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from tests.wechat.service import post as _post
 from tests.wechat.service import push_xml as _xml

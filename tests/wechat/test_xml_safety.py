@@ -11,7 +11,7 @@ import pytest
 
 from channels.wechat.endpoint import WeChatEndpoint
 from channels.wechat.xml import parse_xml
-from intake.errors import Forbidden, IntakeError, InvalidInput
+from intake.domain.errors import Forbidden, IntakeError, InvalidInput
 from tests.wechat.wechat_helpers import NOW, account, plain_post
 
 BILLION_LAUGHS = """<?xml version="1.0"?>

@@ -15,6 +15,7 @@ from channels.wecom.connector import WeComConnector, build
 from intake.config import Settings
 from intake.runtime import Runtime
 from service.app import create_app
+from service.settings import service_settings
 from service.wiring import open_runtime
 from tests.notifier.conftest import clock, nruntime
 from tests.wecom.fake_wecom import AGENT_ID, CORP_ID, SECRET, FakeWeCom
@@ -58,7 +59,9 @@ class Service:
 async def service(settings: Settings, fake_wecom: FakeWeCom) -> AsyncIterator[Service]:
     settings.wecom = wecom_section(fake_wecom)
     runtime = await open_runtime(settings)
-    connector = build(runtime)
+    section = service_settings(runtime.settings).wecom
+    assert section is not None
+    connector = build(runtime, section)
     assert connector is not None
     app = create_app(settings, runtime=runtime)
     router = connector.router()

@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 
 from intake.catalog import Catalog
 from intake.config import Settings
-from intake.db import open_database
-from intake.department_alerts import DepartmentAlerts
-from intake.enums import Role
-from intake.errors import InvalidInput
-from intake.migrate import upgrade
-from intake.models import Staff
-from intake.staff import add_staff
-from intake.staff_contacts import ContactChange, apply_change, masked_contact
+from intake.directory.accounts import add_staff
+from intake.directory.contacts import ContactChange, apply_change, masked_contact
+from intake.directory.department_alerts import DepartmentAlerts
+from intake.domain.enums import Role
+from intake.domain.errors import InvalidInput
+from intake.domain.models import Staff
+from intake.storage.database import open_database
+from intake.storage.migrate import upgrade
 from notifier.routing import staff_routes
 from service.staff_contacts_cli import register
 from tests.conftest import run_sync

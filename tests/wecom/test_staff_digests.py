@@ -18,14 +18,14 @@ from channels.wecom.api import WeComClient
 from channels.wecom.robot import RobotSender
 from channels.wecom.sender import WeComSender
 from channels.wecom.settings import wecom_settings
-from intake.department_alerts import robot_url, set_robot_url
-from intake.enums import Role
-from intake.lifecycle import Action
-from intake.messages import IdentityKind, SenderIdentity
-from intake.models import Staff, Ticket
+from intake.directory.contacts import ContactChange, set_contact
+from intake.directory.department_alerts import robot_url, set_robot_url
+from intake.domain.enums import Role
+from intake.domain.lifecycle import Action
+from intake.domain.messages import IdentityKind, SenderIdentity
+from intake.domain.models import Staff, Ticket
 from intake.runtime import Runtime
-from intake.staff_contacts import ContactChange, set_contact
-from intake.tickets import ActionRequest, perform
+from intake.tickets.actions import ActionRequest, perform
 from notifier.escalation import LEAD, SUPERVISOR, Escalator, overdue_levels
 from notifier.models import Delivery
 from notifier.morning import MorningList

@@ -10,8 +10,8 @@ import httpx
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from channels.wecom.callback import parse_xml, signature
-from intake.enums import Role, TicketStatus
-from intake.staff_contacts import ContactChange, set_contact
+from intake.directory.contacts import ContactChange, set_contact
+from intake.domain.enums import Role, TicketStatus
 from notifier.service import Notifier
 from tests.notifier.helpers import events, new_ticket, staff, ticket
 from tests.wecom.conftest import AES_KEY, TOKEN, Service

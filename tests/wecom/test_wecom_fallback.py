@@ -13,13 +13,14 @@ import pytest
 from channels.sms.connector import build as build_sms
 from channels.wecom.connector import build as build_wecom
 from intake.config import Settings
-from intake.enums import Role
-from intake.lifecycle import Action
-from intake.models import Staff
+from intake.directory.contacts import ContactChange, set_contact
+from intake.domain.enums import Role
+from intake.domain.lifecycle import Action
+from intake.domain.models import Staff
 from intake.runtime import Runtime
-from intake.staff_contacts import ContactChange, set_contact
-from intake.tickets import ActionRequest, perform
+from intake.tickets.actions import ActionRequest, perform
 from notifier.service import Notifier
+from service.settings import service_settings
 from service.wiring import open_runtime
 from tests.notifier.conftest import NOTIFY, FakeClock
 from tests.notifier.helpers import events, new_ticket, staff
@@ -78,7 +79,9 @@ async def rig(
         update={"notify": dict(NOTIFY), "sms": sms, "wecom": wecom_section(fake_wecom)}
     )
     runtime = await open_runtime(configured, clock=clock)
-    wecom, sms_connector = build_wecom(runtime), build_sms(runtime)
+    sections = service_settings(runtime.settings)
+    assert sections.wecom is not None and sections.sms is not None
+    wecom, sms_connector = build_wecom(runtime, sections.wecom), build_sms(runtime, sections.sms)
     assert wecom is not None and sms_connector is not None
     sms_sender = sms_connector.sender()
     assert sms_sender is not None

@@ -15,15 +15,15 @@ from channels.wecom.api import WeComClient
 from channels.wecom.robot import RobotSender
 from channels.wecom.sender import WeComSender, task_id
 from channels.wecom.settings import WeComSettings, wecom_settings
-from intake.department_alerts import robot_url_problem
-from intake.errors import (
+from intake.directory.department_alerts import robot_url_problem
+from intake.domain.errors import (
     ConfigurationError,
     PermanentSendError,
     TransientSendError,
     UnreachableError,
 )
+from intake.domain.messages import IdentityKind, SenderIdentity
 from intake.interfaces import OutboundMessage
-from intake.messages import IdentityKind, SenderIdentity
 from tests.conftest import REDIS_URL
 from tests.wecom.conftest import wecom_section
 from tests.wecom.fake_wecom import ROBOT_KEY, FakeWeCom

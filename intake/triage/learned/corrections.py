@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import exists, select
 
-from intake.db import Database
-from intake.enums import EventKind
-from intake.models import Ticket, TicketEvent
-from intake.personal_data import ERASED
+from intake.domain.enums import EventKind
+from intake.domain.models import Ticket, TicketEvent
+from intake.privacy.personal_data import ERASED
+from intake.storage.database import Database
 from intake.triage.learned.dataset import Row
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intake.errors import InvalidInput
+from intake.domain.errors import InvalidInput
 from intake.triage.models import REQUEST_TYPES
 from intake.triage.text import normalise
 

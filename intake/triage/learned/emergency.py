@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.learned.dataset import Row
 from intake.triage.learned.files import load_model, save_model
 from intake.triage.learned.model import LearnedModel

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.learned.features import FeatureSettings, Featurizer
 from intake.triage.learned.head import LinearHead
 from intake.triage.learned.model import LearnedModel, ModelInfo
@@ -63,9 +65,7 @@ def load_model(folder: Path, *, custom_dict: Path | None = None) -> LearnedModel
         with np.load(folder / ARRAYS, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         settings = FeatureSettings.from_dict(meta.get("features") or {})
-        vocabulary = {term: i for i, term in enumerate(meta["vocabulary"])}
-        segmenter = Segmenter.get(custom_dict) if settings.words else None
-        featurizer = Featurizer(settings, vocabulary, arrays["idf"], segmenter)
+        featurizer = _shared_featurizer(settings, meta["vocabulary"], arrays["idf"], custom_dict)
         heads = {
             name: _head(arrays, name, meta["classes"][name])
             for name in HEADS
@@ -80,6 +80,26 @@ def load_model(folder: Path, *, custom_dict: Path | None = None) -> LearnedModel
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ConfigurationError(f"cannot load triage model {folder}: {exc}") from exc
     return model
+
+
+_featurizers: weakref.WeakValueDictionary[str, Featurizer] = weakref.WeakValueDictionary()
+
+
+def _shared_featurizer(
+    settings: FeatureSettings, terms: list[str], idf: np.ndarray, custom_dict: Path | None
+) -> Featurizer:
+    """One featurizer for every loaded model with the same features (the category and the
+    emergency model are trained on one vocabulary): a letter read by both is vectorised once."""
+    digest = hashlib.sha256(json.dumps([settings.to_dict(), terms, str(custom_dict)]).encode())
+    digest.update(np.ascontiguousarray(idf, dtype=np.float32).tobytes())
+    key = digest.hexdigest()
+    found = _featurizers.get(key)
+    if found is None:
+        vocabulary = {term: i for i, term in enumerate(terms)}
+        segmenter = Segmenter.get(custom_dict) if settings.words else None
+        found = Featurizer(settings, vocabulary, idf, segmenter)
+        _featurizers[key] = found
+    return found
 
 
 def _head(arrays: dict[str, np.ndarray], name: str, classes: list[str]) -> LinearHead:

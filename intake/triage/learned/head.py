@@ -26,7 +26,10 @@ class LinearHead:
     sigmoid_b: np.ndarray
 
     def probabilities(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
-        scores = values @ self.weights[indices] + self.intercept
+        return self._calibrated(values @ self.weights.take(indices, axis=0))
+
+    def _calibrated(self, products: np.ndarray) -> np.ndarray:
+        scores = products + self.intercept
         calibrated = 1.0 / (1.0 + np.exp(self.sigmoid_a * scores + self.sigmoid_b))
         if len(self.classes) == 2:
             return np.array([1.0 - calibrated[0], calibrated[0]])
@@ -47,7 +50,8 @@ class LinearHead:
     ) -> list[Candidate]:
         """The `top` likeliest labels with the `words` features adding most to their score:
         for the first always, for the others only when the first is below `sure`."""
-        probabilities = self.probabilities(indices, values)
+        rows = self.weights.take(indices, axis=0)  # the letter's features' weights, once
+        probabilities = self._calibrated(values @ rows)
         order = np.argsort(-probabilities)[:top]
         explain_all = bool(probabilities[order[0]] < sure)
         return [
@@ -55,25 +59,40 @@ class LinearHead:
                 self.classes[k],
                 float(probabilities[k]),
                 self._reasons(
-                    int(k), indices, values, terms, words if i == 0 or explain_all else 0
+                    int(k), indices, values, rows, terms, words if i == 0 or explain_all else 0
                 ),
             )
             for i, k in enumerate(order)
         ]
 
     def _reasons(
-        self, k: int, indices: np.ndarray, values: np.ndarray, terms: list[str], count: int
+        self,
+        k: int,
+        indices: np.ndarray,
+        values: np.ndarray,
+        rows: np.ndarray,
+        terms: list[str],
+        count: int,
     ) -> tuple[str, ...]:
         if not len(indices) or not count:
             return ()
         if len(self.classes) == 2:
             sign = 1.0 if k == 1 else -1.0
-            contributions = sign * values * self.weights[indices, 0]
+            contributions = sign * values * rows[:, 0]
         else:
-            contributions = values * self.weights[indices, k]
-        best = np.argsort(-contributions)[: count * 3]
+            contributions = values * rows[:, k]
+        best = _largest(contributions, count * 3)
         chosen = [terms[indices[i]] for i in best if contributions[i] > 0]
         return tuple(_without_nested(chosen)[:count])
+
+
+def _largest(values: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` largest values, largest first (a partial sort: a letter has
+    hundreds of features and only a handful are wanted)."""
+    if values.size > count:
+        part = np.argpartition(-values, count)[:count]
+        return part[np.argsort(-values[part])]
+    return np.argsort(-values)
 
 
 def _without_nested(terms: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from intake.errors import ConfigurationError
+from intake.domain.errors import ConfigurationError
 from intake.triage.learned.files import load_model
 from intake.triage.learned.model import LearnedModel
 from intake.triage.learned.store import ModelStore

@@ -16,7 +16,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from intake.errors import InvalidInput
+from intake.domain.errors import InvalidInput
 from intake.triage.learned.files import META, load_info, save_model
 from intake.triage.learned.model import LearnedModel, ModelInfo
 

@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
-from intake.errors import InvalidInput
+from intake.domain.errors import InvalidInput
 from intake.triage.learned.dataset import Row, sha256
 from intake.triage.learned.evaluation import Rules, evaluate
 from intake.triage.learned.features import FeatureSettings, Featurizer, analyzer
