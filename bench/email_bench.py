@@ -141,7 +141,14 @@ async def measure(args: argparse.Namespace, peer: Dovecot, folder: Path) -> None
     if args.database_url:
         env["INTAKE_DATABASE_URL"] = args.database_url
     email = EmailSettings(**peer.settings(fetch_batch=args.batch, poll_interval=0.2))
-    reader = MailboxReader(runtime, email)
+    reader = MailboxReader(
+        email,
+        gateway=runtime.gateway,
+        redis=runtime.redis.client,
+        keys=runtime.redis.keys,
+        clock=runtime.clock,
+        attachments=runtime.attachments,
+    )
     log = folder / "pipelines.log"
     pipelines = [] if args.phased else start_pipelines(args.pipelines, env, log)
     try:

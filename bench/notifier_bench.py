@@ -50,7 +50,7 @@ from intake.runtime import Runtime
 from notifier.jobs import JobSpec
 from notifier.models import Delivery
 from notifier.service import Notifier
-from service.wiring import open_runtime
+from service.wiring import notifier_parts, open_runtime
 
 TARGET = 2000.0
 CHANNELS = {
@@ -178,7 +178,8 @@ async def _worker(backend: Backend, ready: Any, go: Any, limit: float) -> tuple[
     runtime = await open_runtime(backend.settings(), migrate=False)
     arrivals: list[tuple[str, str, float]] = []
     clock = BenchClock()
-    notifier = Notifier(runtime, {c: Sink(c, clock, arrivals) for c in CHANNELS}, clock=clock)
+    sinks: dict[str, Any] = {c: Sink(c, clock, arrivals) for c in CHANNELS}
+    notifier = Notifier(notifier_parts(runtime), sinks, clock=clock)
     ready.put(os.getpid())
     await asyncio.to_thread(go.wait, 600)
     clock.start_now()
@@ -227,7 +228,7 @@ class Workers:
 
 async def run(backend: Backend, args: argparse.Namespace) -> None:
     runtime = await open_runtime(backend.settings())
-    notifier = Notifier(runtime, {})
+    notifier = Notifier(notifier_parts(runtime), {})
     print(
         f"\n== {backend.name}: {args.n} notifications, {args.processes} worker processes, "
         f"{notifier.cfg.concurrency} jobs in progress each, {notifier.cfg.job_batch} per batch"

@@ -91,11 +91,6 @@ class DeliveryState(StrEnum):
     REJECTED = "rejected"  # refused by the provider
 
 
-def delivery_reports_stream(prefix: str) -> str:
-    """The Redis stream on which a channel hands delivery reports to the notifier."""
-    return f"{prefix}stream:delivery-reports"
-
-
 @dataclass
 class AppliedAnswer:
     """A prompt's answer applied inside the pipeline's transaction."""

@@ -112,8 +112,8 @@ class Runtime:
             consumer=consumer,
             triage=self.triage,
             answers=self.answers,
-            replies_file=self.settings.catalog.replies_file,
             beside_http=beside_http,
+            secret=self.secret_key,
         )
 
     async def seed_sequence(self) -> None:

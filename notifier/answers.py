@@ -28,12 +28,13 @@ from intake.domain.messages import SenderIdentity
 from intake.domain.models import CitizenIdentity, Ticket, TicketEvent
 from intake.error_summary import describe
 from intake.interfaces import AnswerOutcome, AppliedAnswer
-from intake.runtime import Runtime
+from intake.storage.outbox import OutboxRelay
 from intake.texts import Renderer
 from notifier.config import load_notify_settings
 from notifier.links import RATING_ZH
 from notifier.models import Prompt, PromptKind, PromptStatus
 from notifier.parse import ParsedAnswer, find_code, fold, parse_dimensions, parse_rating
+from notifier.parts import NotifierParts
 from notifier.prompts import ensure_prompt
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def renderer_for(override: Path | None, lang: str) -> Renderer:
 
 
 async def record_answer(
-    runtime: Runtime,
+    parts: NotifierParts,
     *,
     text: str,
     channel: str,
@@ -68,17 +69,17 @@ async def record_answer(
     now: datetime | None = None,
 ) -> AnswerOutcome:
     """Record a citizen's reply to a survey or dimensions prompt (the pipeline's RATING intent)."""
-    cfg = load_notify_settings(runtime.settings.notify)
+    cfg = load_notify_settings(parts.notify)
     renderer = renderer_for(cfg.templates_dir, cfg.language)
-    at = now or runtime.clock()
-    async with runtime.db.write() as session, session.begin():
+    at = now or parts.clock()
+    async with parts.db.write() as session, session.begin():
         cid = citizen_id or await _citizen_of(session, identity)
         prompt = await match_prompt(session, cid, text) if cid else None
         if prompt is None:
             return AnswerOutcome("unmatched", renderer.render("answer_unmatched", {}).text)
         applied = await apply_answer(session, prompt, _parse(prompt, text), channel=channel, now=at)
         number = applied.ticket.number if applied.ticket else None
-    await publish(runtime, applied.events)
+    await publish(parts.relay, applied.events)
     context = {"number": number, "status": prompt.status}
     log.info(
         "answer channel=%s prompt=%s ticket=%s: %s", channel, prompt.id, number, applied.status
@@ -97,8 +98,8 @@ class PromptBook:
     """The notifier's prompts as the core's `PromptAnswers`: the pipeline recognises and
     applies answers in its own transaction; a channel's button records one on its own."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, parts: NotifierParts) -> None:
+        self._parts = parts
 
     async def recognise(self, session: AsyncSession, *, citizen_id: int, text: str) -> Any:
         short = len(fold(text)) <= SHORT_ANSWER
@@ -117,7 +118,7 @@ class PromptBook:
     ) -> AppliedAnswer:
         parsed = _parse(prompt, text)
         applied = await apply_answer(session, prompt, parsed, channel=channel, now=now)
-        cfg = load_notify_settings(self._runtime.settings.notify)
+        cfg = load_notify_settings(self._parts.notify)
         number = applied.ticket.number if applied.ticket else None
         reply = renderer_for(cfg.templates_dir, cfg.language).render(
             applied.template, {"number": number, "status": prompt.status}
@@ -125,24 +126,29 @@ class PromptBook:
         return AppliedAnswer(events=applied.events, ticket=applied.ticket, reply_text=reply.text)
 
     async def record(self, *, text: str, channel: str, identity: SenderIdentity) -> AnswerOutcome:
-        return await record_answer(self._runtime, text=text, channel=channel, identity=identity)
+        return await record_answer(self._parts, text=text, channel=channel, identity=identity)
 
     async def rate_ticket(self, *, ticket_id: int, rating: str, channel: str) -> AnswerOutcome:
-        return await rate_ticket(self._runtime, ticket_id=ticket_id, rating=rating, channel=channel)
+        return await rate_ticket(self._parts, ticket_id=ticket_id, rating=rating, channel=channel)
 
 
 async def rate_ticket(
-    runtime: Runtime, *, ticket_id: int, rating: str, channel: str, now: datetime | None = None
+    parts: NotifierParts,
+    *,
+    ticket_id: int,
+    rating: str,
+    channel: str,
+    now: datetime | None = None,
 ) -> AnswerOutcome:
     """A rating given where the ticket is shown (the web status page) answers the survey of the
     ticket's latest closing: the prompt the survey job uses (`survey:<event id>`), created here
     when the survey has not gone out yet, so either way the ticket is rated once."""
     if rating not in RATING_ZH:
         raise InvalidInput("rating must be satisfied, basic or unsatisfied", field="rating")
-    cfg = load_notify_settings(runtime.settings.notify)
+    cfg = load_notify_settings(parts.notify)
     renderer = renderer_for(cfg.templates_dir, cfg.language)
-    at = now or runtime.clock()
-    async with runtime.db.read() as session:
+    at = now or parts.clock()
+    async with parts.db.read() as session:
         ticket = await session.get(Ticket, ticket_id)
         closing = await session.scalar(
             select(TicketEvent)
@@ -154,7 +160,7 @@ async def rate_ticket(
     if ticket is None or closing is None or ticket.status != TicketStatus.CLOSED.value or declined:
         return AnswerOutcome("unmatched", renderer.render("answer_unmatched", {}).text)
     prompt = await ensure_prompt(
-        runtime.db,
+        parts.db,
         job_key=f"survey:{closing.id}",
         ticket=ticket,
         kind=PromptKind.SURVEY,
@@ -162,7 +168,7 @@ async def rate_ticket(
         cfg=cfg,
         now=at,
     )
-    async with runtime.db.write() as session, session.begin():
+    async with parts.db.write() as session, session.begin():
         locked = await session.get(
             Prompt, prompt.id, with_for_update=session.bind.dialect.name == "postgresql"
         )
@@ -170,7 +176,7 @@ async def rate_ticket(
         applied = await apply_answer(
             session, locked, ParsedAnswer(rating=rating), channel=channel, now=at
         )
-    await publish(runtime, applied.events)
+    await publish(parts.relay, applied.events)
     number = applied.ticket.number if applied.ticket else None
     log.info("rating %s prompt=%s ticket=%s: %s", channel, prompt.id, number, applied.status)
     return AnswerOutcome(
@@ -314,10 +320,10 @@ def _reopen(
     return True
 
 
-async def publish(runtime: Runtime, events: list[TicketEvent]) -> None:
+async def publish(relay: OutboxRelay, events: list[TicketEvent]) -> None:
     """Publish at once; if Redis blinks, the outbox relay publishes them later."""
     metrics.survey_answers_recorded(events)  # committed: counted once
     try:
-        await runtime.relay.publish(events)
+        await relay.publish(events)
     except Exception as exc:
         log.warning("answer events left to the relay: %s", describe(exc))

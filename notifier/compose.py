@@ -69,14 +69,16 @@ def build_message(
     secret: str,
     lang: str | None = None,
     thread: MailThread | None = None,
+    template: str | None = None,
 ) -> OutboundMessage:
-    """`thread`: the citizen's mail that an e-mail answers (see `channel_params`)."""
+    """`thread`: the citizen's mail that an e-mail answers (see `channel_params`);
+    `template`: the one to render when it is not the job's own (an instant reply's)."""
     ctx = dict(context)
     prompt_id = ctx.get("prompt_id")
     rating = spec.template in ("survey", "reminder") and prompt_id is not None
     if rating and route.channel in LINK_CHANNELS:
         ctx["links"] = rating_links(public_url, secret, int(prompt_id or 0))
-    rendered = renderer.render(spec.template, ctx, lang=lang)
+    rendered = renderer.render(template or spec.template, ctx, lang=lang)
     buttons: tuple[tuple[str, str], ...] = ()
     if rating and route.channel in BUTTON_CHANNELS:
         buttons = tuple(

@@ -101,7 +101,7 @@ class EventConsumer:
         """Plan the jobs of events not handled before (one database session for all of
         them), enqueue them, then remember the events as handled."""
         seen_keys = [
-            f"{self._keys.prefix}notify:event:{fields.get('event_id', entry_id)}"
+            self._keys.notified_event(str(fields.get("event_id", entry_id)))
             for entry_id, fields in entries
         ]
         seen = await self._redis.mget(seen_keys)

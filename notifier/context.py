@@ -12,6 +12,7 @@ from saq.job import Job
 from intake.catalog import Catalog
 from intake.domain.clock import Clock
 from intake.ingest.send_state import SendState
+from intake.privacy.pseudonyms import pseudonym
 from intake.ratelimit.buckets import Bucket
 from intake.storage.database import Database
 from intake.texts import Renderer
@@ -85,7 +86,8 @@ class JobContext:
 
     def buckets(self, route: Route) -> list[tuple[str, Bucket]]:
         found = [(f"channel:{route.channel}", b) for b in [self.cfg.rates.get(route.channel)] if b]
-        found.append((f"to:{route.channel}:{route.recipient.value}", self.cfg.recipient_rate))
+        who = pseudonym(route.recipient.value, secret=self.secret)  # no phone in a key's name
+        found.append((f"to:{route.channel}:{who}", self.cfg.recipient_rate))
         return found
 
     async def after_sent(self, spec: JobSpec, context: dict[str, Any], ledger: Ledger) -> None:

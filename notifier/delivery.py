@@ -34,7 +34,7 @@ from notifier.claim import Claim, ClaimRequest
 from notifier.compose import build_message
 from notifier.context import JobContext
 from notifier.facts import MailThread, TicketFacts
-from notifier.jobs import CITIZEN, NON_ESSENTIAL, JobSpec
+from notifier.jobs import CITIZEN, INSTANT_REPLY, NON_ESSENTIAL, JobSpec
 from notifier.models import DeliveryStatus
 from notifier.records import CALLBACK_TASK, Ledger, Outcome
 from notifier.routing import Route
@@ -65,6 +65,7 @@ class Attempt:
     attempts: int = 1  # saq's attempt number of this run
     max_attempts: int = 1
     thread: MailThread | None = None  # the citizen's mail an e-mail to them answers
+    render: str | None = None  # rendered instead of the job's own (`notifier.instant`)
 
 
 class Deliverer:
@@ -132,6 +133,8 @@ class Deliverer:
             return False
         if spec.urgent or run.ticket.urgent or spec.template in cfg.quiet_exempt:
             return False
+        if spec.template == INSTANT_REPLY:  # the answer to what the citizen just sent
+            return False
         return cfg.quiet_hours.contains(self.jc.clock().astimezone(cfg.zone))
 
     async def _postpone(self, run: Attempt, route: Route) -> None:
@@ -171,6 +174,7 @@ class Deliverer:
             secret=self.jc.secret,
             lang=self.jc.cfg.language,
             thread=run.thread,
+            template=run.render,
         )
 
     async def _send(

@@ -16,9 +16,10 @@ delivery row and, for delivered / buffered / failed / rejected, as a staff-inter
   to `grace_s`.
 - A final failure marks the SMS route failed and runs the delivery job again: the `Deliverer`
   tries the next route or, with none left, leaves the "call back by phone" task.
-- Instant replies (`reply:<channel>:<external id>`, see intake.ingest.outcomes) have no job: their
-  first report creates their delivery record on the message's ticket; a failure is shown to
-  staff, not retried.
+- Instant replies (`reply:<channel>:<external id>`, `notifier.instant`) about a ticket are
+  recorded when they are sent, and their reports update that record; one whose record is
+  missing (sent before an upgrade, or not about a ticket when sent) gets it from its first
+  report. A failure is shown to staff, not retried on another channel.
 - Cost: a `delivery_report` event is written as already published. There is one per SMS and
   no consumer of the domain-event stream acts on it; through the outbox it would double the
   event traffic. `delivery_failed` events do go out.
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -47,9 +49,10 @@ from intake.domain.events import add_event
 from intake.domain.models import Message, Ticket
 from intake.error_summary import describe
 from intake.ingest.send_state import FAILED as ROUTE_FAILED
-from intake.interfaces import DeliveryState, delivery_reports_stream
+from intake.interfaces import DeliveryState
+from intake.redis.keys import Keys
 from intake.resilience import OutageGuard, is_nogroup, is_outage
-from intake.runtime import Runtime
+from intake.storage.database import Database
 from notifier.context import JobContext
 from notifier.jobs import CITIZEN, JobSpec
 from notifier.models import Delivery, DeliveryStatus
@@ -180,17 +183,18 @@ class DeliveryReports:
 
     def __init__(
         self,
-        runtime: Runtime,
-        jc: JobContext,
         *,
+        redis: aioredis.Redis,
+        keys: Keys,
+        db: Database,
+        jc: JobContext,
         grace_s: float = 300.0,
         retry_ms: int = 2000,
         consumer: str | None = None,
     ) -> None:
-        self._redis = runtime.redis.client
-        self._prefix = runtime.redis.keys.prefix
-        self._stream = delivery_reports_stream(self._prefix)
-        self._db = runtime.db
+        self._redis = redis
+        self._stream = keys.delivery_reports
+        self._db = db
         self._jc = jc
         self._grace = grace_s
         # a waiting report is looked at again this soon (also taken over from a dead
@@ -320,7 +324,7 @@ class DeliveryReports:
     async def _stored_spec(self, fallback: Fallback) -> JobSpec | None:
         """The job as it was enqueued (saq keeps finished jobs for `job_ttl`), else rebuilt
         from the delivery row: enough for a citizen's remaining routes and call-back task."""
-        job = await self._jc.queue.job(self._prefix + fallback.job_key)
+        job = await self._jc.queue.job_of(fallback.job_key)
         raw = job.kwargs.get("spec") if job is not None else None
         if isinstance(raw, dict):
             return JobSpec.from_kwargs(raw)

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from intake.domain.models import Staff
 from intake.triage.workdays import WorkCalendar, default_calendar
+from notifier.config import NotifySettings
 from notifier.facts import TicketFacts
 from notifier.jobs import STAFF, JobSpec
 from notifier.models import DeliveryStatus
@@ -81,10 +82,12 @@ class StaffGate:
         self._admit = redis.register_script(_ADMIT)
 
     @classmethod
-    def open(cls, runtime: Any, namespace: str, zone: Any) -> StaffGate:
-        """The gate of a notifier: settings from `notify.staff`, Redis from the runtime."""
-        settings = load_staff_alert_settings(runtime.settings.notify)
-        return cls(runtime.redis.client, namespace=namespace, settings=settings, zone=zone)
+    def open(
+        cls, redis: Redis, notify: dict[str, Any] | NotifySettings, namespace: str, zone: Any
+    ) -> StaffGate:
+        """The gate of a notifier: settings from the `notify` section's `staff`."""
+        settings = load_staff_alert_settings(notify)
+        return cls(redis, namespace=namespace, settings=settings, zone=zone)
 
     def urgent(self, spec: JobSpec, ticket: TicketFacts) -> bool:
         return spec.urgent or ticket.urgent or spec.template in self.settings.urgent

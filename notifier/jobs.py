@@ -16,6 +16,9 @@ STAFF = "staff"
 
 # Messages a citizen may decline (opt-out); service messages about their own request are not.
 NON_ESSENTIAL = frozenset({"survey", "reminder", "dimensions"})
+# The answer to a citizen's own message (`notifier.instant`): it goes out at once, quiet
+# hours or not, and the citizen's opt-out does not stop it.
+INSTANT_REPLY = "instant_reply"
 # Citizen messages about which an agent must call when no channel reaches the citizen.
 NEEDS_CALLBACK = frozenset({"reply", "closed", "declined", "survey", "dimensions"})
 

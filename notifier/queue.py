@@ -3,7 +3,7 @@
 saq does the scheduling, retries, sweeping of jobs whose worker died, and uniqueness of job
 keys (an enqueue of a key that is still queued, scheduled or running is a no-op). Adapted here
 by subclassing rather than forking:
-- keys live under the runtime's prefix (tests and deployments sharing one Redis stay apart);
+- keys live under `Keys.job_queue_prefix` (tests and deployments sharing one Redis stay apart);
 - "now" for scheduled and retried jobs comes from the injected clock, so that tests move time
   instead of waiting for it, and a job keeps its due time to the millisecond;
 - a job whose time has come goes to the head of the queue: a survey due at 10:00 is not
@@ -28,6 +28,7 @@ from saq.utils import now
 
 from intake.domain.clock import Clock
 from intake.error_summary import redacted_traceback
+from intake.redis.keys import Keys
 
 # saq's enqueue for many jobs: KEYS incomplete, queued, then per job its id and abort id;
 # ARGV per job its payload and score (0: queued now). Returns per job 1 (new) or 0 (a job of
@@ -135,20 +136,31 @@ def _traceback(exc: BaseException) -> str:
 
 
 class ClockedQueue(RedisQueue):
-    """A saq RedisQueue whose keys start with `prefix` and whose "now" is `clock`."""
+    """A saq RedisQueue whose keys start with `keys.job_queue_prefix` and whose "now" is
+    `clock`."""
 
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, clock: Clock, **kw: Any) -> None:
-        self._prefix = prefix
+    def __init__(self, redis: aioredis.Redis, *, keys: Keys, clock: Clock, **kw: Any) -> None:
+        self._keys = keys
+        self._saq = keys.job_queue_prefix
         self.clock = clock
         super().__init__(redis, name="notifier", dump=orjson.dumps, load=orjson.loads, **kw)
         self._pubsub = PubSubMultiplexer(redis.pubsub(), prefix=self.job_id(""))
         self._scripts: dict[str, Any] = {}
 
     def namespace(self, key: str) -> str:
-        return f"{self._prefix}saq:{self.name}:{key}"
+        return f"{self._saq}{self.name}:{key}"
 
     def job_id(self, job_key: str) -> str:
-        return f"{self._prefix}saq:job:{self.name}:{job_key}"
+        return f"{self._saq}job:{self.name}:{job_key}"
+
+    def saq_key(self, job_key: str) -> str:
+        """Our job key as saq keeps it: under our prefix, so that saq's abort marker
+        (`saq:abort:<key>`) stays apart from other deployments' too."""
+        return self._keys.prefix + job_key
+
+    async def job_of(self, job_key: str) -> Job | None:
+        """The stored job of one of our job keys (saq keeps finished jobs for their ttl)."""
+        return await self.job(self.saq_key(job_key))
 
     def job_key_from_id(self, job_id: str) -> str:
         return job_id[len(self.job_id("")) :]
@@ -171,7 +183,7 @@ class ClockedQueue(RedisQueue):
     async def enqueue(self, job_or_func: str | Job, **kwargs: Any) -> Job | None:
         """Job keys get the prefix too: saq keeps abort markers under `saq:abort:<key>`."""
         if isinstance(job_or_func, str) and "key" in kwargs:
-            kwargs["key"] = self._prefix + kwargs["key"]
+            kwargs["key"] = self.saq_key(kwargs["key"])
         return await super().enqueue(job_or_func, **kwargs)
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
@@ -184,7 +196,7 @@ class ClockedQueue(RedisQueue):
         keys, args = [self._incomplete, self._queued], []
         queued = now()
         for job in jobs:
-            job.key = self._prefix + job.key
+            job.key = self.saq_key(job.key)
             job.queue, job.queued, job.status = self, queued, Status.QUEUED
             await self._before_enqueue(job)
             keys += [job.id, job.abort_id]
@@ -288,6 +300,6 @@ class ClockedQueue(RedisQueue):
         return first[0][1] - self.epoch() if first else None
 
 
-def open_queue(url: str, *, prefix: str, clock: Clock) -> ClockedQueue:
-    """saq wants a bytes client: a second connection pool to the runtime's Redis URL."""
-    return ClockedQueue(aioredis.from_url(url), prefix=prefix, clock=clock)
+def open_queue(url: str, *, keys: Keys, clock: Clock) -> ClockedQueue:
+    """saq wants a bytes client: a second connection pool to the core's Redis URL."""
+    return ClockedQueue(aioredis.from_url(url), keys=keys, clock=clock)

@@ -12,13 +12,11 @@ import html
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from intake.api.deps import RuntimeDep
 from notifier.answers import apply_answer, publish
 from notifier.links import RATING_ZH, read_token
 from notifier.models import Prompt
 from notifier.parse import ParsedAnswer
-
-router = APIRouter(tags=["notifier"])
+from notifier.parts import NotifierParts
 
 PAGE = """<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -40,12 +38,22 @@ def page(key: str, *, status: int = 200, **values: str) -> HTMLResponse:
     return HTMLResponse(PAGE.format(body=text), status_code=status)
 
 
-@router.get("/r/{token}", response_class=HTMLResponse, summary="one-click rating link")
-async def rate(token: str, runtime: RuntimeDep) -> HTMLResponse:
-    answer = read_token(runtime.secret_key, token)
+def router(parts: NotifierParts) -> APIRouter:
+    """Mounted by the composition root once the runtime is open."""
+    routes = APIRouter(tags=["notifier"])
+
+    @routes.get("/r/{token}", response_class=HTMLResponse, summary="one-click rating link")
+    async def rate(token: str) -> HTMLResponse:
+        return await record_rating(parts, token)
+
+    return routes
+
+
+async def record_rating(parts: NotifierParts, token: str) -> HTMLResponse:
+    answer = read_token(parts.secret_key, token)
     if answer is None:
         return page("invalid", status=404)
-    async with runtime.db.write() as session, session.begin():
+    async with parts.db.write() as session, session.begin():
         query = session.get(
             Prompt, answer.prompt_id, with_for_update=session.bind.dialect.name == "postgresql"
         )
@@ -53,9 +61,9 @@ async def rate(token: str, runtime: RuntimeDep) -> HTMLResponse:
         if prompt is None:
             return page("invalid", status=404)
         applied = await apply_answer(
-            session, prompt, ParsedAnswer(rating=answer.rating), channel="link", now=runtime.clock()
+            session, prompt, ParsedAnswer(rating=answer.rating), channel="link", now=parts.clock()
         )
-    await publish(runtime, applied.events)
+    await publish(parts.relay, applied.events)
     number = applied.ticket.number if applied.ticket else ""
     if applied.status != "recorded":
         return page("late")

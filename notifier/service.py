@@ -1,9 +1,10 @@
-"""The notifier process: event consumer, saq worker and deadline scan, over one runtime.
+"""The notifier process: event consumer, saq worker and deadline scan, over the core's parts.
 
 The saq worker takes its jobs in batches (`notifier.batch_worker`): `job_batch` jobs per round
 trip, as many batches at once as make up `concurrency` jobs in progress.
 
-`run_notifier` is what `intake worker --only notifier` and `intake run` start. Tests open a
+`run_notifier` is what `intake worker --only notifier` and `intake run` start, with the
+`NotifierParts` the composition root picks out of its runtime. Tests open a
 `Notifier` themselves and call `run_due()`, which does one round of everything on the
 injected clock and returns when nothing due is left, instead of waiting for timers.
 """
@@ -20,7 +21,6 @@ from intake.ingest.send_state import SendState
 from intake.interfaces import Sender
 from intake.ratelimit.buckets import TokenBuckets
 from intake.resilience import OutageGuard, is_outage, supervise, wait_or_stop
-from intake.runtime import Runtime
 from intake.texts import Renderer
 from notifier.batch_worker import BatchWorker, one_by_one
 from notifier.briefing_settings import load_briefing_settings
@@ -35,6 +35,7 @@ from notifier.delivery_reports import DeliveryReports
 from notifier.digest import StaffGate
 from notifier.instant import INSTANT, InstantReplies
 from notifier.morning import staff_scans
+from notifier.parts import NotifierParts
 from notifier.queue import ClockedQueue, open_queue
 from notifier.worker import JobRunner
 
@@ -56,51 +57,42 @@ class _QuietRetries(logging.Filter):
 class Notifier:
     def __init__(
         self,
-        runtime: Runtime,
+        parts: NotifierParts,
         senders: dict[str, Sender],
         *,
         cfg: NotifySettings | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.runtime = runtime
-        self.cfg = cfg or load_notify_settings(runtime.settings.notify)
-        self.clock = clock or runtime.clock
-        prefix = runtime.redis.keys.prefix
-        self.queue: ClockedQueue = open_queue(runtime.redis.url, prefix=prefix, clock=self.clock)
-        state = SendState(runtime.redis.client, prefix=prefix)
-        limiter = TokenBuckets(runtime.redis.client, runtime.redis.keys)
+        self.parts = parts
+        self.cfg = cfg or load_notify_settings(parts.notify)
+        self.clock = clock or parts.clock
+        redis, keys = parts.redis, parts.keys
+        self.queue: ClockedQueue = open_queue(parts.redis_url, keys=keys, clock=self.clock)
+        state = SendState(redis, keys=keys)
+        limiter = TokenBuckets(redis, keys)
         self.jc = JobContext(
-            db=runtime.db,
+            db=parts.db,
             cfg=self.cfg,
             clock=self.clock,
             queue=self.queue,
             state=state,
-            claims=Claims(runtime.redis.client, state=state, limiter=limiter),
+            claims=Claims(redis, state=state, limiter=limiter),
             renderer=Renderer(override=self.cfg.templates_dir, default_lang=self.cfg.language),
-            catalog=runtime.catalog,
-            public_url=runtime.settings.public_url,
-            secret=runtime.secret_key,
-            staff_gate=StaffGate.open(runtime, self.queue.namespace("digest"), self.cfg.zone),
+            catalog=parts.catalog,
+            public_url=parts.public_url,
+            secret=parts.secret_key,
+            staff_gate=StaffGate.open(
+                redis, parts.notify, self.queue.namespace("digest"), self.cfg.zone
+            ),
         )
         self.runner = JobRunner(self.jc, Deliverer(self.jc, senders))
         self.briefings = BriefingMailer(
-            self.jc,
-            runtime.redis.client,
-            senders.get("email"),
-            load_briefing_settings(runtime.settings.notify),
+            self.jc, redis, senders.get("email"), load_briefing_settings(parts.notify)
         )
-        self.consumer = EventConsumer(
-            redis=runtime.redis.client,
-            keys=runtime.redis.keys,
-            db=runtime.db,
-            jc=self.jc,
-            cfg=self.cfg,
-        )
-        self.instant = InstantReplies(
-            redis=runtime.redis.client, keys=runtime.redis.keys, deliverer=self.runner.deliverer
-        )
+        self.consumer = EventConsumer(redis=redis, keys=keys, db=parts.db, jc=self.jc, cfg=self.cfg)
+        self.instant = InstantReplies(redis=redis, keys=keys, deliverer=self.runner.deliverer)
         self.worker = self._worker(dequeue_timeout=1.0)
-        self.reports = DeliveryReports(runtime, self.jc)
+        self.reports = DeliveryReports(redis=redis, keys=keys, db=parts.db, jc=self.jc)
 
     def _worker(self, *, dequeue_timeout: float) -> BatchWorker:
         """Batches of `job_batch` jobs, as many at once as make up `concurrency` jobs."""
@@ -154,8 +146,8 @@ class Notifier:
         outages = OutageGuard("deadline scan", logger=log)
         while not stop.is_set():
             try:
-                await scan_deadlines(self.jc, self.runtime.redis.client)
-                await staff_scans(self.jc, self.runtime.redis.client)
+                await scan_deadlines(self.jc, self.parts.redis)
+                await staff_scans(self.jc, self.parts.redis)
                 await self.briefings.scan()
                 outages.ok()
             except Exception as exc:
@@ -175,7 +167,7 @@ class Notifier:
         worker = self._worker(dequeue_timeout=0.01)
         ran = 0
         for _ in range(max_rounds):
-            await self.runtime.relay.drain()
+            await self.parts.relay.drain()
             while await self.consumer.poll():
                 pass
             while await self.instant.poll():
@@ -194,9 +186,11 @@ class Notifier:
         return await self.queue.sweep(lock=1, abort=0.1)
 
 
-async def run_notifier(runtime: Runtime, stop: asyncio.Event, senders: dict[str, Sender]) -> None:
+async def run_notifier(
+    parts: NotifierParts, stop: asyncio.Event, senders: dict[str, Sender]
+) -> None:
     """The notifier until `stop` is set: consumer, job worker and deadline scan."""
-    notifier = Notifier(runtime, senders)
+    notifier = Notifier(parts, senders)
     log.info("notifier: channels %s", ", ".join(sorted(senders)) or "none")
     try:
         await notifier.run(stop)

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from channels.open311.routes import Open311Parts
 from channels.open311.routes import router as open311_router
-from channels.registry import build_connectors
 from intake.api import calls, health, metrics, public, staff
 from intake.api.body_limit import BodyLimit
 from intake.api.docs import install_docs
@@ -25,9 +25,10 @@ from intake.reports.console_page import router as reports_page_router
 from intake.reports.routes import router as reports_router
 from intake.runtime import Runtime
 from notifier.routes import router as rating_router
+from service.connectors import build_connectors
 from service.process import settle_heap
 from service.settings import load_settings, service_settings
-from service.wiring import open_runtime, plug
+from service.wiring import notifier_parts, open_runtime, plug
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(public.router)
     app.include_router(staff.router)
     app.include_router(calls.router)
-    app.include_router(rating_router)
     app.include_router(console_router())
     app.include_router(reports_page_router())
     app.include_router(reports_router())
-    app.include_router(open311_router())
     if runtime is not None:
         app.state.runtime = runtime if runtime.answers else plug(runtime)
         _mount_channels(app, runtime)
@@ -81,6 +80,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
 
 def _mount_channels(app: FastAPI, runtime: Runtime) -> None:
+    app.include_router(open311_router(_open311_parts(runtime)))
+    app.include_router(rating_router(notifier_parts(runtime)))
     connectors = build_connectors(runtime, service_settings(runtime.settings))
     for connector in connectors.values():
         router = connector.router()
@@ -99,6 +100,21 @@ def _mount_channels(app: FastAPI, runtime: Runtime) -> None:
     )
     app.openapi_schema = None  # regenerate with the channel routes
     log.info("channels enabled: %s", ", ".join(connectors) or "none")
+
+
+def _open311_parts(runtime: Runtime) -> Open311Parts:
+    settings = runtime.settings
+    return Open311Parts(
+        gateway=runtime.gateway,
+        db=runtime.db,
+        catalog=runtime.catalog,
+        limiter=runtime.limiter,
+        clock=runtime.clock,
+        http=settings.http,
+        integration=settings.integration,
+        public_url=settings.public_url,
+        categories_file=settings.triage.categories_file,
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -14,7 +14,6 @@ from collections.abc import Collection
 import uvicorn
 
 from channels.base import Connector
-from channels.registry import build_connectors
 from intake.config import Settings
 from intake.integration.webhook_worker import run_webhooks
 from intake.pipeline.backlog import run_with_helpers
@@ -32,9 +31,10 @@ from service.child_workers import (
     stop_when_orphaned,
     supervise_pipelines,
 )
+from service.connectors import build_connectors
 from service.process import settle_heap
 from service.settings import service_settings
-from service.wiring import open_runtime
+from service.wiring import notifier_parts, open_runtime
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,8 @@ def _worker_tasks(
         senders = {s.channel: s for c in connectors.values() if (s := c.sender()) is not None}
         if (wecom := connectors.get("wecom")) is not None:
             senders["wecom_robot"] = wecom.robot_sender()  # type: ignore[attr-defined]
-        tasks.append(asyncio.create_task(run_notifier(runtime, stop, senders), name="notifier"))
+        notifying = run_notifier(notifier_parts(runtime), stop, senders)
+        tasks.append(asyncio.create_task(notifying, name="notifier"))
         tasks.append(_heartbeat(runtime, "notifier", _process_name(), tasks[-1], stop))
     if "webhooks" in kinds:
         hooks = functools.partial(

@@ -8,12 +8,29 @@ import notifier.models  # noqa: F401  (registers the notifier's tables on the co
 from intake.config import Settings
 from intake.runtime import Runtime
 from notifier.answers import PromptBook
+from notifier.parts import NotifierParts
 from service.settings import service_settings
+
+
+def notifier_parts(runtime: Runtime) -> NotifierParts:
+    """The few parts of the core runtime the notifier uses (it never gets the whole)."""
+    return NotifierParts(
+        db=runtime.db,
+        redis=runtime.redis.client,
+        redis_url=runtime.redis.url,
+        keys=runtime.redis.keys,
+        clock=runtime.clock,
+        relay=runtime.relay,
+        catalog=runtime.catalog,
+        notify=runtime.settings.notify,
+        public_url=runtime.settings.public_url,
+        secret_key=runtime.secret_key,
+    )
 
 
 def plug(runtime: Runtime) -> Runtime:
     """Give a core runtime the notifier's prompts (ratings recognised in the pipeline)."""
-    runtime.answers = PromptBook(runtime)
+    runtime.answers = PromptBook(notifier_parts(runtime))
     return runtime
 
 

@@ -77,3 +77,17 @@ def test_migrations_create_the_notifier_tables(tmp_path: Path) -> None:
     tables = set(inspect(engine).get_table_names())
     assert {Prompt.__tablename__, Delivery.__tablename__} <= tables
     engine.dispose()
+
+
+@pytest.mark.parametrize("package", ["channels", "notifier"])
+def test_edges_never_reach_for_the_whole_runtime(package: str) -> None:
+    """Connectors and the notifier are given their parts; none takes the runtime from a
+    request (`RuntimeDep`, `app.state.runtime`) behind the import contracts' back."""
+    names = ("RuntimeDep", "get_runtime", "state.runtime", "intake.runtime")
+    wrong = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for name in names
+        if name in path.read_text(encoding="utf-8")
+    ]
+    assert wrong == []

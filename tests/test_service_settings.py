@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from channels.email.settings import EmailSettings
-from channels.registry import build_connectors
 from channels.sms.settings import SmsSettings
 from channels.telegram.settings import TelegramSettings
 from channels.wechat.settings import WeChatSection
@@ -25,6 +24,7 @@ from intake.runtime import Runtime
 from notifier.config import load_notify_settings
 from notifier.settings import NotifierSettings
 from notifier.staff_alerts import load_staff_alert_settings
+from service.connectors import build_connectors
 from service.settings import ServiceSettings, load_settings, service_settings
 from service.wiring import open_runtime
 from tests.conftest import REDIS_URL

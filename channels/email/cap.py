@@ -20,6 +20,7 @@ from channels.base import OutboundMessage
 from channels.email.compose import AUTO_REPLY_TEMPLATES
 from intake.domain.clock import Clock, intake_day
 from intake.domain.errors import SendSkipped
+from intake.redis.keys import Keys
 
 # INCR every window's counter; if one goes over its limit, undo them all and say which one.
 _TAKE = """
@@ -48,13 +49,13 @@ class AutoReplyCap:
         self,
         redis: aioredis.Redis,
         *,
-        prefix: str,
+        keys: Keys,
         clock: Clock,
         per_hour: int,
         per_day: int,
     ) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._redis_keys = keys
         self._clock = clock
         self._windows = tuple(
             w
@@ -72,7 +73,7 @@ class AutoReplyCap:
         digest = hashlib.blake2b(address.strip().lower().encode(), digest_size=12).hexdigest()
         now = self._clock()
         slot = {"hour": now.strftime("%Y%m%d%H"), "day": intake_day(now)}
-        base = f"{self._prefix}email:autocap:{digest}"
+        base = self._redis_keys.email_autoreply_cap(digest)
         return [f"{base}:{w.name}:{slot[w.name]}" for w in self._windows]
 
     async def take(self, address: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Where the mailbox reader keeps its place, and where unreadable mail goes.
 
-The cursor is `(UIDVALIDITY, last processed UID)` per mailbox, in a Redis hash under the
-runtime's key prefix. It lives in Redis on purpose: the intake stream and the gateway's
+The cursor is `(UIDVALIDITY, last processed UID)` per mailbox, in a Redis hash
+(`Keys.email_cursor`). It lives in Redis on purpose: the intake stream and the gateway's
 dedupe receipts are there too (the embedded Redis is persistent, appendfsync always), so the
 cursor can never be ahead of the messages it vouches for, as it could after restoring one store
 without the other. It is only a shortcut: the gateway's (channel, Message-ID) dedupe is what
@@ -40,7 +40,7 @@ class Cursor:
 class CursorStore:
     def __init__(self, redis: aioredis.Redis, keys: Keys, mailbox: str) -> None:
         self._redis = redis
-        self._key = f"{keys.prefix}email:cursor:{mailbox}"
+        self._key = keys.email_cursor(mailbox)
 
     @property
     def key(self) -> str:
@@ -72,7 +72,7 @@ class DeadLetters:
 
     async def bury(self, message: InboundMessage, *, reason: str, origin: str) -> str | None:
         """The dead-letter id, or None when this mail was dead-lettered before."""
-        marker = f"{self._keys.prefix}email:dead:{message.external_id}"
+        marker = self._keys.email_dead(message.external_id)
         dead_id = await self._bury(
             keys=[marker, self._keys.deadletter],
             args=[

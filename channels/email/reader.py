@@ -22,12 +22,15 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
+
 from channels.email.cursor import Cursor, CursorStore, DeadLetters
 from channels.email.imap import ImapSession
 from channels.email.imap_data import FetchedMail, FolderState
 from channels.email.parse import ParsedMail, parse_mail
 from channels.email.settings import EmailSettings
 from intake.cancellation import stop_if_cancelled
+from intake.domain.clock import Clock
 from intake.domain.messages import (
     Attachment,
     IdentityKind,
@@ -35,8 +38,10 @@ from intake.domain.messages import (
     MessageKind,
     SenderIdentity,
 )
+from intake.ingest.attachments import AttachmentStore
+from intake.interfaces import IntakeGateway
+from intake.redis.keys import Keys
 from intake.resilience import OutageLog, is_outage
-from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +67,27 @@ class ReaderStats:
 
 class MailboxReader:
     def __init__(
-        self, runtime: Runtime, settings: EmailSettings, *, rng: random.Random | None = None
+        self,
+        settings: EmailSettings,
+        *,
+        gateway: IntakeGateway,
+        redis: aioredis.Redis,
+        keys: Keys,
+        clock: Clock,
+        attachments: AttachmentStore,
+        rng: random.Random | None = None,
     ) -> None:
-        self._runtime = runtime
+        self._gateway = gateway
+        self._clock = clock
+        self._attachments = attachments
         self._s = settings
         self._rng = rng or random.Random()
         mailbox = (
             f"{settings.login_user}@{settings.imap_host}:{settings.imap_port_resolved}"
             f"/{settings.imap_folder}"
         )
-        self.cursor = CursorStore(runtime.redis.client, runtime.redis.keys, mailbox)
-        self._dead = DeadLetters(runtime.redis.client, runtime.redis.keys)
+        self.cursor = CursorStore(redis, keys, mailbox)
+        self._dead = DeadLetters(redis, keys)
         self.stats = ReaderStats()
         self._attempt = 0
         self._outage = OutageLog(f"email reader {settings.imap_folder}", logger=log)
@@ -198,7 +213,7 @@ class MailboxReader:
             await self._bury(mail, parsed, origin)
             return
         message = await self._with_stored_attachments(parsed)
-        receipt = await self._runtime.gateway.submit(message)
+        receipt = await self._gateway.submit(message)
         if receipt.duplicate:
             self.stats.duplicates += 1
         else:
@@ -217,7 +232,7 @@ class MailboxReader:
             return parse_mail(
                 mail.raw,
                 mailbox_address=self._s.address,
-                received_at=mail.internaldate or self._runtime.clock(),
+                received_at=mail.internaldate or self._clock(),
                 domain=self._s.domain,
                 own_addresses=self._s.own,
                 max_attachment_bytes=self._s.max_attachment_bytes,
@@ -242,7 +257,7 @@ class MailboxReader:
             external_id="sha256:" + hashlib.sha256(mail.raw).hexdigest(),
             sender=SenderIdentity(kind=IdentityKind.EMAIL, value="", account=self._s.address),
             kind=MessageKind.UNKNOWN,
-            received_at=mail.internaldate or self._runtime.clock(),
+            received_at=mail.internaldate or self._clock(),
             raw=mail.raw,
         )
 
@@ -255,7 +270,7 @@ class MailboxReader:
             if part.data is None:
                 stored.append(part.attachment)
                 continue
-            saved = await self._runtime.attachments.save(
+            saved = await self._attachments.save(
                 part.data,
                 filename=part.attachment.filename,
                 content_type=part.attachment.content_type,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,14 +21,18 @@ from channels.open311.services import definition, load_services, services_file
 from channels.open311.updates import find_updates
 from channels.open311.views import MAX_ROWS, Filters, Viewer, find, public_notes, record
 from intake.api.client_ip import client_ip
-from intake.domain.clock import SHANGHAI
+from intake.catalog import Catalog
+from intake.config import HttpSettings
+from intake.domain.clock import SHANGHAI, Clock
 from intake.domain.errors import Forbidden, TooManyRequests
 from intake.ingest.gateway import AcceptedReceipt, fingerprint
 from intake.integration.apikeys import key_for
 from intake.integration.models import ApiKey
 from intake.integration.submissions import remember, submission_for_token
-from intake.ratelimit.attempts import LOOKUPS_MESSAGE, Rule
-from intake.runtime import Runtime
+from intake.integration_settings import IntegrationSettings
+from intake.interfaces import IntakeGateway
+from intake.ratelimit.attempts import LOOKUPS_MESSAGE, Limiter, Rule
+from intake.storage.database import Database
 
 log = logging.getLogger(__name__)
 PREFIX = "/open311/v2"
@@ -35,11 +41,27 @@ WINDOW = timedelta(days=90)
 MAX_FORM_FIELDS = 60
 MAX_FIELD_BYTES = 64 * 1024
 
-Handler = Callable[[Request, Runtime, str], Awaitable[Response]]
+
+@dataclass(frozen=True, slots=True)
+class Open311Parts:
+    """What the Open311 routes use of the core, handed over by the composition root."""
+
+    gateway: IntakeGateway
+    db: Database
+    catalog: Catalog
+    limiter: Limiter
+    clock: Clock
+    http: HttpSettings
+    integration: IntegrationSettings
+    public_url: str
+    categories_file: Path | None  # the triage catalogue's, whose categories are the services
 
 
-def router() -> APIRouter:
-    """Mount with `app.include_router(channels.open311.router())`."""
+Handler = Callable[[Request, Open311Parts, str], Awaitable[Response]]
+
+
+def router(parts: Open311Parts) -> APIRouter:
+    """Mount with `app.include_router(router(parts))`."""
     api = APIRouter(prefix=PREFIX, tags=["open311"])
     routes: list[tuple[str, str, Handler, str]] = [
         ("GET", "/discovery.{fmt}", _discovery, "Service discovery"),
@@ -52,15 +74,15 @@ def router() -> APIRouter:
         ("GET", "/servicerequestupdates.{fmt}", _updates, "Updates since a time (FixMyStreet)"),
     ]
     for method, path, handler, summary in routes:
-        api.add_api_route(path, _guarded(handler), methods=[method], summary=summary)
+        api.add_api_route(path, _guarded(handler, parts), methods=[method], summary=summary)
     return api
 
 
-def _guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def _guarded(handler: Handler, parts: Open311Parts) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         fmt = str(request.path_params.get("fmt", "json"))
         try:
-            return await handler(request, request.app.state.runtime, format_of(fmt))
+            return await handler(request, parts, format_of(fmt))
         except Open311Error as exc:
             return error_answer(fmt, exc)
         except TooManyRequests as exc:
@@ -72,11 +94,11 @@ def _guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return route
 
 
-async def _discovery(request: Request, runtime: Runtime, fmt: str) -> Response:
-    base = runtime.settings.public_url.rstrip("/") + PREFIX
+async def _discovery(request: Request, parts: Open311Parts, fmt: str) -> Response:
+    base = parts.public_url.rstrip("/") + PREFIX
     data = {
         "changeset": "2026-12-01T00:00:00+08:00",
-        "contact": runtime.settings.integration.open311_contact,
+        "contact": parts.integration.open311_contact,
         "key_service": "intake apikey add NAME (ask the hotline's operator)",
         "endpoints": [
             {
@@ -91,30 +113,30 @@ async def _discovery(request: Request, runtime: Runtime, fmt: str) -> Response:
     return answer(fmt, "discovery", None, data)
 
 
-async def _services(request: Request, runtime: Runtime, fmt: str) -> Response:
-    services = _catalogue(runtime)
-    data = [service.record(runtime.catalog) for service in services.values()]
+async def _services(request: Request, parts: Open311Parts, fmt: str) -> Response:
+    services = _catalogue(parts)
+    data = [service.record(parts.catalog) for service in services.values()]
     return answer(fmt, "services", "service", data)
 
 
-async def _service(request: Request, runtime: Runtime, fmt: str) -> Response:
+async def _service(request: Request, parts: Open311Parts, fmt: str) -> Response:
     code = str(request.path_params["code"])
-    service = _catalogue(runtime).get(code)
+    service = _catalogue(parts).get(code)
     if service is None:
         raise Open311Error(404, f"service_code '{code[:64]}' not found")
     return answer(fmt, "service_definition", None, definition(service))
 
 
-async def _post_request(request: Request, runtime: Runtime, fmt: str) -> Response:
+async def _post_request(request: Request, parts: Open311Parts, fmt: str) -> Response:
     data = await _posted(request)
-    key = await _required_key(runtime, data.get("api_key"))
-    aliases = partner_codes(runtime.settings.integration, key.name)
-    posted = submission.parse_request(data, _catalogue(runtime), aliases)
-    ip = client_ip(request.scope, runtime.settings.http.trusted_proxies)
+    key = await _required_key(parts, data.get("api_key"))
+    aliases = partner_codes(parts.integration, key.name)
+    posted = submission.parse_request(data, _catalogue(parts), aliases)
+    ip = client_ip(request.scope, parts.http.trusted_proxies)
     given = request.headers.get("idempotency-key") or ""
     idempotency = (given or _fresh_key())[:200]
     external = submission.external_id(key.id, idempotency)
-    await runtime.limiter.admit_submission(
+    await parts.limiter.admit_submission(
         ip=ip,
         sender=posted.phone or posted.email,
         idempotency_key=f"{submission.CHANNEL}:{external}" if given else None,
@@ -124,15 +146,15 @@ async def _post_request(request: Request, runtime: Runtime, fmt: str) -> Respons
         api_key_id=key.id,
         partner=key.name,
         idempotency_key=idempotency,
-        received_at=runtime.clock(),
+        received_at=parts.clock(),
         client_ip=ip,
     )
-    receipt = await runtime.gateway.submit(message, open_ticket=True)
+    receipt = await parts.gateway.submit(message, open_ticket=True)
     changed = isinstance(receipt, AcceptedReceipt) and receipt.fingerprint != fingerprint(message)
     if receipt.duplicate and changed:
         raise Open311Error(409, "Idempotency-Key was used for a different request")
     assert receipt.number and receipt.query_code, "a new ticket always has its number"
-    async with runtime.db.write() as session, session.begin():
+    async with parts.db.write() as session, session.begin():
         row = await remember(
             session,
             number=receipt.number,
@@ -156,40 +178,40 @@ async def _post_request(request: Request, runtime: Runtime, fmt: str) -> Respons
     return answer(fmt, "service_requests", "request", data_out, status=201)
 
 
-async def _get_requests(request: Request, runtime: Runtime, fmt: str) -> Response:
-    viewer = await _viewer(request, runtime)
+async def _get_requests(request: Request, parts: Open311Parts, fmt: str) -> Response:
+    viewer = await _viewer(request, parts)
     query = request.query_params
     ids = _list(query.get("service_request_id"))
     if ids:
         filters = Filters(ids=ids[:MAX_ROWS])
     else:
-        start, end = _window(query.get("start_date"), query.get("end_date"), runtime.clock())
+        start, end = _window(query.get("start_date"), query.get("end_date"), parts.clock())
         statuses = _list(query.get("status"))
         if set(statuses) - {"open", "closed"}:
             raise Open311Error(400, "status takes open, closed or both (comma-separated)")
-        aliases = partner_codes(runtime.settings.integration, viewer.partner or "")
+        aliases = partner_codes(parts.integration, viewer.partner or "")
         filters = Filters(
             service_code=tuple(aliases.get(c, c) for c in _list(query.get("service_code"))),
             start=start,
             end=end,
             statuses=statuses,
         )
-    return answer(fmt, "service_requests", "request", await _records(runtime, viewer, filters))
+    return answer(fmt, "service_requests", "request", await _records(parts, viewer, filters))
 
 
-async def _get_request(request: Request, runtime: Runtime, fmt: str) -> Response:
-    viewer = await _viewer(request, runtime)
+async def _get_request(request: Request, parts: Open311Parts, fmt: str) -> Response:
+    viewer = await _viewer(request, parts)
     rid = str(request.path_params["rid"])[:40]
-    records = await _records(runtime, viewer, Filters(ids=(rid,)))
+    records = await _records(parts, viewer, Filters(ids=(rid,)))
     if not records:
         raise Open311Error(404, f"service_request_id '{rid}' not found")
     return answer(fmt, "service_requests", "request", records)
 
 
-async def _token(request: Request, runtime: Runtime, fmt: str) -> Response:
-    await _limit_lookup(request, runtime)
+async def _token(request: Request, parts: Open311Parts, fmt: str) -> Response:
+    await _limit_lookup(request, parts)
     token = str(request.path_params["token"])[:64]
-    async with runtime.db.read() as session:
+    async with parts.db.read() as session:
         row = await submission_for_token(session, token)
     if row is None:
         raise Open311Error(404, "token not found")
@@ -198,18 +220,18 @@ async def _token(request: Request, runtime: Runtime, fmt: str) -> Response:
     )
 
 
-async def _updates(request: Request, runtime: Runtime, fmt: str) -> Response:
-    viewer = await _viewer(request, runtime)
+async def _updates(request: Request, parts: Open311Parts, fmt: str) -> Response:
+    viewer = await _viewer(request, parts)
     query = request.query_params
-    start, end = _window(query.get("start_date"), query.get("end_date"), runtime.clock())
-    async with runtime.db.read() as session:
+    start, end = _window(query.get("start_date"), query.get("end_date"), parts.clock())
+    async with parts.db.read() as session:
         updates = await find_updates(session, viewer, start=start, end=end)
     return answer(fmt, "service_requests_updates", "request_update", updates)
 
 
-async def _records(runtime: Runtime, viewer: Viewer, filters: Filters) -> list[dict[str, Any]]:
-    services = _catalogue(runtime)
-    async with runtime.db.read() as session:
+async def _records(parts: Open311Parts, viewer: Viewer, filters: Filters) -> list[dict[str, Any]]:
+    services = _catalogue(parts)
+    async with parts.db.read() as session:
         rows = await find(session, viewer, filters)
         notes = await public_notes(session, [t for t, _ in rows if t is not None])
     full = viewer.api_key_id is not None
@@ -218,7 +240,7 @@ async def _records(runtime: Runtime, viewer: Viewer, filters: Filters) -> list[d
             ticket,
             row,
             services=services,
-            catalog=runtime.catalog,
+            catalog=parts.catalog,
             note=notes.get(ticket.id) if ticket else None,
             full=full,
         )
@@ -226,37 +248,37 @@ async def _records(runtime: Runtime, viewer: Viewer, filters: Filters) -> list[d
     ]
 
 
-async def _viewer(request: Request, runtime: Runtime) -> Viewer:
+async def _viewer(request: Request, parts: Open311Parts) -> Viewer:
     """A key sees its own requests; no key, the public view if published, else nothing."""
     given = request.query_params.get("api_key")
     if given:
-        key = await _required_key(runtime, given)
+        key = await _required_key(parts, given)
         return Viewer(api_key_id=key.id, partner=key.name)
-    if not runtime.settings.integration.open311_public_view:
+    if not parts.integration.open311_public_view:
         raise Open311Error(403, "api_key is required: this hotline publishes no public view")
-    await _limit_lookup(request, runtime)
+    await _limit_lookup(request, parts)
     return Viewer(api_key_id=None)
 
 
-async def _required_key(runtime: Runtime, given: str | None) -> ApiKey:
+async def _required_key(parts: Open311Parts, given: str | None) -> ApiKey:
     if not given:
         raise Open311Error(403, "api_key is required")
-    async with runtime.db.read() as session:
+    async with parts.db.read() as session:
         try:
             key = await key_for(session, given[:200])
         except Forbidden:
-            await runtime.limiter.pause()
+            await parts.limiter.pause()
             raise Open311Error(403, "api_key is not valid") from None
-    if refusal := await runtime.limiter.hit(Rule.API_KEY_REQUESTS, f"apikey:{key.id}"):
-        await runtime.limiter.pause()
+    if refusal := await parts.limiter.hit(Rule.API_KEY_REQUESTS, f"apikey:{key.id}"):
+        await parts.limiter.pause()
         raise TooManyRequests("too many requests for this api_key", retry_after=refusal.retry_after)
     return key
 
 
-async def _limit_lookup(request: Request, runtime: Runtime) -> None:
-    ip = client_ip(request.scope, runtime.settings.http.trusted_proxies) or "unknown"
-    if refusal := await runtime.limiter.hit(Rule.LOOKUPS_PER_IP, ip):
-        await runtime.limiter.pause()
+async def _limit_lookup(request: Request, parts: Open311Parts) -> None:
+    ip = client_ip(request.scope, parts.http.trusted_proxies) or "unknown"
+    if refusal := await parts.limiter.hit(Rule.LOOKUPS_PER_IP, ip):
+        await parts.limiter.pause()
         raise TooManyRequests(LOOKUPS_MESSAGE, retry_after=refusal.retry_after)
 
 
@@ -280,8 +302,8 @@ async def _posted(request: Request) -> dict[str, str]:
     raise Open311Error(400, "post the request as application/x-www-form-urlencoded")
 
 
-def _catalogue(runtime: Runtime) -> dict[str, submission.Service]:
-    return load_services(services_file(runtime.settings.triage.categories_file))
+def _catalogue(parts: Open311Parts) -> dict[str, submission.Service]:
+    return load_services(services_file(parts.categories_file))
 
 
 def _list(value: str | None) -> tuple[str, ...]:

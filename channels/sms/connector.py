@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
@@ -21,16 +23,25 @@ from channels.sms import SmsSettings, build_sender, parse_dlr_request
 from channels.sms.dlr import report_fields
 from channels.sms.kannel_in import parse_mo_request
 from intake.api.client_ip import client_ip
+from intake.config import HttpSettings
+from intake.domain.clock import Clock
 from intake.domain.phones import mask_phone as mask
-from intake.interfaces import delivery_reports_stream as reports_stream
+from intake.interfaces import IntakeGateway
 from intake.ratelimit.buckets import RedisTokenBucket
-from intake.runtime import Runtime
+from intake.redis.keys import Keys
 
 log = logging.getLogger(__name__)
 
 
-def delivery_reports_stream(runtime: Runtime) -> str:
-    return reports_stream(runtime.redis.keys.prefix)
+@dataclass(frozen=True, slots=True)
+class SmsParts:
+    """What the SMS channel uses of the core, handed over by the composition root."""
+
+    gateway: IntakeGateway
+    redis: aioredis.Redis
+    keys: Keys
+    clock: Clock
+    http: HttpSettings  # its trusted proxies say who the gateway is
 
 
 class SmsConnector:
@@ -38,12 +49,12 @@ class SmsConnector:
     # Kannel's queries carry raw bytes (UTF-16 text, `%00`): parsed here, not by the URL guard
     raw_query_paths = ("/channels/sms/kannel", "/channels/sms/dlr")
 
-    def __init__(self, runtime: Runtime, settings: SmsSettings) -> None:
-        self._runtime = runtime
+    def __init__(self, parts: SmsParts, settings: SmsSettings) -> None:
+        self._parts = parts
         self._settings = settings
         limiter = RedisTokenBucket(
-            runtime.redis.client,
-            runtime.redis.keys.bucket("gateway:sms"),
+            parts.redis,
+            parts.keys.bucket("gateway:sms"),
             rate=settings.rate_per_second,
             burst=settings.burst,
         )
@@ -79,12 +90,12 @@ class SmsConnector:
     async def mo(self, request: Request) -> PlainTextResponse:
         message = parse_mo_request(
             request.scope["query_string"],
-            _ip(request, self._runtime),
+            _ip(request, self._parts.http),
             self._settings,
-            now=self._runtime.clock(),
+            now=self._parts.clock(),
         )
         async with self._inflight:
-            receipt = await self._runtime.gateway.submit(message)
+            receipt = await self._parts.gateway.submit(message)
         log.info(
             "sms mo id=%s from=%s duplicate=%s",
             message.external_id,
@@ -96,13 +107,13 @@ class SmsConnector:
     async def dlr(self, request: Request) -> PlainTextResponse:
         report = parse_dlr_request(
             request.scope["query_string"],
-            _ip(request, self._runtime),
+            _ip(request, self._parts.http),
             self._settings,
-            now=self._runtime.clock(),
+            now=self._parts.clock(),
         )
         async with self._inflight:
-            await self._runtime.redis.client.xadd(
-                delivery_reports_stream(self._runtime),
+            await self._parts.redis.xadd(
+                self._parts.keys.delivery_reports,
                 report_fields(report),
                 maxlen=1_000_000,
                 approximate=True,
@@ -117,11 +128,11 @@ class SmsConnector:
         return PlainTextResponse("")
 
 
-def _ip(request: Request, runtime: Runtime) -> str:
+def _ip(request: Request, http: HttpSettings) -> str:
     """Kannel's address, as `intake.api.client_ip` believes it (behind a trusted proxy too)."""
-    return client_ip(request.scope, runtime.settings.http.trusted_proxies) or ""
+    return client_ip(request.scope, http.trusted_proxies) or ""
 
 
-def build(runtime: Runtime, settings: SmsSettings) -> SmsConnector:
+def build(parts: SmsParts, settings: SmsSettings) -> SmsConnector:
     """The connector of the `INTAKE_SMS__*` section, validated at start-up."""
-    return SmsConnector(runtime, settings)
+    return SmsConnector(parts, settings)

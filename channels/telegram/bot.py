@@ -1,8 +1,8 @@
 """The bot as one object: aiogram Bot on the configured Bot API, Dispatcher, FSM in Redis.
 
-FSM storage lives in the service's Redis (aiogram's RedisStorage, keys under the service's
-prefix) so that aiogram's Redis event isolation serialises one chat's updates across
-processes; a guided request's steps are kept by the core (`intake.guided`), not in the FSM.
+FSM storage lives in the service's Redis (aiogram's RedisStorage, keys under
+`Keys.telegram_fsm`) so that aiogram's Redis event isolation serialises one chat's updates
+across processes; a guided request's steps are kept by the core (`intake.guided`), not in the FSM.
 Every update passes the update gate first, whether it came by webhook or by polling.
 """
 
@@ -19,15 +19,16 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import Update
 
 from channels.telegram.bridge import IntakeBridge
-from channels.telegram.citizen import CitizenBot
+from channels.telegram.citizen import CitizenBot, guided_requests
 from channels.telegram.files import FileFetcher
 from channels.telegram.gate import HANDLING_TTL_S, Claim, UpdateGate
 from channels.telegram.linking import LinkStore
+from channels.telegram.parts import TelegramParts
 from channels.telegram.rating import RatingButtons
 from channels.telegram.settings import TelegramSettings
 from channels.telegram.staff import StaffBot
 from intake.domain.errors import Unavailable
-from intake.runtime import Runtime
+from intake.redis.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -38,35 +39,53 @@ def make_bot(settings: TelegramSettings) -> Bot:
     return Bot(token=settings.token.get_secret_value(), session=session)
 
 
-def make_storage(runtime: Runtime) -> RedisStorage:
-    """FSM storage on the service's Redis, under its key prefix.
-
-    The configured URL is preferred because `RedisHandle.url` rebuilds it without credentials.
-    """
-    url = runtime.settings.redis_url or runtime.redis.url
-    builder = DefaultKeyBuilder(prefix=f"{runtime.redis.keys.prefix}tg:fsm", with_bot_id=True)
+def make_storage(url: str, keys: Keys) -> RedisStorage:
+    """FSM storage on the service's Redis (its own pool, from `url`), under its key prefix."""
+    builder = DefaultKeyBuilder(prefix=keys.telegram_fsm, with_bot_id=True)
     return RedisStorage.from_url(url, key_builder=builder, state_ttl=86_400, data_ttl=86_400)
 
 
 class TelegramBot:
-    def __init__(self, runtime: Runtime, settings: TelegramSettings) -> None:
-        prefix = runtime.redis.keys.prefix
+    def __init__(self, parts: TelegramParts, settings: TelegramSettings) -> None:
+        redis, keys = parts.redis, parts.keys
         self.settings = settings
         self.bot = make_bot(settings)
-        self.storage = make_storage(runtime)
+        self.storage = make_storage(parts.redis_url, keys)
         self.gate = UpdateGate(
-            runtime.redis.client, prefix=prefix, bot_id=settings.bot_id, ttl_s=settings.dedupe_ttl_s
+            redis, keys=keys, bot_id=settings.bot_id, ttl_s=settings.dedupe_ttl_s
         )
-        self.links = LinkStore(runtime.redis.client, prefix=prefix, ttl_s=settings.link_code_ttl_s)
-        bridge = IntakeBridge(runtime, wait_s=settings.reply_wait_s)
-        fetcher = FileFetcher(runtime.attachments, max_bytes=settings.max_file_bytes)
+        self.links = LinkStore(redis, keys=keys, ttl_s=settings.link_code_ttl_s)
+        bridge = IntakeBridge(
+            gateway=parts.gateway,
+            redis=redis,
+            keys=keys,
+            replies_file=parts.catalog_files.replies_file,
+            wait_s=settings.reply_wait_s,
+        )
+        guided = guided_requests(
+            gateway=parts.gateway,
+            redis=redis,
+            keys=keys,
+            clock=parts.clock,
+            limiter=parts.limiter,
+            catalog_files=parts.catalog_files,
+        )
+        fetcher = FileFetcher(parts.attachments, max_bytes=settings.max_file_bytes)
+        staff = StaffBot(
+            db=parts.db,
+            catalog=parts.catalog,
+            clock=parts.clock,
+            relay=parts.relay,
+            links=self.links,
+        )
+        citizen = CitizenBot(
+            guided=guided, clock=parts.clock, bridge=bridge, fetcher=fetcher, links=self.links
+        )
         self.dispatcher = Dispatcher(
             storage=self.storage, events_isolation=self.storage.create_isolation()
         )
         self.dispatcher.include_routers(
-            StaffBot(runtime, self.links).router(),
-            RatingButtons(runtime).router(),
-            CitizenBot(runtime, bridge, fetcher, self.links).router(),
+            staff.router(), RatingButtons(answers=parts.answers).router(), citizen.router()
         )
 
     def parse(self, data: dict[str, Any]) -> Update:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from intake.domain.emergency_advice import EmergencyAdvice
 from intake.domain.messages import InboundMessage
@@ -22,7 +25,8 @@ from intake.ingest.outcome_waiter import OutcomeWaiter
 from intake.ingest.outcomes import Outcome
 from intake.ingest.replies import Replies
 from intake.ingest.send_state import SENT_PREFIX, SendState, mark_carried, mark_passive_ack
-from intake.runtime import Runtime
+from intake.interfaces import IntakeGateway
+from intake.redis.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +36,20 @@ Send = Callable[[str], Awaitable[Any]]
 
 
 class IntakeBridge:
-    def __init__(self, runtime: Runtime, *, wait_s: float) -> None:
-        self._runtime = runtime
+    def __init__(
+        self,
+        *,
+        gateway: IntakeGateway,
+        redis: aioredis.Redis,
+        keys: Keys,
+        replies_file: Path | None,
+        wait_s: float,
+    ) -> None:
+        self._gateway = gateway
         self._wait = wait_s
-        self.replies = Replies.load(runtime.settings.catalog.replies_file)
-        self._state = SendState(runtime.redis.client, prefix=runtime.redis.keys.prefix)
-        self._waiter = OutcomeWaiter(runtime.redis.client, runtime.redis.keys, poll_s=0.02)
+        self.replies = Replies.load(replies_file)
+        self._state = SendState(redis, keys=keys)
+        self._waiter = OutcomeWaiter(redis, keys, poll_s=0.02)
 
     async def announce_filed(self, step: Step, send: Send) -> None:
         """A guided request the core filed is a new ticket by construction: its number is
@@ -59,7 +71,7 @@ class IntakeBridge:
         """Anything else: the core decides what it is; the bot answers what the core says."""
         job = f"reply:{CHANNEL}:{message.external_id}"
         await self._state.set(job, CHANNEL, BOT_REPLY)
-        receipt = await self._runtime.gateway.submit(message)
+        receipt = await self._gateway.submit(message)
         outcome = await self._outcome(message)
         if outcome is None:
             await self._state.clear(job, CHANNEL)

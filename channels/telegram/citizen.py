@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandStart
@@ -25,41 +26,59 @@ from channels.telegram.bridge import CHANNEL, IntakeBridge
 from channels.telegram.files import FileFetcher, file_of
 from channels.telegram.inbound import identity, plain
 from channels.telegram.linking import LinkStore
+from intake.config import CatalogSettings
+from intake.domain.clock import Clock
 from intake.domain.errors import InvalidInput
 from intake.domain.messages import VOUCHED_PHONE, Attachment, InboundMessage
 from intake.domain.phones import normalize_phone
 from intake.guided import DraftStore, GuidedCatalogue, GuidedRequests, Step
 from intake.guided.catalogue import operator_copy
 from intake.guided.form import FILE_STEPS
-from intake.runtime import Runtime
+from intake.interfaces import IntakeGateway
+from intake.ratelimit.attempts import Limiter
+from intake.redis.keys import Keys
 
 log = logging.getLogger(__name__)
 
 
-def guided_requests(runtime: Runtime) -> GuidedRequests:
+def guided_requests(
+    *,
+    gateway: IntakeGateway,
+    redis: aioredis.Redis,
+    keys: Keys,
+    clock: Clock,
+    limiter: Limiter,
+    catalog_files: CatalogSettings,
+) -> GuidedRequests:
     """The core's guided requests as Telegram's form: questions in Chinese and English."""
     return GuidedRequests(
-        catalogue=GuidedCatalogue.load(operator_copy(runtime.settings.catalog)),
-        store=DraftStore(runtime.redis.client, runtime.redis.keys, channel=CHANNEL),
-        gateway=runtime.gateway,
-        clock=runtime.clock,
+        catalogue=GuidedCatalogue.load(operator_copy(catalog_files)),
+        store=DraftStore(redis, keys, channel=CHANNEL),
+        gateway=gateway,
+        clock=clock,
         channel=CHANNEL,
         timeout_s=86_400.0,
         language="both",
-        limiter=runtime.limiter,
+        limiter=limiter,
     )
 
 
 class CitizenBot:
     def __init__(
-        self, runtime: Runtime, bridge: IntakeBridge, fetcher: FileFetcher, links: LinkStore
+        self,
+        *,
+        guided: GuidedRequests,
+        clock: Clock,
+        bridge: IntakeBridge,
+        fetcher: FileFetcher,
+        links: LinkStore,
     ) -> None:
-        self._runtime = runtime
+        self._clock = clock
         self._bridge = bridge
         self._fetcher = fetcher
         self._links = links
-        self._guided = guided_requests(runtime)
-        self._form = self._guided.catalogue.form
+        self._guided = guided
+        self._form = guided.catalogue.form
 
     def router(self) -> Router:
         r = Router(name="telegram-citizen")
@@ -81,12 +100,12 @@ class CitizenBot:
         await message.answer(text, reply_markup=keyboards.remove())
 
     async def new(self, message: Message, event_update: Update) -> None:
-        inbound = plain(message, event_update, received_at=self._runtime.clock())
+        inbound = plain(message, event_update, received_at=self._clock())
         await self._show(message, await self._guided.start_form(inbound))
 
     async def status(self, message: Message, event_update: Update) -> None:
         """/status and /my are the core's status query ("查询"), answered from its outcome."""
-        inbound = plain(message, event_update, received_at=self._runtime.clock(), text="查询")
+        inbound = plain(message, event_update, received_at=self._clock(), text="查询")
         await self._bridge.submit(inbound, _answer(message))
 
     async def message(self, message: Message, bot: Bot, event_update: Update) -> None:
@@ -102,7 +121,7 @@ class CitizenBot:
         inbound = plain(
             message,
             update,
-            received_at=self._runtime.clock(),
+            received_at=self._clock(),
             attachments=(attachment,) if attachment else (),
             attachment_kind=ref.kind if ref else None,
         )
@@ -155,7 +174,7 @@ class CitizenBot:
         inbound = plain(
             message,
             event_update,
-            received_at=self._runtime.clock(),
+            received_at=self._clock(),
             attachments=(attachment,) if attachment else (),
             attachment_kind=ref.kind if ref else None,
         )

@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from channels.base import BackgroundTask, Sender
 from channels.telegram.bot import TelegramBot
 from channels.telegram.link_routes import link_router
+from channels.telegram.parts import TelegramParts
 from channels.telegram.polling import Poller
 from channels.telegram.sender import TelegramSender
 from channels.telegram.settings import TelegramSettings
 from intake.domain.errors import Forbidden, InvalidInput
-from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +33,20 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 class TelegramConnector:
     name = "telegram"
 
-    def __init__(self, runtime: Runtime, settings: TelegramSettings) -> None:
+    def __init__(self, parts: TelegramParts, settings: TelegramSettings) -> None:
         self.settings = settings
-        self.app = TelegramBot(runtime, settings)
-        self._redis = runtime.redis
+        self.app = TelegramBot(parts, settings)
+        self._redis = parts.redis
+        self._keys = parts.keys
         self._sender = TelegramSender(self.app.bot)
 
     def sender(self) -> Sender | None:
         return self._sender
 
     def poller(self) -> Poller:
-        return Poller(self.app, timeout_s=self.settings.polling_timeout, redis=self._redis)
+        return Poller(
+            self.app, timeout_s=self.settings.polling_timeout, redis=self._redis, keys=self._keys
+        )
 
     def background_tasks(self) -> list[BackgroundTask]:
         return [self.poller().run] if self.settings.mode == "polling" else []
@@ -79,6 +82,6 @@ class TelegramConnector:
         await self.app.close()
 
 
-def build(runtime: Runtime, settings: TelegramSettings) -> TelegramConnector:
+def build(parts: TelegramParts, settings: TelegramSettings) -> TelegramConnector:
     """The connector of the `INTAKE_TELEGRAM__*` section, validated at start-up."""
-    return TelegramConnector(runtime, settings)
+    return TelegramConnector(parts, settings)

@@ -15,6 +15,8 @@ from enum import StrEnum
 
 import redis.asyncio as aioredis
 
+from intake.redis.keys import Keys
+
 HANDLING_TTL_S = 30  # longer than any handler takes; a stale claim frees its update after it
 
 
@@ -25,13 +27,17 @@ class Claim(StrEnum):
 
 
 class UpdateGate:
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, bot_id: int, ttl_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis, *, keys: Keys, bot_id: int, ttl_s: int) -> None:
         self._redis = redis
-        self._prefix = f"{prefix}tg:update:{bot_id}:"
+        self._keys = keys
+        self._bot_id = bot_id
         self._ttl = ttl_s
 
+    def _key(self, update_id: int) -> str:
+        return self._keys.telegram_update(self._bot_id, update_id)
+
     async def claim(self, update_id: int) -> Claim:
-        key = f"{self._prefix}{update_id}"
+        key = self._key(update_id)
         if await self._redis.set(key, "handling", nx=True, ex=HANDLING_TTL_S):
             return Claim.NEW
         state = await self._redis.get(key)
@@ -41,7 +47,7 @@ class UpdateGate:
 
     async def finish(self, update_id: int) -> None:
         """The update was handled: repeats within the dedupe window are skipped."""
-        await self._redis.set(f"{self._prefix}{update_id}", "done", ex=self._ttl)
+        await self._redis.set(self._key(update_id), "done", ex=self._ttl)
 
     async def release(self, update_id: int) -> None:
-        await self._redis.delete(f"{self._prefix}{update_id}")
+        await self._redis.delete(self._key(update_id))

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.domain.models import Staff
+from intake.redis.keys import Keys
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 8
@@ -21,34 +22,29 @@ CONTACT_KEY = "telegram"  # notifier.routing.staff_routes reads Staff.contact[<c
 
 
 class LinkStore:
-    def __init__(self, redis: aioredis.Redis, *, prefix: str, ttl_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis, *, keys: Keys, ttl_s: int) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
         self.ttl_s = ttl_s
-
-    def _code_key(self, code: str) -> str:
-        return f"{self._prefix}tg:link:{code}"
-
-    def _chat_key(self, chat_id: int) -> str:
-        return f"{self._prefix}tg:staff-chat:{chat_id}"
 
     async def issue(self, staff_id: int) -> str:
         """A fresh code for this staff member (a collision just draws again)."""
         while True:
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            if await self._redis.set(self._code_key(code), str(staff_id), nx=True, ex=self.ttl_s):
+            key = self._keys.telegram_link_code(code)
+            if await self._redis.set(key, str(staff_id), nx=True, ex=self.ttl_s):
                 return code
 
     async def consume(self, code: str) -> int | None:
         """The staff id a code was issued to, once; None when unknown, used or expired."""
-        value = await self._redis.getdel(self._code_key(code.strip().upper()))
+        value = await self._redis.getdel(self._keys.telegram_link_code(code.strip().upper()))
         return int(value) if value else None
 
     async def remember(self, chat_id: int, staff_id: int) -> None:
-        await self._redis.set(self._chat_key(chat_id), str(staff_id))
+        await self._redis.set(self._keys.telegram_staff_chat(chat_id), str(staff_id))
 
     async def staff_id_of(self, chat_id: int) -> int | None:
-        value = await self._redis.get(self._chat_key(chat_id))
+        value = await self._redis.get(self._keys.telegram_staff_chat(chat_id))
         return int(value) if value else None
 
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import orjson
+import redis.asyncio as aioredis
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import Update
 
@@ -24,7 +25,7 @@ from channels.telegram.inbound import CHANNEL, identity, raw_of
 from intake.cancellation import stop_if_cancelled
 from intake.domain.clock import utcnow
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
-from intake.redis.connection import RedisHandle
+from intake.redis.keys import Keys
 from intake.resilience import OutageGuard, is_outage
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,18 @@ def retryable(exc: BaseException) -> bool:
 
 class Poller:
     def __init__(
-        self, app: TelegramBot, *, timeout_s: int, redis: RedisHandle | None = None
+        self,
+        app: TelegramBot,
+        *,
+        timeout_s: int,
+        redis: aioredis.Redis | None = None,
+        keys: Keys | None = None,
     ) -> None:
         self._app = app
         self._timeout = timeout_s
-        self._redis = redis  # for the dead letters; without it a failed update is only logged
+        # for the dead letters; without them a failed update is only logged
+        self._redis = redis
+        self._keys = keys
         self.offset: int | None = None
         self.outages = OutageGuard("telegram poller", logger=log, cap=MAX_BACKOFF_S)
         self.dead_lettered = 0
@@ -110,7 +118,7 @@ class Poller:
         """Keep the update with its reason (visible in `intake deadletter list`); False if
         Redis could not take it."""
         self.dead_lettered += 1
-        if self._redis is None:
+        if self._redis is None or self._keys is None:
             return True
         message = InboundMessage(
             channel=CHANNEL,
@@ -128,7 +136,7 @@ class Poller:
             "_attempts": "1",
         }
         try:
-            await self._redis.client.xadd(self._redis.keys.deadletter, fields)
+            await self._redis.xadd(self._keys.deadletter, fields)
         except Exception as bury_exc:
             if not is_outage(bury_exc):
                 raise

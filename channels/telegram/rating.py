@@ -1,7 +1,7 @@
 """Rating buttons (满意 / 基本满意 / 不满意) under the notifier's survey: recorded at once.
 
 The notifier puts `rate:<prompt code>:<1|2|3>` in each button. The answer is recorded through
-the runtime's `PromptAnswers` (the notifier's, plugged in by the root) with the pressing chat's
+the core's `PromptAnswers` (the notifier's, plugged in by the root) with the pressing chat's
 identity, so a button only ever
 counts for the presser's own prompt (the code is matched among their prompts). The buttons
 are then taken off the message so the survey cannot be answered twice by accident.
@@ -17,7 +17,7 @@ from aiogram.types import CallbackQuery, Message
 
 from channels.telegram import texts
 from intake.domain.messages import IdentityKind, SenderIdentity
-from intake.runtime import Runtime
+from intake.interfaces import PromptAnswers
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ ANSWERED = frozenset({"recorded", "late"})
 
 
 class RatingButtons:
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, *, answers: PromptAnswers | None) -> None:
+        self._answers = answers
 
     def router(self) -> Router:
         r = Router(name="telegram-rating")
@@ -41,7 +41,7 @@ class RatingButtons:
             await query.answer(texts.RATING_BAD, show_alert=True)
             return
         code, answer = found.groups()
-        answers = self._runtime.answers
+        answers = self._answers
         if answers is None:  # no notifier plugged in: no prompts to answer
             await query.answer(texts.RATING_BAD, show_alert=True)
             return

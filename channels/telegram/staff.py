@@ -19,11 +19,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from channels.telegram import keyboards, texts
 from channels.telegram.linking import LinkStore, link_contact, linked_staff
 from channels.telegram.sender import ACCEPT_PREFIX, OPEN_PREFIX
+from intake.catalog import Catalog
+from intake.domain.clock import Clock
 from intake.domain.enums import RequestType, TicketStatus
 from intake.domain.errors import IntakeError
 from intake.domain.lifecycle import Action
 from intake.domain.models import Staff, Ticket
-from intake.runtime import Runtime
+from intake.storage.database import Database
+from intake.storage.outbox import OutboxRelay
 from intake.tickets.actions import ActionRequest, get_ticket, perform
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,19 @@ MAX_DETAIL = 3500
 
 
 class StaffBot:
-    def __init__(self, runtime: Runtime, links: LinkStore) -> None:
-        self._runtime = runtime
+    def __init__(
+        self,
+        *,
+        db: Database,
+        catalog: Catalog,
+        clock: Clock,
+        relay: OutboxRelay,
+        links: LinkStore,
+    ) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._clock = clock
+        self._relay = relay
         self._links = links
 
     def router(self) -> Router:
@@ -52,7 +66,7 @@ class StaffBot:
         if staff_id is None:
             await message.answer(texts.LINK_BAD)
             return
-        async with self._runtime.db.write() as session, session.begin():
+        async with self._db.write() as session, session.begin():
             staff = await session.get(Staff, staff_id)
             if staff is None or not staff.active:
                 await message.answer(texts.LINK_INACTIVE)
@@ -67,7 +81,7 @@ class StaffBot:
         number = (query.data or "")[len(ACCEPT_PREFIX) :]
         chat = _chat_of(query)
         try:
-            async with self._runtime.db.write() as session, session.begin():
+            async with self._db.write() as session, session.begin():
                 staff = await linked_staff(session, self._links, chat)
                 if staff is None:
                     await query.answer(texts.NOT_STAFF, show_alert=True)
@@ -77,15 +91,15 @@ class StaffBot:
                     number=number,
                     request=ActionRequest(action=Action.ACCEPT),
                     staff=staff,
-                    catalog=self._runtime.catalog,
-                    clock=self._runtime.clock,
+                    catalog=self._catalog,
+                    clock=self._clock,
                 )
                 name, status = staff.name, TicketStatus(ticket.status).label_zh
         except IntakeError as exc:
             log.info("telegram staff accept %s refused: %s", number, exc)
             await query.answer(str(exc)[:190], show_alert=True)
             return
-        await self._runtime.relay.flush(ticket_id=ticket.id)
+        await self._relay.flush(ticket_id=ticket.id)
         await query.answer(texts.ACCEPTED)
         await self._after_accept(query, number, name, status)
 
@@ -105,7 +119,7 @@ class StaffBot:
 
     async def open(self, query: CallbackQuery) -> None:
         number = (query.data or "")[len(OPEN_PREFIX) :]
-        async with self._runtime.db.read() as session:
+        async with self._db.read() as session:
             staff = await linked_staff(session, self._links, _chat_of(query))
             if staff is None:
                 await query.answer(texts.NOT_STAFF, show_alert=True)

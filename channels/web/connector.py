@@ -27,11 +27,16 @@ from channels.web.status_answers import RATING_ZH, StatusAnswers, page_fields
 from intake.api.client_ip import client_ip as client_address
 from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
 from intake.api.ratelimit import lookup_within_limits
-from intake.domain.clock import SHANGHAI
+from intake.catalog import Catalog
+from intake.config import HttpSettings, WebSettings
+from intake.domain.clock import SHANGHAI, Clock
 from intake.domain.enums import RequestType
 from intake.domain.errors import InvalidInput, NotFound, TooManyRequests
-from intake.ingest.gateway import AcceptedReceipt, fingerprint
-from intake.runtime import Runtime
+from intake.ingest.attachments import AttachmentStore
+from intake.ingest.gateway import AcceptedReceipt, Gateway, fingerprint
+from intake.interfaces import PromptAnswers
+from intake.ratelimit.attempts import Limiter
+from intake.storage.database import Database
 
 log = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -57,12 +62,37 @@ class SubmitResult:
         return cls(422, {"detail": errors}, errors=errors)
 
 
+@dataclass(frozen=True, slots=True)
+class WebParts:
+    """What the web channel uses of the core, handed over by the composition root. The
+    status page's lookups, answers and ratings read the database, the gateway's pending
+    tickets, the catalogue and the notifier's answers (`status_answers.TicketParts`)."""
+
+    gateway: Gateway
+    db: Database
+    catalog: Catalog
+    limiter: Limiter
+    attachments: AttachmentStore
+    clock: Clock
+    secret_key: str = field(repr=False)  # signs the status page's proof
+    answers: PromptAnswers | None
+    http: HttpSettings
+    web: WebSettings
+
+
 class WebConnector:
     name = "web"
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._answers = StatusAnswers(runtime, self._status, channel=CHANNEL)
+    def __init__(self, parts: WebParts) -> None:
+        self._parts = parts
+        self._answers = StatusAnswers(
+            self._status,
+            channel=CHANNEL,
+            tickets=parts,
+            clock=parts.clock,
+            secret_key=parts.secret_key,
+            trusted_proxies=parts.http.trusted_proxies,
+        )
 
     def sender(self) -> Sender | None:
         return None  # web citizens are answered on the status page, by SMS or e-mail
@@ -144,13 +174,13 @@ class WebConnector:
 
     async def submit(self, request: Request) -> Response:
         wants_html, data, uploads = await _read_body(
-            request, max_files=self._runtime.settings.web.max_attachments + 1
+            request, max_files=self._parts.web.max_attachments + 1
         )
         result = await self.accept(
             data,
             uploads,
             idempotency_key=request.headers.get("idempotency-key"),
-            client_ip=client_address(request.scope, self._runtime.settings.http.trusted_proxies),
+            client_ip=client_address(request.scope, self._parts.http.trusted_proxies),
         )
         if result.errors is not None:
             return self._invalid(request, wants_html, data, result.errors)
@@ -183,20 +213,20 @@ class WebConnector:
         given = idempotency_key or str(data.get("client_token") or "")
         key = (given or uuid.uuid4().hex)[:200]
         try:  # before anything is stored or numbered; a retry of an accepted one passes
-            await self._runtime.limiter.admit_submission(
+            await self._parts.limiter.admit_submission(
                 ip=client_ip,
                 sender=parsed.phone,
                 idempotency_key=f"{CHANNEL}:{external_id(parsed.phone, key)}" if given else None,
             )
         except TooManyRequests as exc:
-            await self._runtime.limiter.pause()
+            await self._parts.limiter.pause()
             headers = {"Retry-After": str(exc.retry_after)}
             return SubmitResult(429, {"detail": str(exc)}, headers, too_many=True)
-        web = self._runtime.settings.web
+        web = self._parts.web
         try:
             attachments = await store_uploads(
                 uploads,
-                store=self._runtime.attachments,
+                store=self._parts.attachments,
                 max_files=web.max_attachments,
                 max_bytes=web.max_attachment_bytes,
             )
@@ -208,10 +238,10 @@ class WebConnector:
             parsed,
             idempotency_key=key,
             attachments=attachments,
-            received_at=self._runtime.clock(),
+            received_at=self._parts.clock(),
             client_ip=client_ip,
         )
-        receipt = await self._runtime.gateway.submit(message, open_ticket=True)
+        receipt = await self._parts.gateway.submit(message, open_ticket=True)
         if (
             isinstance(receipt, AcceptedReceipt)
             and receipt.duplicate
@@ -249,8 +279,8 @@ class WebConnector:
         is_phone = digits.isdigit() and len(digits) >= 11
         try:
             context["status"] = await lookup_within_limits(
-                self._runtime,
-                ip=client_address(request.scope, self._runtime.settings.http.trusted_proxies),
+                self._parts,
+                ip=client_address(request.scope, self._parts.http.trusted_proxies),
                 number=number,
                 phone=code if is_phone else None,
                 code=None if is_phone else code,
@@ -296,7 +326,7 @@ class WebConnector:
         errors: dict[str, str],
         status_code: int = 200,
     ) -> HTMLResponse:
-        web = self._runtime.settings.web
+        web = self._parts.web
         return templates.TemplateResponse(
             request,
             "form.html",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -22,9 +22,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from intake.api.client_ip import client_ip as client_address
 from intake.api.ratelimit import lookup_within_limits
+from intake.domain.clock import Clock
 from intake.domain.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unavailable
-from intake.runtime import Runtime
-from intake.tickets.citizen_view import PublicStatus, public_status
+from intake.tickets.citizen_view import PublicStatus, TicketParts, public_status
 from intake.tickets.status_answers import MAX_ANSWER, answer_question, rate
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,22 @@ def page_fields(
 
 
 class StatusAnswers:
-    def __init__(self, runtime: Runtime, render: Render, *, channel: str) -> None:
-        self._runtime = runtime
+    def __init__(
+        self,
+        render: Render,
+        *,
+        channel: str,
+        tickets: TicketParts,
+        clock: Clock,
+        secret_key: str,
+        trusted_proxies: Sequence[str],
+    ) -> None:
+        self._tickets = tickets
+        self._clock = clock
+        self._trusted_proxies = trusted_proxies
         self._render = render
         self._channel = channel
-        self.proof = Proof(runtime.secret_key)
+        self.proof = Proof(secret_key)
 
     async def reply(self, request: Request) -> HTMLResponse:
         """The answer to staff's question (`ask`)."""
@@ -92,12 +103,12 @@ class StatusAnswers:
         key = str(form.get("client_token") or "")[:64] or uuid.uuid4().hex
         try:
             await answer_question(
-                self._runtime,
+                self._tickets,
                 number=status.number,
                 text=answer,
                 channel=self._channel,
                 external_id=_external_id(status.number, key),
-                received_at=self._runtime.clock(),
+                received_at=self._clock(),
             )
         except InvalidInput as exc:
             context.update(answer=answer[:MAX_ANSWER], answer_error=str(exc))
@@ -122,7 +133,7 @@ class StatusAnswers:
         status, context = checked
         try:
             outcome = await rate(
-                self._runtime, number=status.number, rating=rating, channel=self._channel
+                self._tickets, number=status.number, rating=rating, channel=self._channel
             )
         except InvalidInput as exc:
             context["rating_error"] = str(exc)
@@ -149,8 +160,8 @@ class StatusAnswers:
         context: dict[str, Any] = {"number": number, "code": code or phone or ""}
         try:
             status = await lookup_within_limits(
-                self._runtime,
-                ip=client_address(request.scope, self._runtime.settings.http.trusted_proxies),
+                self._tickets,
+                ip=client_address(request.scope, self._trusted_proxies),
                 number=number,
                 phone=phone,
                 code=code,
@@ -171,7 +182,7 @@ class StatusAnswers:
         assert proof is not None
         try:
             return await public_status(
-                self._runtime, number=proof["n"] or "", phone=proof.get("p"), code=proof.get("c")
+                self._tickets, number=proof["n"] or "", phone=proof.get("p"), code=proof.get("c")
             )
         except NotFound:  # erased in between: what the page showed before
             status: PublicStatus = context["status"]

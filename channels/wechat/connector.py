@@ -15,11 +15,14 @@ import asyncio
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from redis.asyncio import Redis
 
 from channels.base import BackgroundTask, Receipt, Sender
 from channels.wechat.endpoint import WeChatEndpoints
@@ -29,16 +32,23 @@ from channels.wechat.replay import NonceLedger, pushed_content
 from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import ChannelOptions, WeChatSection, WeChatSettings
 from intake.api.fast_lanes import FastRoute, LaneAnswer, LaneRequest
+from intake.config import CatalogSettings
+from intake.domain.clock import Clock
 from intake.domain.emergency_advice import EmergencyAdvice
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind
 from intake.guided import DraftStore, GuidedCatalogue, GuidedRequests, Screen, Step
 from intake.guided.catalogue import operator_copy
 from intake.guided.known_phone import phone_on_file
+from intake.ingest.attachments import AttachmentStore
 from intake.ingest.outcome_waiter import OutcomeWaiter
 from intake.ingest.outcomes import Outcome
 from intake.ingest.replies import Replies
 from intake.ingest.send_state import SendState, mark_carried, mark_passive_ack
-from intake.runtime import Runtime
+from intake.interfaces import IntakeGateway
+from intake.ratelimit.attempts import Limiter
+from intake.redis.keys import Keys
+from intake.storage.database import Database
+from intake.triage.engine import Triage
 
 log = logging.getLogger(__name__)
 
@@ -48,34 +58,52 @@ CHANNEL = "wechat"
 _KEPT_ONLY = (MessageKind.EVENT, MessageKind.UNKNOWN)
 
 
+class GuardedGateway(IntakeGateway, Protocol):
+    """The core's gateway with the guarded submission a conversation in progress needs."""
+
+    async def submit_unless(self, message: InboundMessage, guards: list[str]) -> Receipt | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatParts:
+    """What the WeChat connector uses of the core, and nothing more."""
+
+    redis: Redis
+    keys: Keys
+    gateway: GuardedGateway
+    clock: Clock
+    db: Database  # known phones (guided requests) and the attachment rows of fetched media
+    attachments: AttachmentStore
+    limiter: Limiter
+    triage: Triage | None  # screens chats for the guided conversation; None: triage is off
+    catalog: CatalogSettings  # the operator's replies and guided-request catalogue
+    max_attachment_bytes: int
+
+
 class WeChatConnector:
     name = "wechat"
 
     def __init__(
-        self, runtime: Runtime, settings: WeChatSettings, *, options: ChannelOptions | None = None
+        self, parts: WeChatParts, settings: WeChatSettings, *, options: ChannelOptions | None = None
     ) -> None:
-        self._runtime = runtime
+        self._gateway, self._clock = parts.gateway, parts.clock
         self._options = options or ChannelOptions()
         self._endpoints = WeChatEndpoints(settings.accounts)
         self._max_body = max(account.max_body_bytes for account in settings.accounts)
-        prefix = runtime.redis.keys.prefix
+        redis, keys = parts.redis, parts.keys
         self._nonces = NonceLedger(
-            runtime.redis.client,
-            key_prefix=prefix,
+            redis,
+            keys=keys,
             max_age=max(account.max_timestamp_age for account in settings.accounts),
         )
-        self._sender = WeChatSender.from_accounts(
-            settings.accounts, redis=runtime.redis.client, key_prefix=prefix
-        )
-        self._replies = Replies.load(runtime.settings.catalog.replies_file)
+        self._sender = WeChatSender.from_accounts(settings.accounts, redis=redis, keys=keys)
+        self._replies = Replies.load(parts.catalog.replies_file)
         self._wait = self._options.reply_wait_s
-        self._acks = SendState(runtime.redis.client, prefix=prefix)
-        self._waiter = OutcomeWaiter(
-            runtime.redis.client, runtime.redis.keys, settle=self._mark_answered
-        )
-        self.dialog = _dialog(runtime, self._options) if self._options.dialog.enabled else None
-        self.media = _media(runtime, self._sender) if self._options.fetch_media else None
-        self._pictures = PictureLinks(runtime.redis.client, key_prefix=prefix)
+        self._acks = SendState(redis, keys=keys)
+        self._waiter = OutcomeWaiter(redis, keys, settle=self._mark_answered)
+        self.dialog = _dialog(parts, self._options) if self._options.dialog.enabled else None
+        self.media = _media(parts, self._sender) if self._options.fetch_media else None
+        self._pictures = PictureLinks(redis, keys=keys)
 
     def sender(self) -> Sender | None:
         return self._sender
@@ -127,7 +155,7 @@ class WeChatConnector:
         """The passive reply to one push, and its media type."""
         started = time.monotonic()
         endpoint = self._endpoints.select(params)
-        message, context = endpoint.open_post(params, raw, received_at=self._runtime.clock())
+        message, context = endpoint.open_post(params, raw, received_at=self._clock())
         await self._nonces.admit(
             app_id=endpoint.app_id,
             timestamp=params["timestamp"],
@@ -152,20 +180,19 @@ class WeChatConnector:
         receipt: Receipt | None = None
         if event == "click" and key in MENU_MY_REQUESTS:
             message = dataclasses.replace(message, kind=MessageKind.TEXT, text="查询")
-            await self._runtime.gateway.submit(message)
+            await self._gateway.submit(message)
         elif self.dialog is not None and message.kind not in _KEPT_ONLY:
             guards = self.dialog.guards(message)
             # most messages have no conversation to join: submitted at once, unless one exists
-            gateway = self._runtime.gateway
             if guards is not None:
-                receipt = await gateway.submit_unless(message, guards)
+                receipt = await self._gateway.submit_unless(message, guards)
             if receipt is None:
                 step = await self.dialog.on_message(message)
                 if step is not None:
                     return await self._say(step, started)
-                receipt = await self._runtime.gateway.submit(message)
+                receipt = await self._gateway.submit(message)
         else:
-            receipt = await self._runtime.gateway.submit(message)
+            receipt = await self._gateway.submit(message)
         emergency = receipt.emergency if receipt else None
         if event == "subscribe":
             return self._replies.text("welcome")
@@ -208,37 +235,37 @@ class WeChatConnector:
         )
 
 
-def _dialog(runtime: Runtime, options: ChannelOptions) -> GuidedRequests:
+def _dialog(parts: WeChatParts, options: ChannelOptions) -> GuidedRequests:
     """The core's guided requests as WeChat's conversation: its questions in Chinese."""
     config = options.dialog
-    catalogue = GuidedCatalogue.load(config.rules_file or operator_copy(runtime.settings.catalog))
+    catalogue = GuidedCatalogue.load(config.rules_file or operator_copy(parts.catalog))
     return GuidedRequests(
         catalogue=catalogue,
-        store=DraftStore(runtime.redis.client, runtime.redis.keys, channel=CHANNEL),
-        gateway=runtime.gateway,
-        clock=runtime.clock,
+        store=DraftStore(parts.redis, parts.keys, channel=CHANNEL),
+        gateway=parts.gateway,
+        clock=parts.clock,
         channel=CHANNEL,
         timeout_s=config.timeout,
-        screen=Screen(catalogue, runtime.triage.triage if runtime.triage else None),
-        known_phone=partial(phone_on_file, runtime.db, IdentityKind.WECHAT.value),
-        limiter=runtime.limiter,
+        screen=Screen(catalogue, parts.triage),
+        known_phone=partial(phone_on_file, parts.db, IdentityKind.WECHAT.value),
+        limiter=parts.limiter,
     )
 
 
-def _media(runtime: Runtime, sender: WeChatSender) -> MediaFetcher:
+def _media(parts: WeChatParts, sender: WeChatSender) -> MediaFetcher:
     return MediaFetcher(
-        redis=runtime.redis.client,
-        key_prefix=runtime.redis.keys.prefix,
+        redis=parts.redis,
+        keys=parts.keys,
         clients=sender.clients,
-        store=runtime.attachments,
-        db=runtime.db,
-        max_bytes=runtime.settings.web.max_attachment_bytes,
+        store=parts.attachments,
+        db=parts.db,
+        max_bytes=parts.max_attachment_bytes,
     )
 
 
-def build(runtime: Runtime, section: WeChatSection) -> WeChatConnector | None:
+def build(parts: WeChatParts, section: WeChatSection) -> WeChatConnector | None:
     """The connector of the `INTAKE_WECHAT__*` section, validated at start-up; None while it
     names no account (options alone)."""
     if not section.accounts:
         return None
-    return WeChatConnector(runtime, section.settings, options=section.options)
+    return WeChatConnector(parts, section.settings, options=section.options)

@@ -24,6 +24,7 @@ from intake.cancellation import stop_if_cancelled
 from intake.domain.messages import InboundMessage, MessageKind
 from intake.domain.models import AttachmentRecord
 from intake.ingest.attachments import AttachmentStore
+from intake.redis.keys import Keys
 from intake.resilience import OutageGuard, is_outage
 from intake.storage.database import Database
 
@@ -47,7 +48,7 @@ class MediaFetcher:
         self,
         *,
         redis: Redis,
-        key_prefix: str,
+        keys: Keys,
         clients: Mapping[str, WeChatApiClient],
         store: AttachmentStore,
         db: Database,
@@ -57,8 +58,7 @@ class MediaFetcher:
         max_attempts: int = 10,
     ) -> None:
         self._redis, self._clients, self._store, self._db = redis, dict(clients), store, db
-        self._queue = f"{key_prefix}wechat:media:queue"
-        self._job_prefix = f"{key_prefix}wechat:media:job:"
+        self._keys, self._queue = keys, keys.wechat_media_queue
         self._max_bytes, self._clock = max_bytes, clock
         self._lease, self._max_attempts = lease_s, max_attempts
         self._claim = redis.register_script(_CLAIM)
@@ -164,7 +164,7 @@ class MediaFetcher:
             await pipe.execute()
 
     def _job(self, account: str, media_id: str) -> str:
-        return f"{self._job_prefix}{account}:{media_id}"
+        return self._keys.wechat_media_job(account, media_id)
 
 
 def _member(account: str, media_id: str) -> str:

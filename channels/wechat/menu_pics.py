@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from intake.domain.messages import InboundMessage, MessageKind
+from intake.redis.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ DEFAULT_TTL_S = 300  # choosing and uploading several photos takes a while on a 
 
 
 class PictureLinks:
-    def __init__(self, redis: Redis, *, key_prefix: str, ttl_s: int = DEFAULT_TTL_S) -> None:
-        self._redis, self._prefix, self._ttl = redis, f"{key_prefix}wechat:pics:", ttl_s
+    def __init__(self, redis: Redis, *, keys: Keys, ttl_s: int = DEFAULT_TTL_S) -> None:
+        self._redis, self._keys, self._ttl = redis, keys, ttl_s
 
     async def link(self, message: InboundMessage) -> InboundMessage:
         """Remember a photo event, or mark an image that follows one; else `message` as is."""
@@ -39,15 +40,18 @@ class PictureLinks:
             log.warning("wechat menu photos not linked external_id=%s", message.external_id)
         return message
 
-    def _keys(self, message: InboundMessage) -> tuple[str, str]:
-        base = f"{self._prefix}{message.sender.account}:{message.sender.value}"
-        return base, f"{base}:linked"
+    def _keys_of(self, message: InboundMessage) -> tuple[str, str]:
+        account, openid = message.sender.account, message.sender.value
+        return (
+            self._keys.wechat_pictures(account, openid),
+            self._keys.wechat_pictures_linked(account, openid),
+        )
 
     async def _remember(self, message: InboundMessage) -> None:
         count = int(message.fields.get("pic_count") or 0)
         if count <= 0:
             return
-        key, linked = self._keys(message)
+        key, linked = self._keys_of(message)
         value = orjson.dumps({"event": message.external_id, "count": count})
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(key, value, ex=self._ttl)
@@ -55,7 +59,7 @@ class PictureLinks:
             await pipe.execute()
 
     async def _mark(self, message: InboundMessage) -> InboundMessage:
-        key, linked = self._keys(message)
+        key, linked = self._keys_of(message)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.get(key)
             pipe.sadd(linked, message.external_id)

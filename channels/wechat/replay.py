@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from intake.domain.errors import Forbidden, Unavailable
 from intake.domain.messages import InboundMessage
+from intake.redis.keys import Keys
 
 from .verify import Clock
 
@@ -42,16 +43,16 @@ class NonceLedger:
     """Admits a (timestamp, nonce) pair with one message, and only that message again."""
 
     def __init__(
-        self, redis: Redis, *, key_prefix: str, max_age: float, clock: Clock = time.time
+        self, redis: Redis, *, keys: Keys, max_age: float, clock: Clock = time.time
     ) -> None:
         self._redis = redis
-        self._prefix = f"{key_prefix}wechat:nonce:"
+        self._keys = keys
         self._max_age = max_age
         self._clock = clock
 
     async def admit(self, *, app_id: str, timestamp: str, nonce: str, content: bytes) -> None:
         """Raise Forbidden when this timestamp and nonce already came with another message."""
-        key = f"{self._prefix}{app_id}:{timestamp}:{nonce}"
+        key = self._keys.wechat_nonce(app_id, timestamp, nonce)
         digest = hashlib.sha256(content).hexdigest()[:32]  # the client decodes replies
         ttl = max(1, int(int(timestamp) + self._max_age - self._clock()) + MARGIN_S)
         try:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from channels.base import OutboundMessage, SendResult
 from intake.domain.errors import PermanentSendError, SendError, TransientSendError, UnreachableError
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind
+from intake.redis.keys import Keys
 
 from .api import WeChatApiClient, WeChatApiError, WeChatUnavailable
 from .settings import WeChatAccount, WeChatTemplate
@@ -50,16 +51,15 @@ class WeChatSender:
         accounts: Iterable[WeChatAccount],
         *,
         redis: Redis,
-        key_prefix: str,
+        keys: Keys,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> WeChatSender:
         """Build one API client per account, sharing Redis (tokens, windows) and httpx."""
         clients = {
-            a.app_id: WeChatApiClient(a, redis=redis, key_prefix=key_prefix, http=http)
-            for a in accounts
+            a.app_id: WeChatApiClient(a, redis=redis, keys=keys, http=http) for a in accounts
         }
-        return cls(clients, ServiceWindow(redis, key_prefix=key_prefix, clock=clock))
+        return cls(clients, ServiceWindow(redis, keys=keys, clock=clock))
 
     @property
     def clients(self) -> Mapping[str, WeChatApiClient]:

@@ -17,6 +17,7 @@ import orjson
 from redis.asyncio import Redis
 
 from intake.redis.coalesce import Coalescer
+from intake.redis.keys import Keys
 
 WINDOW_SECONDS = 48 * 3600
 QUOTA_PER_MESSAGE = 5
@@ -57,12 +58,12 @@ class ServiceWindow:
         self,
         redis: Redis,
         *,
-        key_prefix: str,
+        keys: Keys,
         clock: Callable[[], float] = time.time,
         window_seconds: int = WINDOW_SECONDS,
         quota: int = QUOTA_PER_MESSAGE,
     ) -> None:
-        self._redis, self._prefix, self._clock = redis, key_prefix, clock
+        self._redis, self._keys, self._clock = redis, keys, clock
         self._window_ms, self._quota = window_seconds * 1000, quota
         self._note = redis.register_script(_NOTE)
         self._noting = Coalescer(self._note_all)
@@ -70,7 +71,7 @@ class ServiceWindow:
         self._refund = redis.register_script(_REFUND)
 
     def _key(self, account: str, openid: str, what: str) -> str:
-        return f"{self._prefix}wechat:{account}:{openid}:{what}"
+        return self._keys.wechat_citizen(account, openid, what)
 
     async def note_user_message(self, openid: str, account: str, at: datetime) -> None:
         """A citizen's message (re)opens the window with a fresh quota (never an older one)."""

@@ -1,90 +1,66 @@
 """Async client for WeCom's server API (`gettoken`, `message/send`), one token per app.
 
-The access token lives in Redis; only the holder of a Redis lock fetches a new one, everybody
-else waits and re-reads, so many workers share one token instead of each fetching their own
-(WeCom limits `gettoken` calls). A call answered with a stale-token errcode (40014 invalid,
-42001 expired) refreshes once, past that exact token, and is retried once. HTTP is httpx.
+Many workers share one token instead of each fetching their own (WeCom limits `gettoken`
+calls): it is kept by the shared `TokenCache` (`channels.provider_api`), and a call answered
+with a stale-token errcode (40014 invalid, 42001 expired) refreshes once and is retried once.
+HTTP is httpx.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from contextlib import suppress
 from typing import Any
 
 import httpx
 from redis.asyncio import Redis
-from redis.exceptions import LockError
+
+from channels.provider_api import (
+    Provider,
+    ProviderApiError,
+    ProviderUnavailable,
+    RedactSecrets,
+    TokenCache,
+)
+from channels.provider_api import install_redaction as _install
+from intake.redis.keys import Keys
 
 from .settings import WeComSettings
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "TOKEN_ERRORS",
+    "RedactSecrets",
+    "WeComApiError",
+    "WeComClient",
+    "WeComUnavailable",
+    "checked",
+    "errcode",
+    "install_redaction",
+    "request_json",
+]
 
 TOKEN_ERRORS = frozenset({40014, 42001})
-_REDACT = re.compile(r"(access_token|corpsecret|key)=[^&\s\"']+")
+SECRET_PARAMS = ("access_token", "corpsecret", "key")
 
 
-class WeComApiError(Exception):
+class WeComApiError(ProviderApiError):
     """WeCom answered with a non-zero errcode (or with something that is not its JSON)."""
 
-    def __init__(self, errcode: int, errmsg: str) -> None:
-        super().__init__(f"wecom errcode {errcode}: {errmsg[:200]}")
-        self.errcode = errcode
-        self.errmsg = errmsg
+    provider = "wecom"
+    shown = 200
 
 
-class WeComUnavailable(Exception):
+class WeComUnavailable(ProviderUnavailable):
     """WeCom could not be reached, answered 5xx/429, or the token lock was not obtained."""
 
 
-class RedactSecrets(logging.Filter):
-    """Keeps access tokens, the app secret and robot keys out of httpx's request log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _REDACT.search(message):
-            record.msg, record.args = _REDACT.sub(r"\1=***", message), ()
-        return True
+WECOM = Provider("wecom", WeComApiError, WeComUnavailable, TOKEN_ERRORS)
+request_json = WECOM.request_json
+errcode = WeComApiError.errcode_of
+checked = WeComApiError.check
 
 
 def install_redaction() -> None:
-    httpx_log = logging.getLogger("httpx")
-    if not any(isinstance(f, RedactSecrets) for f in httpx_log.filters):
-        httpx_log.addFilter(RedactSecrets())
-
-
-async def request_json(
-    http: httpx.AsyncClient, method: str, url: str, **kwargs: Any
-) -> dict[str, Any]:
-    """One HTTP call whose answer must be WeCom's JSON object; transport trouble is transient."""
-    try:
-        response = await http.request(method, url, **kwargs)
-    except httpx.HTTPError as exc:
-        raise WeComUnavailable(f"wecom unreachable: {type(exc).__name__}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise WeComUnavailable(f"wecom answered HTTP {response.status_code}")
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if response.status_code != 200 or not isinstance(data, dict):
-        raise WeComApiError(-2, f"unexpected answer (HTTP {response.status_code})")
-    return data
-
-
-def errcode(result: dict[str, Any]) -> int:
-    try:
-        return int(result.get("errcode", 0))
-    except (TypeError, ValueError):
-        return -2
-
-
-def checked(result: dict[str, Any]) -> dict[str, Any]:
-    code = errcode(result)
-    if code != 0:
-        raise WeComApiError(code, str(result.get("errmsg", "")))
-    return result
+    """Keep access tokens, the app secret and robot keys out of httpx's request log lines."""
+    _install(SECRET_PARAMS)
 
 
 class WeComClient:
@@ -95,19 +71,25 @@ class WeComClient:
         settings: WeComSettings,
         *,
         redis: Redis,
-        key_prefix: str,
+        keys: Keys,
         http: httpx.AsyncClient | None = None,
         lock_ttl: float = 15.0,
         lock_wait: float = 20.0,
         poll_interval: float = 0.02,
     ) -> None:
         self.settings = settings
-        self._redis = redis
         self._http = http or httpx.AsyncClient(timeout=settings.timeout_seconds)
         self._owns_http = http is None
-        name = f"{key_prefix}wecom:{settings.corp_id}:{settings.agent_id}:access_token"
-        self._token_key, self._lock_key = name, f"{name}:lock"
-        self._lock_ttl, self._lock_wait, self._poll = lock_ttl, lock_wait, poll_interval
+        self._tokens = TokenCache(
+            WECOM,
+            redis=redis,
+            key=keys.access_token("wecom", f"{settings.corp_id}:{settings.agent_id}"),
+            fetch=self._fetch_token,
+            label=f"agent {settings.agent_id}",
+            lock_ttl=lock_ttl,
+            lock_wait=lock_wait,
+            poll_interval=poll_interval,
+        )
         install_redaction()
 
     @property
@@ -119,46 +101,23 @@ class WeComClient:
             await self._http.aclose()
 
     async def access_token(self) -> str:
-        cached = await self._cached_token()
-        return cached if cached else await self.refresh_token(stale=None)
-
-    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON to `path` (e.g. "/cgi-bin/message/send"); errcode 0 or WeComApiError."""
-        token = await self.access_token()
-        result = await self._post_once(path, payload, token)
-        if errcode(result) in TOKEN_ERRORS:
-            log.info("wecom token rejected (errcode %s) on %s; refreshing", errcode(result), path)
-            token = await self.refresh_token(stale=token)
-            result = await self._post_once(path, payload, token)
-        return checked(result)
+        return await self._tokens.get()
 
     async def refresh_token(self, *, stale: str | None) -> str:
         """Fetch a token under the lock unless someone already replaced `stale` meanwhile."""
-        lock = self._redis.lock(
-            self._lock_key, timeout=self._lock_ttl, sleep=self._poll, thread_local=False
-        )
-        if not await lock.acquire(blocking=True, blocking_timeout=self._lock_wait):
-            raise WeComUnavailable("wecom: timed out waiting for the access-token lock")
-        try:
-            cached = await self._cached_token()
-            if cached and cached != stale:
-                return cached
-            token, expires_in = await self._fetch_token()
-            ttl = max(expires_in - 300, expires_in // 2, 1)
-            await self._redis.set(self._token_key, token, ex=ttl)
-            log.info("wecom access token refreshed for agent %s", self.settings.agent_id)
-            return token
-        finally:
-            with suppress(LockError):
-                await lock.release()
+        return await self._tokens.refresh(stale=stale)
 
-    async def _cached_token(self) -> str | None:
-        value = await self._redis.get(self._token_key)
-        if value is None:
-            return None
-        return value.decode() if isinstance(value, bytes) else str(value)
+    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST JSON to `path` (e.g. "/cgi-bin/message/send"); errcode 0 or WeComApiError."""
 
-    async def _fetch_token(self) -> tuple[str, int]:
+        async def once(token: str) -> dict[str, Any]:
+            url = f"{self.settings.api_base}{path}"
+            params = {"access_token": token}
+            return await request_json(self._http, "POST", url, params=params, json=payload)
+
+        return checked(await self._tokens.call(once, what=path))
+
+    async def _fetch_token(self, force: bool) -> tuple[str, int]:
         params = {
             "corpid": self.settings.corp_id,
             "corpsecret": self.settings.secret.get_secret_value(),
@@ -173,9 +132,3 @@ class WeComClient:
         except (TypeError, ValueError):
             expires_in = 7200
         return token, expires_in
-
-    async def _post_once(self, path: str, payload: dict[str, Any], token: str) -> dict[str, Any]:
-        url = f"{self.settings.api_base}{path}"
-        return await request_json(
-            self._http, "POST", url, params={"access_token": token}, json=payload
-        )

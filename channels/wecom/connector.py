@@ -1,6 +1,6 @@
 """WeCom (企业微信) inside the service: the callback route and the two senders.
 
-`build(runtime)` gives None when `INTAKE_WECOM__CORP_ID` is not set. The app's sender is
+`build(parts, settings)` gives None when `INTAKE_WECOM__CORP_ID` is not set. The app's sender is
 `sender()` (channel "wecom"); the department group robots' is `robot_sender()` (channel
 "wecom_robot"). The callback route exists only when the callback's token and AES key are set.
 """
@@ -8,16 +8,22 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import PlainTextResponse, Response
+from redis.asyncio import Redis
 
+from intake.catalog import Catalog
 from intake.directory.department_alerts import robot_url
+from intake.domain.clock import Clock
 from intake.domain.errors import Forbidden, IntakeError
 from intake.interfaces import Sender
-from intake.runtime import Runtime
+from intake.redis.keys import Keys
+from intake.storage.database import Database
+from intake.storage.outbox import OutboxRelay
 
 from .api import WeComClient
 from .callback import CallbackCrypto, StaffActions, event_of, parse_tap, update_button_reply
@@ -30,31 +36,40 @@ log = logging.getLogger(__name__)
 PATH = "/channels/wecom"
 
 
+@dataclass(frozen=True, slots=True)
+class WeComParts:
+    """What the WeCom connector uses of the core, and nothing more."""
+
+    redis: Redis  # the shared access token
+    keys: Keys
+    db: Database  # staff, tickets and the departments' robots
+    catalog: Catalog
+    clock: Clock
+    relay: OutboxRelay  # publishes a tapped action's ticket events at once
+    public_url: str  # the console's base when `console_url` is not set
+
+
 class WeComConnector:
     name = "wecom"
 
-    def __init__(self, runtime: Runtime, settings: WeComSettings) -> None:
+    def __init__(self, parts: WeComParts, settings: WeComSettings) -> None:
         self.settings = settings
         self._http = httpx.AsyncClient(timeout=settings.timeout_seconds)
-        self.client = WeComClient(
-            settings,
-            redis=runtime.redis.client,
-            key_prefix=runtime.redis.keys.prefix,
-            http=self._http,
-        )
-        console = settings.console_url or f"{runtime.settings.public_url.rstrip('/')}/console"
+        self.client = WeComClient(settings, redis=parts.redis, keys=parts.keys, http=self._http)
+        console = settings.console_url or f"{parts.public_url.rstrip('/')}/console"
         self._sender = WeComSender(self.client, console_url=console)
         self._robot = RobotSender(
             self._http, allowed_hosts=settings.robot_hosts, resolve=self._robot_url
         )
-        self._db = runtime.db
+        self._db = parts.db
         self._crypto = CallbackCrypto(settings) if settings.callback_enabled else None
+        relay = parts.relay
 
         async def flush(ticket_id: int) -> None:
-            await runtime.relay.flush(ticket_id=ticket_id)
+            await relay.flush(ticket_id=ticket_id)
 
         self.actions = StaffActions(
-            db=runtime.db, catalog=runtime.catalog, clock=runtime.clock, flush=flush
+            db=parts.db, catalog=parts.catalog, clock=parts.clock, flush=flush
         )
 
     def sender(self) -> Sender:
@@ -136,6 +151,6 @@ class WeComConnector:
             log.info("wecom detail for %s not sent: %s", number, type(exc).__name__)
 
 
-def build(runtime: Runtime, settings: WeComSettings) -> WeComConnector:
+def build(parts: WeComParts, settings: WeComSettings) -> WeComConnector:
     """The connector of the `INTAKE_WECOM__*` section, validated at start-up."""
-    return WeComConnector(runtime, settings)
+    return WeComConnector(parts, settings)

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from intake.domain.errors import NotFound, TooManyRequests
 from intake.ratelimit.attempts import FAILURES_MESSAGE, LOOKUPS_MESSAGE, Rule
-from intake.runtime import Runtime
-from intake.tickets.citizen_view import PublicStatus, public_status
+from intake.tickets.citizen_view import PublicStatus, TicketParts, public_status
 
 UNKNOWN_CLIENT = "unknown"
 MAX_NUMBER_KEY = 40  # a ticket number is 13 digits; longer ones cannot be found anyway
 
 
 async def lookup_within_limits(
-    runtime: Runtime, *, ip: str | None, number: str, phone: str | None, code: str | None
+    runtime: TicketParts, *, ip: str | None, number: str, phone: str | None, code: str | None
 ) -> PublicStatus:
     """`public_status` behind the lookup limits; `TooManyRequests` (429) when over one."""
     limiter, who, number = runtime.limiter, ip or UNKNOWN_CLIENT, number.strip()

@@ -4,6 +4,10 @@ WeChat must answer within five seconds with a passive reply ("your ticket number
 worker stores each message's outcome in Redis right after its commit; the channel waits for
 it a bounded time (`intake.ingest.outcome_waiter`) and otherwise answers later through the notifier.
 Every retry of the same message reads the same stored outcome, so retries get identical answers.
+
+Channels without a synchronous answer (SMS, e-mail …) get theirs from the notifier: the core
+queues WHAT to say (a template of the catalogue and its facts, `Reply`), never rendered text,
+in the same Redis call that acknowledges the message (`queue_reply`).
 """
 
 from __future__ import annotations
@@ -71,32 +75,50 @@ def _answered_job(ctx: Context) -> str | None:
     return "declined" if declined else "closed"
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What to tell the citizen: a template of the catalogue (`intake.texts`) and its facts,
+    JSON values only, so that the notifier renders it as the channel's own answer would."""
+
+    template: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
 def outcome_key(keys: Keys, channel: str, external_id: str) -> str:
-    return f"{keys.prefix}outcome:{channel}:{external_id}"
+    """Where one message's outcome is stored (`Keys.outcome`), for the channels' waiters."""
+    return keys.outcome(channel, external_id)
 
 
 def store(pipe: Any, keys: Keys, ctx: Context) -> None:
     """Queue the outcome on a Redis pipeline; a duplicate delivery keeps the first outcome."""
     if ctx.stopped == "duplicate delivery":
         return
-    key = outcome_key(keys, ctx.message.channel, ctx.message.external_id)
+    key = keys.outcome(ctx.message.channel, ctx.message.external_id)
     pipe.set(key, orjson.dumps(Outcome.of(ctx)), ex=OUTCOME_TTL_S)
 
 
-def queue_reply(pipe: Any, keys: Keys, ctx: Context, text: str | None) -> None:
-    """Queue the answer to this message for the notifier, in the acknowledging transaction."""
-    if not text or ctx.stopped == "duplicate delivery":
+def reply_job_key(channel: str, external_id: str) -> str:
+    """The answer's job and send-state key: a channel that answered in the same breath (the
+    Telegram bot) marks it sent, so the notifier does not answer again."""
+    return f"reply:{channel}:{external_id}"
+
+
+def queue_reply(pipe: Any, keys: Keys, ctx: Context, reply: Reply | None) -> None:
+    """Queue the answer to this message for the notifier, in the acknowledging transaction:
+    whom to answer, the template and its facts (rendered by the notifier)."""
+    if reply is None or ctx.stopped == "duplicate delivery":
         return
     sender = ctx.message.sender
     pipe.xadd(
-        f"{keys.prefix}stream:replies",
+        keys.replies,
         {
             "channel": ctx.message.channel,
             "kind": sender.kind.value,
             "value": sender.value,
             "account": sender.account,
-            "text": text,
-            "job_key": f"reply:{ctx.message.channel}:{ctx.message.external_id}",
+            "template": reply.template,
+            "facts": orjson.dumps(reply.facts),
+            "job_key": reply_job_key(ctx.message.channel, ctx.message.external_id),
             "ticket": ctx.ticket.number if ctx.ticket else "",
             **_thread_of(ctx),
         },

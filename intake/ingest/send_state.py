@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from intake.domain.enums import Intent
 from intake.ingest.outcomes import Outcome
+from intake.redis.keys import Keys
 
 SENDING = "sending"
 FAILED = "failed"
@@ -39,13 +40,13 @@ end
 
 
 class SendState:
-    def __init__(self, redis: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, *, keys: Keys) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
         self._set_many: Any = redis.register_script(_SET_MANY)
 
     def key(self, job_key: str) -> str:
-        return f"{self._prefix}notify:state:{job_key}"
+        return self._keys.send_state(job_key)
 
     async def get(self, job_key: str, channel: str) -> str | None:
         value = await self._redis.hget(self.key(job_key), channel)

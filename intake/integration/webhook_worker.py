@@ -86,15 +86,19 @@ return 1
 
 
 class WebhookKeys:
+    """The worker's keys, all named by `Keys`; a queue's failure count sits beside the queue."""
+
     def __init__(self, keys: Keys) -> None:
-        self.prefix = f"{keys.prefix}webhook:"
-        self.due = f"{self.prefix}due"
+        self._keys = keys
+        self.prefix = keys.webhook_prefix
+        self.due = keys.webhook_due
+        self.queue_prefix = keys.webhook_queue_prefix
 
     def seen(self, event_id: str, department: str) -> str:
-        return f"{self.prefix}seen:{event_id}:{department}"
+        return self._keys.webhook_seen(event_id, department)
 
     def queue(self, department: str, ticket: str) -> str:
-        return f"{self.prefix}q:{department}:{ticket}"
+        return self._keys.webhook_queue(department, ticket)
 
     def failures(self, queue: str) -> str:
         return f"{queue}:fail"
@@ -208,7 +212,7 @@ class WebhookWorker:
             await self._finish(queue)
             return 0
         item = orjson.loads(head)
-        department = queue.removeprefix(f"{self.keys.prefix}q:").rsplit(":", 1)[0]
+        department = queue.removeprefix(self.keys.queue_prefix).rsplit(":", 1)[0]
         hook = (await self.hooks()).get(department)
         if hook is None:  # the webhook was removed: what was queued for it is dropped
             await self._finish(queue)

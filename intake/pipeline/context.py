@@ -38,6 +38,7 @@ class Batch:
     clock: Clock
     triage: TriageKit | None = None
     flood_per_hour: int = 0
+    secret: str = field(default="", repr=False)  # keys senders' pseudonyms in Redis keys
     answers: PromptAnswers | None = None  # the notifier's prompts, plugged in by the root
     single_open_channels: frozenset[str] = frozenset()
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)  # closed replies …

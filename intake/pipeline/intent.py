@@ -22,6 +22,7 @@ from intake.domain.models import Ticket
 from intake.pipeline.closed_replies import CODE_RUN, closed_in_text, closed_reply, is_closed
 from intake.pipeline.context import Context
 from intake.pipeline.rating import answers_a_prompt
+from intake.privacy.pseudonyms import pseudonym
 
 TICKET_NUMBER = re.compile(r"(?<!\d)(\d{8}\d{5,7})(?!\d)")
 _DIGIT_RUN = re.compile(r"\d{13}")  # every ticket number has at least 13 digits
@@ -141,7 +142,8 @@ def _flood_key(ctx: Context) -> str | None:
     ):
         return None
     hour = int(message.received_at.timestamp() // 3600)
-    return f"{ctx.batch.gateway.keys.prefix}flood:{sender.kind.value}:{sender.value}:{hour}"
+    who = pseudonym(sender.value, secret=ctx.batch.secret)  # no phone in a key's name
+    return ctx.batch.gateway.keys.flood(sender.kind.value, who, str(hour))
 
 
 async def count_senders(contexts: list[Context]) -> None:

@@ -17,7 +17,6 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,7 +33,7 @@ from intake.error_summary import describe
 from intake.ingest import outcomes
 from intake.ingest.deadletter import bury
 from intake.ingest.gateway import Gateway
-from intake.ingest.replies import Replies
+from intake.ingest.replies import reply_for
 from intake.interfaces import PromptAnswers
 from intake.pipeline.context import Batch, Context
 from intake.pipeline.intent import count_senders
@@ -91,8 +90,8 @@ class PipelineWorker:
         consumer: str | None = None,
         triage: TriageKit | None = None,
         answers: PromptAnswers | None = None,
-        replies_file: Path | None = None,
         beside_http: bool = False,
+        secret: str = "",
     ) -> None:
         self._db = db
         self._redis = redis.client
@@ -103,7 +102,7 @@ class PipelineWorker:
         self._steps = steps
         self._triage = triage
         self._answers = answers
-        self._replies = Replies.load(replies_file)
+        self._secret = secret  # keys the pseudonyms that stand for senders in Redis keys
         self._clock = clock
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._run_batch = BatchRunner(self._redis)
@@ -397,6 +396,7 @@ class PipelineWorker:
                 clock=self._clock,
                 triage=self._triage,
                 flood_per_hour=self._settings.flood_per_hour,
+                secret=self._secret,
                 answers=self._answers,
                 single_open_channels=frozenset(self._settings.single_open_follow_up),
                 pipeline=self._settings,
@@ -432,11 +432,12 @@ class PipelineWorker:
                 )
                 return
 
-    def _instant_text(self, ctx: Context) -> str | None:
-        """New requests are acknowledged by the notifier (ticket event); the rest here."""
+    def _instant_reply(self, ctx: Context) -> outcomes.Reply | None:
+        """New requests are acknowledged by the notifier (ticket event); the rest here. The
+        core chooses what to say; the notifier renders it (`notifier.instant`)."""
         if ctx.intent is Intent.NEW_REQUEST:
             return None
-        return self._replies.for_outcome(outcomes.Outcome.of(ctx))
+        return reply_for(outcomes.Outcome.of(ctx))
 
     async def _done(
         self, entries: list[Entry], contexts: list[Context], events: list[TicketEvent]
@@ -455,7 +456,7 @@ class PipelineWorker:
             if channel not in self._settings.no_outcome_channels:
                 outcomes.store(batch, self._keys, ctx)
             if channel in self._settings.instant_reply_channels:
-                outcomes.queue_reply(batch, self._keys, ctx, self._instant_text(ctx))
+                outcomes.queue_reply(batch, self._keys, ctx, self._instant_reply(ctx))
         self._relay.queue(batch, events)
         while True:  # run again after an outage: each of its commands may run twice
             try:

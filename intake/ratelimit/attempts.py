@@ -30,7 +30,6 @@ and a refusal's retry-after is when the window's oldest attempt leaves it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import time
@@ -46,6 +45,7 @@ from redis.exceptions import NoScriptError
 
 from intake.config import LimitsSettings
 from intake.domain.errors import TooManyRequests
+from intake.privacy.pseudonyms import pseudonym
 from intake.ratelimit.failure_delay import FailureDelay
 from intake.redis.coalesce import Coalescer
 from intake.redis.connection import RedisHandle
@@ -91,7 +91,7 @@ class Limiter:
         self._rules: dict[str, list[RateLimitItem]] = {
             rule.value: _parsed(settings, rule) for rule in Rule
         }
-        self._secret = secret.encode()
+        self._secret = secret
         self._pause_s = settings.refusal_pause_s
         self._redis = redis
         self.lookup_delay = FailureDelay(
@@ -115,7 +115,7 @@ class Limiter:
 
     def digest(self, value: str) -> str:
         """Who is counted, as it appears in a key: a keyed hash, not the phone itself."""
-        return hashlib.blake2b(value.encode(), key=self._secret[:64], digest_size=12).hexdigest()
+        return pseudonym(value, secret=self._secret)
 
     def limits(self, rule: str) -> list[RateLimitItem]:
         return self._rules.get(rule, [])

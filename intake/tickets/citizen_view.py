@@ -10,15 +10,41 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from intake.catalog import Catalog
 from intake.domain.enums import PUBLIC_EVENTS, EventKind, RequestType, Resolution, TicketStatus
 from intake.domain.errors import InvalidInput, NotFound
 from intake.domain.models import Ticket
 from intake.domain.phones import normalize_phone
-from intake.runtime import Runtime
+from intake.ingest.gateway import Gateway
+from intake.interfaces import PromptAnswers
+from intake.ratelimit.attempts import Limiter
+from intake.storage.database import Database
+
+
+class TicketParts(Protocol):
+    """What a citizen's lookup, answer and rating read: the runtime has them, and so do the
+    parts the web channel is given."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def limiter(self) -> Limiter: ...
+
+    @property
+    def answers(self) -> PromptAnswers | None: ...
+
 
 _EVENT_ZH = {
     EventKind.RECEIVED: "诉求已提交",
@@ -83,7 +109,7 @@ def _same(given: str, expected: str) -> bool:
 
 
 async def public_status(
-    runtime: Runtime, *, number: str, phone: str | None, code: str | None
+    runtime: TicketParts, *, number: str, phone: str | None, code: str | None
 ) -> PublicStatus:
     async with runtime.db.read() as session:
         ticket = await session.scalar(
@@ -124,7 +150,7 @@ def _status_label(ticket: Ticket) -> str:
     return status.label_zh
 
 
-def _from_ticket(ticket: Ticket, runtime: Runtime) -> PublicStatus:
+def _from_ticket(ticket: Ticket, runtime: TicketParts) -> PublicStatus:
     status = TicketStatus(ticket.status)
     rating, declined = _latest_rating(ticket)
     department = runtime.catalog.departments.get(ticket.department or "")

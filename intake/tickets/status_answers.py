@@ -21,14 +21,14 @@ from intake.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.domain.models import CitizenIdentity, Ticket
 from intake.interfaces import AnswerOutcome, Receipt
-from intake.runtime import Runtime
+from intake.tickets.citizen_view import TicketParts
 
 MAX_ANSWER = 2000
 RATINGS = ("satisfied", "basic", "unsatisfied")
 
 
 async def answer_question(
-    runtime: Runtime,
+    runtime: TicketParts,
     *,
     number: str,
     text: str,
@@ -63,7 +63,7 @@ async def answer_question(
     return await runtime.gateway.submit(message)
 
 
-async def rate(runtime: Runtime, *, number: str, rating: str, channel: str) -> AnswerOutcome:
+async def rate(runtime: TicketParts, *, number: str, rating: str, channel: str) -> AnswerOutcome:
     """Rate a closed ticket: satisfied | basic | unsatisfied."""
     if rating not in RATINGS:
         raise InvalidInput("请选择满意、基本满意或不满意", field="rating")

@@ -11,6 +11,7 @@ from intake.redis.keys import PIPELINE_GROUP
 from intake.runtime import Runtime
 from notifier.consumer import GROUP as NOTIFIER_GROUP
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.core.helpers import ticket_count
 from tests.core.test_pipeline import sms
 from tests.polling import poll
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_lost_consumer_group_is_created_again(runtime: Runtime) -> None:
     stop = asyncio.Event()
     worker = runtime.pipeline_worker(consumer="groups")
-    notifier = Notifier(runtime, {})
+    notifier = Notifier(notifier_parts(runtime), {})
     running = [
         asyncio.create_task(worker.run(stop)),
         asyncio.create_task(notifier.consumer.run(stop)),

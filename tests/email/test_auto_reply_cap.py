@@ -24,9 +24,12 @@ from intake.config import Settings
 from intake.domain.errors import SendSkipped, TransientSendError
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.domain.models import Ticket
+from intake.redis.keys import Keys
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
+from service.connectors import email_parts
+from service.wiring import notifier_parts
 from tests.conftest import REDIS_URL
 from tests.email.dovecot_peer import free_port
 from tests.notifier.conftest import NOTIFY, FakeClock, Recorder
@@ -79,7 +82,7 @@ def sender(
         host="127.0.0.1", port=port, from_address=f"12345@{DOMAIN}", domain=DOMAIN, security="none"
     )
     limits = {"per_hour": 0, "per_day": 0, **cap}
-    return SmtpSender(smtp, cap=AutoReplyCap(redis, prefix=prefix, clock=clock, **limits))
+    return SmtpSender(smtp, cap=AutoReplyCap(redis, keys=Keys(prefix), clock=clock, **limits))
 
 
 def mail(template: str = "instant_reply", to: str = CITIZEN, n: int = 0) -> OutboundMessage:
@@ -167,10 +170,10 @@ async def test_a_capped_acknowledgement_is_skipped_not_sent_by_sms(
         smtp_security="none",
         auto_reply_cap_per_hour=1,
     )
-    email_sender = EmailConnector(runtime, config).sender()
+    email_sender = EmailConnector(email_parts(runtime), config).sender()
     assert email_sender is not None
     sms = Recorder("sms")
-    notifier = Notifier(runtime, {"email": email_sender, "sms": sms})
+    notifier = Notifier(notifier_parts(runtime), {"email": email_sender, "sms": sms})
     try:
         for n, text in enumerate(("幸福路路灯坏了，晚上很黑。", "人民公园东门井盖丢失，很危险。")):
             await runtime.gateway.submit(

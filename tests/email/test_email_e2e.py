@@ -34,6 +34,7 @@ from intake.domain.models import Ticket, TicketEvent
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.conftest import unavailable
 from tests.core.helpers import accept_and_close
 from tests.email.dovecot_peer import (
@@ -96,14 +97,14 @@ async def hotline(
     mail = dovecot.settings(smtp_host="127.0.0.1", smtp_port=port, smtp_security="none")
     configured = settings.model_copy(update={"notify": dict(NOTIFY), "email": mail})
     runtime = await Runtime.open(configured, clock=clock)
-    from channels.registry import build_connectors
+    from service.connectors import build_connectors
     from service.settings import service_settings
 
     connector = build_connectors(runtime, service_settings(runtime.settings))["email"]
     assert isinstance(connector, EmailConnector)
     sender = connector.sender()
     assert sender is not None
-    notifier = Notifier(runtime, {"email": sender})
+    notifier = Notifier(notifier_parts(runtime), {"email": sender})
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="e2e").run(stop))
     readers = [asyncio.create_task(job()) for job in connector.background_tasks()]

@@ -68,7 +68,14 @@ def dovecot_without_idle() -> Iterator[Dovecot]:
 
 
 def reader_for(runtime: Runtime, peer: Dovecot, **extra: Any) -> MailboxReader:
-    return MailboxReader(runtime, EmailSettings(**peer.settings(**extra)))
+    return MailboxReader(
+        EmailSettings(**peer.settings(**extra)),
+        gateway=runtime.gateway,
+        redis=runtime.redis.client,
+        keys=runtime.redis.keys,
+        clock=runtime.clock,
+        attachments=runtime.attachments,
+    )
 
 
 @asynccontextmanager

@@ -67,7 +67,7 @@ def dovecot() -> Iterator[Dovecot]:
 async def service(settings: Settings, dovecot: Dovecot) -> AsyncIterator[Service]:
     settings.email = dovecot.settings()
     runtime = await Runtime.open(settings)
-    from channels.registry import build_connectors
+    from service.connectors import build_connectors
     from service.settings import service_settings
 
     connector = build_connectors(runtime, service_settings(runtime.settings))["email"]

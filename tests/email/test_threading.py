@@ -23,6 +23,7 @@ from intake.domain.models import Ticket
 from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.core.helpers import accept_and_close
 from tests.notifier.conftest import NOTIFY, FakeClock, Recorder
 
@@ -78,7 +79,7 @@ async def close(runtime: Runtime, number: str) -> None:
 
 async def test_notifications_thread_under_the_citizens_latest_mail(hotline: Runtime) -> None:
     email = Recorder("email")
-    notifier = Notifier(hotline, {"email": email})
+    notifier = Notifier(notifier_parts(hotline), {"email": email})
     try:
         first = citizen_mail("幸福路的路灯坏了。", FIRST_ID, parent=f"<{EARLIER_ID}>")
         await receive(hotline, first)
@@ -108,7 +109,7 @@ async def test_mail_without_references_threads_under_its_message_id_alone(
     hotline: Runtime,
 ) -> None:
     email = Recorder("email")
-    notifier = Notifier(hotline, {"email": email})
+    notifier = Notifier(notifier_parts(hotline), {"email": email})
     try:
         await receive(hotline, citizen_mail("小区门口积水严重。", FIRST_ID, parent=None))
         mail = SMTP.compose(await notified(notifier, email, "ack"))
@@ -121,7 +122,7 @@ async def test_mail_without_references_threads_under_its_message_id_alone(
 async def test_the_instant_answer_to_a_follow_up_threads_under_it(hotline: Runtime) -> None:
     """ "Added to ticket N" answers the citizen's follow-up mail, not the ticket's first one."""
     email = Recorder("email")
-    notifier = Notifier(hotline, {"email": email})
+    notifier = Notifier(notifier_parts(hotline), {"email": email})
     try:
         await receive(hotline, citizen_mail("幸福路的路灯坏了。", FIRST_ID, parent=None))
         ours = str(SMTP.compose(await notified(notifier, email, "ack"))["Message-ID"])

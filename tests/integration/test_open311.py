@@ -18,6 +18,7 @@ from intake.integration.apikeys import add_key, revoke_key
 from intake.integration.models import ApiKey
 from intake.integration_settings import IntegrationSettings
 from intake.runtime import Runtime
+from service.app import create_app
 from tests.core.helpers import drain
 from tests.integration.actions import act, staff_member
 from tests.integration.open311_client import GeoReportClient, xml_records
@@ -162,11 +163,15 @@ async def test_without_a_key_only_the_published_redacted_view(
     clean_runtime.settings = clean_runtime.settings.model_copy(
         update={"integration": IntegrationSettings(open311_public_view=True)}
     )
-    public = GeoReportClient(app_client, api_key=None, fmt="json")
-    (seen,) = await public.request(receipt["service_request_id"])
-    assert seen["description"] is None and seen["media_url"] is None
-    assert seen["lat"] == 39.9 and seen["long"] == 116.41
-    body = (await app_client.get("/open311/v2/requests.json")).text
+    # the routes keep the settings they were mounted with: the published view is a new app
+    app = create_app(clean_runtime.settings, runtime=clean_runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        public = GeoReportClient(http, api_key=None, fmt="json")
+        (seen,) = await public.request(receipt["service_request_id"])
+        assert seen["description"] is None and seen["media_url"] is None
+        assert seen["lat"] == 39.9 and seen["long"] == 116.41
+        body = (await http.get("/open311/v2/requests.json")).text
     assert "13812345678" not in body and "张" not in body and "烧烤" not in body
 
 

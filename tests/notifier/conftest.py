@@ -18,7 +18,7 @@ from intake.runtime import Runtime
 from notifier import models as _notifier_models  # noqa: F401  (tables' metadata)
 from notifier.service import Notifier
 from service.app import create_app
-from service.wiring import open_runtime
+from service.wiring import notifier_parts, open_runtime
 
 # 10:00 in Shanghai: outside the quiet hours
 START = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
@@ -135,7 +135,7 @@ async def make_notifier(nruntime: Runtime) -> AsyncIterator[Callable[..., Notifi
     opened: list[Notifier] = []
 
     def make(senders: dict[str, Any]) -> Notifier:
-        made = Notifier(nruntime, senders)
+        made = Notifier(notifier_parts(nruntime), senders)
         opened.append(made)
         return made
 

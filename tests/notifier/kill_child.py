@@ -23,6 +23,7 @@ from channels.base import OutboundMessage, SendResult
 from intake.config import load_settings
 from intake.runtime import Runtime
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 
 
 class SinkSender:
@@ -57,7 +58,7 @@ async def main(config: dict[str, Any]) -> None:
     )
     sender = SinkSender("sms", runtime, config["kill_key"], config["mode"])
     event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", sender.before_record)
-    notifier = Notifier(runtime, {"sms": sender})
+    notifier = Notifier(notifier_parts(runtime), {"sms": sender})
     await notifier.run_due()
     print("finished without being killed", flush=True)
 

@@ -51,7 +51,7 @@ async def test_coalescer_serves_concurrent_callers_with_one_call() -> None:
 async def test_claims_look_take_and_mark_in_order(redis_prefix: str) -> None:
     client = aioredis.from_url(REDIS_URL, decode_responses=True)
     try:
-        state = SendState(client, prefix=redis_prefix)
+        state = SendState(client, keys=Keys(redis_prefix))
         limiter = TokenBuckets(client, Keys(redis_prefix))
         claims = Claims(client, state=state, limiter=limiter)
         channel = ("channel:sms", Bucket(rate=2, burst=3))
@@ -93,7 +93,7 @@ async def test_claims_look_take_and_mark_in_order(redis_prefix: str) -> None:
 
 @pytest.fixture
 async def queue(redis_prefix: str) -> AsyncIterator[ClockedQueue]:
-    made = open_queue(REDIS_URL, prefix=redis_prefix, clock=FakeClock())
+    made = open_queue(REDIS_URL, keys=Keys(redis_prefix), clock=FakeClock())
     yield made
     await made.disconnect()
 

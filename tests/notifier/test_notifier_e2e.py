@@ -16,6 +16,7 @@ from intake.domain.messages import IdentityKind, SenderIdentity
 from intake.runtime import Runtime
 from notifier.answers import record_answer
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.notifier.conftest import FakeClock, MailHandler, Recorder
 from tests.notifier.helpers import EMAIL, events, new_ticket, staff, ticket
 
@@ -101,7 +102,9 @@ async def test_close_survey_unsatisfied_reopens_and_alerts(
     html_part = survey.get_body(preferencelist=("html",))
     assert html_part is not None and links[2] in str(html_part.get_content())
 
-    outcome = await record_answer(nruntime, identity=CITIZEN, text="3", channel="email")
+    outcome = await record_answer(
+        notifier_parts(nruntime), identity=CITIZEN, text="3", channel="email"
+    )
     assert outcome.status == "recorded" and outcome.rating == "unsatisfied"
     assert outcome.reopened and outcome.ticket_number == number and "重新办理" in outcome.reply
     reopened = await ticket(nruntime, number)
@@ -118,7 +121,7 @@ async def test_close_survey_unsatisfied_reopens_and_alerts(
     assert "办理效率" in _text(dims)
 
     said = await record_answer(
-        nruntime, identity=CITIZEN, text="3 2 3 一直没有人联系我", channel="email"
+        notifier_parts(nruntime), identity=CITIZEN, text="3 2 3 一直没有人联系我", channel="email"
     )
     assert said.status == "recorded"
     rated_dims = (await events(nruntime, number, "rated"))[-1]
@@ -129,9 +132,13 @@ async def test_close_survey_unsatisfied_reopens_and_alerts(
     }
     assert rated_dims.text == "一直没有人联系我" and rated_dims.public is False
 
-    late = await record_answer(nruntime, identity=CITIZEN, text="1", channel="email")
+    late = await record_answer(
+        notifier_parts(nruntime), identity=CITIZEN, text="1", channel="email"
+    )
     assert late.status == "late" and late.ticket_number == number
     stranger = SenderIdentity(IdentityKind.EMAIL, "nobody@example.test")
-    unmatched = await record_answer(nruntime, identity=stranger, text="3", channel="email")
+    unmatched = await record_answer(
+        notifier_parts(nruntime), identity=stranger, text="3", channel="email"
+    )
     assert unmatched.status == "unmatched" and unmatched.ticket_number is None
     assert len(await events(nruntime, number, "rated")) == 2

@@ -10,6 +10,7 @@ from typing import Any
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.runtime import Runtime
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.notifier.conftest import Recorder
 
 PHONE = "+8613912345678"
@@ -98,7 +99,7 @@ async def test_passive_wechat_ack_is_not_sent_twice(
 
     grace = {"passive_ack_grace": {"wechat": timedelta(seconds=10)}}
     cfg = load_notify_settings(nruntime.settings.notify).model_copy(update=grace)
-    notifier = Notifier(nruntime, dict[str, Any](senders), cfg=cfg)
+    notifier = Notifier(notifier_parts(nruntime), dict[str, Any](senders), cfg=cfg)
     for openid, external_id in (("o_passive", "w1"), ("o_late", "w2")):
         await nruntime.gateway.submit(
             InboundMessage(
@@ -121,7 +122,7 @@ async def test_passive_wechat_ack_is_not_sent_twice(
         )
         ordered = list(await session.scalars(select(Ticket.number).order_by(Ticket.id)))
     assert numbers
-    state = SendState(nruntime.redis.client, prefix=nruntime.redis.keys.prefix)
+    state = SendState(nruntime.redis.client, keys=nruntime.redis.keys)
     await mark_passive_ack(state, number=ordered[0], channel="wechat")  # as the route does
     await notifier.run_due()
     assert senders["wechat"].sent == []  # the grace period: nothing yet

@@ -16,6 +16,7 @@ from intake.runtime import Runtime
 from notifier.answers import record_answer
 from notifier.models import Prompt
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.notifier.conftest import FakeClock, Recorder
 from tests.notifier.helpers import EMAIL, closed_and_surveyed, events, new_ticket, staff, ticket
 
@@ -87,7 +88,9 @@ async def test_reminder_then_expiry_then_late_answer(
         prompt = await session.scalar(select(Prompt))
     assert prompt is not None and prompt.status == "expired" and prompt.reminder_sent
     assert [m.template for m in senders["email"].sent].count("reminder") == 1
-    late = await record_answer(nruntime, identity=CITIZEN, text="满意", channel="email")
+    late = await record_answer(
+        notifier_parts(nruntime), identity=CITIZEN, text="满意", channel="email"
+    )
     assert late.status == "late" and "过期" in late.reply
     assert await events(nruntime, number, "rated") == []
 
@@ -111,12 +114,19 @@ async def test_answer_by_code_picks_that_prompt_not_the_newest(
     clock.advance(hours=2)
     await notifier.run_due()
     said = await record_answer(
-        nruntime, identity=CITIZEN, text=f"{code.group(1).lower()} ２", channel="email"
+        notifier_parts(nruntime),
+        identity=CITIZEN,
+        text=f"{code.group(1).lower()} ２",
+        channel="email",
     )
     assert said.ticket_number == first and said.rating == "basic"
-    unclear = await record_answer(nruntime, identity=CITIZEN, text="嗯", channel="email")
+    unclear = await record_answer(
+        notifier_parts(nruntime), identity=CITIZEN, text="嗯", channel="email"
+    )
     assert unclear.status == "unclear" and unclear.ticket_number == second
-    newest = await record_answer(nruntime, identity=CITIZEN, text="满意，已解决", channel="sms")
+    newest = await record_answer(
+        notifier_parts(nruntime), identity=CITIZEN, text="满意，已解决", channel="sms"
+    )
     assert newest.ticket_number == second and newest.rating == "satisfied"
     (rated,) = await events(nruntime, second, "rated")
     assert rated.data["solved"] is True

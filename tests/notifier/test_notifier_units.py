@@ -115,7 +115,7 @@ async def test_saq_queue_on_embedded_redis(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "data", redis_prefix=f"t{uuid.uuid4().hex[:6]}:")
     handle = await open_redis(settings)
     clock = FakeClock()
-    queue: ClockedQueue = open_queue(handle.url, prefix=settings.redis_prefix, clock=clock)
+    queue: ClockedQueue = open_queue(handle.url, keys=handle.keys, clock=clock)
     try:
         assert handle.url.startswith("unix://")
         later = int((clock() + timedelta(hours=2)).timestamp())

@@ -19,6 +19,7 @@ from intake.integration.apikeys import add_key
 from intake.runtime import Runtime
 from notifier.answers import record_answer
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.core.helpers import drain
 from tests.notifier.conftest import FakeClock, MailHandler, Recorder
 from tests.notifier.helpers import events, staff
@@ -95,7 +96,7 @@ async def test_an_email_only_submitter_is_answered_and_surveyed_by_mail(
     assert await events(nruntime, number, "note") == []  # no call-back task for an agent
 
     said = await record_answer(
-        nruntime,
+        notifier_parts(nruntime),
         identity=SenderIdentity(IdentityKind.EMAIL, SUBMITTER),
         text="1",
         channel="email",

@@ -14,6 +14,7 @@ from intake.runtime import Runtime
 from notifier.answers import rate_ticket
 from notifier.models import Prompt
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.notifier.conftest import FakeClock, Recorder
 from tests.notifier.helpers import (
     closed_and_surveyed,
@@ -46,7 +47,9 @@ async def test_rated_before_the_callback_the_survey_is_not_sent(
         assert done.status_code == 200, done.text
     await notifier.run_due()
     closed = await ticket(nruntime, number)
-    outcome = await rate_ticket(nruntime, ticket_id=closed.id, rating="satisfied", channel="web")
+    outcome = await rate_ticket(
+        notifier_parts(nruntime), ticket_id=closed.id, rating="satisfied", channel="web"
+    )
     assert outcome.status == "recorded" and outcome.rating == "satisfied"
     clock.advance(hours=2)
     await notifier.run_due()
@@ -57,7 +60,9 @@ async def test_rated_before_the_callback_the_survey_is_not_sent(
     (prompt,) = await _prompts(nruntime, closed.id)
     assert prompt.status == "answered" and prompt.answer is not None
     assert prompt.answer["channel"] == "web"
-    again = await rate_ticket(nruntime, ticket_id=closed.id, rating="unsatisfied", channel="web")
+    again = await rate_ticket(
+        notifier_parts(nruntime), ticket_id=closed.id, rating="unsatisfied", channel="web"
+    )
     assert again.status == "late" and (await ticket(nruntime, number)).status == "closed"
 
 
@@ -72,7 +77,9 @@ async def test_rated_after_the_survey_answers_it(
     number = await closed_and_surveyed(nruntime, http, notifier, clock)
     assert senders["email"].sent[-1].template == "survey"
     closed = await ticket(nruntime, number)
-    outcome = await rate_ticket(nruntime, ticket_id=closed.id, rating="unsatisfied", channel="web")
+    outcome = await rate_ticket(
+        notifier_parts(nruntime), ticket_id=closed.id, rating="unsatisfied", channel="web"
+    )
     assert outcome.status == "recorded" and outcome.reopened
     (prompt,) = await _prompts(nruntime, closed.id)  # the survey's own prompt
     assert prompt.status == "answered"

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from channels.sms.connector import delivery_reports_stream
 from intake.config import Settings
 from intake.domain.enums import Role
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
@@ -24,6 +23,7 @@ from notifier.delivery_reports import DeliveryReports
 from notifier.models import Delivery
 from notifier.service import Notifier
 from service.app import create_app
+from service.wiring import notifier_parts
 from tests.notifier.conftest import NOTIFY, FakeClock, Recorder
 from tests.notifier.helpers import PHONE, delivery, events, new_ticket, staff
 
@@ -58,7 +58,7 @@ async def api(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def notifier(rt: Runtime, senders: dict[str, Recorder]) -> AsyncIterator[Notifier]:
-    made = Notifier(rt, dict[str, Any](senders))
+    made = Notifier(notifier_parts(rt), dict[str, Any](senders))
     yield made
     await made.close()
 
@@ -97,7 +97,7 @@ async def test_states_recorded_once_on_delivery_and_ticket(
     assert report.data["job_key"] == ref and report.data["final"] is True
     assert report.data["recipient"] == "+86138****5678"
 
-    stream = delivery_reports_stream(rt)
+    stream = rt.redis.keys.delivery_reports
     await rt.redis.client.xadd(stream, {"ref": ref, "state": "delivered", "final": "1"})
     await notifier.run_due()  # at-least-once: a redelivered report writes nothing
     assert len(await events(rt, number, "delivery_report")) == 1
@@ -197,12 +197,19 @@ async def test_a_report_ahead_of_its_send_record_waits(
     await dlr(api, "foreign-ref", 1)
     refused = await api.get(f"/channels/sms/dlr?secret={SECRET}&ref=x&status=99")
     assert refused.status_code == 422  # not a DLR value: refused at the edge
-    stream = delivery_reports_stream(rt)
+    stream = rt.redis.keys.delivery_reports
     await rt.redis.client.xadd(stream, {"ref": "x", "state": "exploded"})
     assert await notifier.reports.poll() == 1  # only the malformed entry is settled
     assert await delivery(rt, ref) is None
 
-    strict = DeliveryReports(rt, notifier.jc, grace_s=0.0, consumer="strict")
+    strict = DeliveryReports(
+        redis=rt.redis.client,
+        keys=rt.redis.keys,
+        db=rt.db,
+        jc=notifier.jc,
+        grace_s=0.0,
+        consumer="strict",
+    )
     await notifier.run_due()  # the send is recorded; the waiting report is due again soon
 
     async def settled() -> bool:

@@ -29,6 +29,7 @@ from intake.runtime import Runtime
 from notifier.models import Delivery, Prompt
 from notifier.service import Notifier
 from service.app import create_app
+from service.wiring import notifier_parts
 from tests.notifier.conftest import NOTIFY, FakeClock
 from tests.notifier.helpers import staff
 
@@ -96,7 +97,7 @@ async def loop(settings: Settings, clock: FakeClock, tmp_path: Path) -> AsyncIte
     serving = asyncio.create_task(server.serve())
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="e2e").run(stop))
-    notifier = Notifier(runtime, {"sms": app.state.connectors["sms"].sender()})
+    notifier = Notifier(notifier_parts(runtime), {"sms": app.state.connectors["sms"].sender()})
     while not server.started:
         await asyncio.sleep(0.02)
     try:

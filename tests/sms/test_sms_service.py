@@ -16,7 +16,6 @@ import uvicorn
 from sqlalchemy import select
 
 from channels.base import OutboundMessage
-from channels.sms.connector import delivery_reports_stream
 from intake.config import Settings
 from intake.domain.messages import IdentityKind, SenderIdentity
 from intake.domain.models import Message, Ticket
@@ -116,7 +115,7 @@ async def test_mt_in_ucs2_and_dlr_back(service: Service) -> None:
     line = await asyncio.to_thread(service.peer.wait_mt, lambda s: "8613912345678" in s, 15)
     mt = parse_mt(line)
     assert "工单编号：2026112100001" in mt.text and mt.text.startswith("【12345热线】")
-    stream = delivery_reports_stream(service.runtime)
+    stream = service.runtime.redis.keys.delivery_reports
 
     async def final_report() -> list[dict[str, str]]:
         entries = await service.runtime.redis.client.xrange(stream)

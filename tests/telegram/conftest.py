@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from channels.telegram.connector import SECRET_HEADER, TelegramConnector, build
+from channels.telegram.connector import SECRET_HEADER, TelegramConnector
 from intake.config import Settings
 from intake.runtime import Runtime
 from service.app import create_app
+from service.connectors import REGISTRY
 from service.settings import service_settings
 from service.wiring import open_runtime
 from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
@@ -56,14 +57,18 @@ def telegram_section(fake: FakeBotApi, **extra: Any) -> dict[str, Any]:
     }
 
 
+def telegram_connector(runtime: Runtime) -> TelegramConnector:
+    """The connector as the composition root builds it, from the parts of `runtime`."""
+    connector = REGISTRY["telegram"](runtime, service_settings(runtime.settings))
+    assert isinstance(connector, TelegramConnector)
+    return connector
+
+
 @pytest.fixture
 async def service(settings: Settings, fake_api: FakeBotApi) -> AsyncIterator[Service]:
     settings.telegram = telegram_section(fake_api)
     runtime = await open_runtime(settings)
-    section = service_settings(runtime.settings).telegram
-    assert section is not None
-    connector = build(runtime, section)
-    assert connector is not None
+    connector = telegram_connector(runtime)
     app = create_app(settings, runtime=runtime)
     app.include_router(connector.router())  # the registry entry is the lead's to add
     stop = asyncio.Event()

@@ -13,6 +13,7 @@ from intake.domain.messages import IdentityKind
 from intake.domain.models import CitizenIdentity, Ticket, TicketEvent
 from intake.ingest.send_state import SendState
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.core.helpers import request_body
 from tests.telegram import updates as u
 from tests.telegram.conftest import Service
@@ -68,7 +69,7 @@ async def test_guided_request_gets_its_number(service: Service) -> None:
     assert ticket.contact_phone == PHONE and "烧烤店" in ticket.content
     answer = service.fake.texts(CITIZEN)[-1]
     assert ticket.number in answer and ticket.query_code in answer
-    state = SendState(service.runtime.redis.client, prefix=service.runtime.redis.keys.prefix)
+    state = SendState(service.runtime.redis.client, keys=service.runtime.redis.keys)
     assert await state.get(f"ack:{ticket.number}", "telegram") == "sent:passive-reply"
     await service.send(u.text("/status"))
     assert ticket.number in service.fake.texts(CITIZEN)[-1]
@@ -154,7 +155,7 @@ async def test_plain_messages_follow_up_and_status(service: Service) -> None:
     answered = len(service.fake.sent(CITIZEN))
     sender = service.connector.sender()
     assert sender is not None
-    notifier = Notifier(service.runtime, senders={"telegram": sender})
+    notifier = Notifier(notifier_parts(service.runtime), senders={"telegram": sender})
     try:  # the bot answered all three itself: no second ack, no instant replies
         await notifier.run_due()
     finally:
@@ -177,9 +178,9 @@ async def test_an_answer_the_bot_gave_is_not_sent_again(service: Service) -> Non
     answered = len(service.fake.sent(CITIZEN))
     sender = service.connector.sender()
     assert sender is not None
-    state = SendState(service.runtime.redis.client, prefix=service.runtime.redis.keys.prefix)
+    state = SendState(service.runtime.redis.client, keys=service.runtime.redis.keys)
     later = Notifier(
-        service.runtime,
+        notifier_parts(service.runtime),
         senders={"telegram": sender},
         clock=lambda: utcnow() + timedelta(seconds=11),
     )

@@ -8,13 +8,11 @@ import contextlib
 
 from sqlalchemy import select
 
-from channels.telegram.connector import build
 from intake.config import Settings
 from intake.domain.models import Ticket
 from intake.runtime import Runtime
-from service.settings import service_settings
 from tests.telegram import updates as u
-from tests.telegram.conftest import telegram_section
+from tests.telegram.conftest import telegram_connector, telegram_section
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.updates import CITIZEN
 
@@ -22,10 +20,8 @@ from tests.telegram.updates import CITIZEN
 async def test_poller_reads_updates_and_answers(settings: Settings, fake_api: FakeBotApi) -> None:
     settings.telegram = telegram_section(fake_api, mode="polling", polling_timeout=1)
     runtime = await Runtime.open(settings)
-    section = service_settings(runtime.settings).telegram
-    assert section is not None
-    connector = build(runtime, section)
-    assert connector is not None and len(connector.background_tasks()) == 1
+    connector = telegram_connector(runtime)
+    assert len(connector.background_tasks()) == 1
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="tg").run(stop))
     (poll,) = connector.background_tasks()

@@ -15,17 +15,16 @@ import pytest
 from aiogram.types import Update
 from sqlalchemy import func, select
 
-from channels.telegram.connector import TelegramConnector, build
+from channels.telegram.connector import TelegramConnector
 from channels.telegram.polling import Poller
 from intake.config import Settings
 from intake.domain.models import Ticket
 from intake.ingest.deadletter import list_dead
 from intake.runtime import Runtime
-from service.settings import service_settings
 from tests.fault_servers import RedisServer
 from tests.polling import poll
 from tests.telegram import updates as u
-from tests.telegram.conftest import telegram_section
+from tests.telegram.conftest import telegram_connector, telegram_section
 from tests.telegram.fake_bot_api import FakeBotApi
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the poller's logic, not SQL's
@@ -50,10 +49,7 @@ async def polling(
         settings.redis_url = request.getfixturevalue("private_redis").url
     settings.telegram = telegram_section(fake_api, mode="polling", polling_timeout=1)
     runtime = await Runtime.open(settings)
-    section = service_settings(runtime.settings).telegram
-    assert section is not None
-    connector = build(runtime, section)
-    assert connector is not None
+    connector = telegram_connector(runtime)
     stop = asyncio.Event()
     worker = asyncio.create_task(runtime.pipeline_worker(consumer="tg").run(stop))
     poller = connector.poller()
@@ -139,10 +135,7 @@ async def test_deleting_the_webhook_is_retried(settings: Settings, fake_api: Fak
     fake_api.fail_method("deleteWebhook", "server", "server")
     settings.telegram = telegram_section(fake_api, mode="polling", polling_timeout=1)
     runtime = await Runtime.open(settings)
-    section = service_settings(runtime.settings).telegram
-    assert section is not None
-    connector = build(runtime, section)
-    assert connector is not None
+    connector = telegram_connector(runtime)
     running = asyncio.create_task(connector.poller().run())
     try:
         await fake_api.wait_for("getUpdates")

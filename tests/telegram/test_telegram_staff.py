@@ -9,6 +9,7 @@ from sqlalchemy import select
 from intake.domain.enums import Role
 from intake.domain.models import Staff, Ticket, TicketEvent
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.notifier.helpers import staff
 from tests.telegram import updates as u
 from tests.telegram.conftest import Service
@@ -61,7 +62,7 @@ async def test_linked_handler_gets_the_alert_and_accepts(service: Service) -> No
     await _act(service.http, ticket.number, "dispatch", agent, department="environment")
     sender = service.connector.sender()
     assert sender is not None
-    notifier = Notifier(service.runtime, senders={"telegram": sender})
+    notifier = Notifier(notifier_parts(service.runtime), senders={"telegram": sender})
     try:
         await notifier.run_due()
     finally:

@@ -12,7 +12,7 @@ from tests.telegram.updates import CITIZEN
 
 def _claim_key(service: Service, update_id: int) -> str:
     bot_id = service.connector.app.settings.bot_id
-    return f"{service.runtime.redis.keys.prefix}tg:update:{bot_id}:{update_id}"
+    return service.runtime.redis.keys.telegram_update(bot_id, update_id)
 
 
 async def test_an_update_left_claimed_by_a_cut_off_try_is_handled_on_a_later_retry(

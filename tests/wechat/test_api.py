@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from channels.wechat.api import WeChatApiClient, WeChatApiError, WeChatUnavailable
 from channels.wechat.settings import WeChatAccount
+from intake.redis.keys import Keys
 from tests.wechat.conftest import REDIS_URL
 from tests.wechat.wechat_fake_api import APP_ID, SECRET, FakeServer, FakeWeChat
 
@@ -44,7 +45,7 @@ async def make_client(
         client = WeChatApiClient(
             wechat_account(fake_server.base_url, **overrides),
             redis=own_redis,
-            key_prefix=key_prefix,
+            keys=Keys(key_prefix),
         )
         made.append((client, own_redis))
         return client
@@ -154,7 +155,7 @@ async def test_http_5xx_is_unavailable(make_client: ClientFactory, fake_wechat: 
 
 async def test_network_error_is_unavailable(redis_client: aioredis.Redis, key_prefix: str) -> None:
     client = WeChatApiClient(
-        wechat_account("http://127.0.0.1:9"), redis=redis_client, key_prefix=key_prefix
+        wechat_account("http://127.0.0.1:9"), redis=redis_client, keys=Keys(key_prefix)
     )
     try:
         with pytest.raises(WeChatUnavailable):

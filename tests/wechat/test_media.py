@@ -68,7 +68,7 @@ def fetcher(svc: Service, now: list[float]) -> MediaFetcher:
     clients = sender.clients  # type: ignore[union-attr]
     return MediaFetcher(
         redis=svc.runtime.redis.client,
-        key_prefix=svc.runtime.redis.keys.prefix,
+        keys=svc.runtime.redis.keys,
         clients=clients,
         store=svc.runtime.attachments,
         db=svc.runtime.db,

@@ -14,6 +14,7 @@ from channels.wechat.parse import to_inbound
 from channels.wechat.xml import parse_xml
 from intake.config import Settings
 from intake.domain.messages import InboundMessage, MessageKind
+from intake.redis.keys import Keys
 from tests.wechat.service import Service, post, push_xml, text_push, wechat_service
 from tests.wechat.test_dialog import ASK_PHONE, ASK_PLACE, draft_exists, until_tickets
 
@@ -90,7 +91,7 @@ def image(msg_id: str) -> InboundMessage:
 async def test_menu_photos_are_linked_to_the_images_that_follow(
     redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
-    links = PictureLinks(redis_client, key_prefix=key_prefix)
+    links = PictureLinks(redis_client, keys=Keys(key_prefix))
     assert (await links.link(image("400"))).fields.get("menu_event") is None  # no event yet
     event = pic_event(2, ts=1795290000)
     assert event.fields["pic_count"] == 2 and len(event.fields["pic_md5"]) == 2

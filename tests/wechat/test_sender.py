@@ -15,6 +15,7 @@ from channels.wechat.sender import WeChatSender
 from channels.wechat.settings import WeChatAccount
 from intake.domain.errors import PermanentSendError, TransientSendError, UnreachableError
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
+from intake.redis.keys import Keys
 from tests.wechat.wechat_fake_api import APP_ID, SECRET, FakeServer, FakeWeChat
 
 pytestmark = pytest.mark.integration
@@ -65,7 +66,7 @@ async def sender(
     clock: Clock,
 ) -> AsyncIterator[WeChatSender]:
     built = WeChatSender.from_accounts(
-        [make_account(fake_server.base_url)], redis=redis_client, key_prefix=key_prefix, clock=clock
+        [make_account(fake_server.base_url)], redis=redis_client, keys=Keys(key_prefix), clock=clock
     )
     yield built
     await built.aclose()
@@ -251,7 +252,7 @@ async def test_network_error_is_transient(
     redis_client: aioredis.Redis, key_prefix: str, clock: Clock
 ) -> None:
     dead = WeChatSender.from_accounts(
-        [make_account("http://127.0.0.1:9")], redis=redis_client, key_prefix=key_prefix, clock=clock
+        [make_account("http://127.0.0.1:9")], redis=redis_client, keys=Keys(key_prefix), clock=clock
     )
     await dead.note_user_message("o_user1", APP_ID, at(clock))
     try:

@@ -15,6 +15,7 @@ from channels.wechat.replay import NonceLedger
 from intake.config import Settings
 from intake.domain.errors import Unavailable
 from intake.domain.models import Ticket
+from intake.redis.keys import Keys
 from intake.runtime import Runtime
 from tests.wechat.service import text_push, wechat_service
 from tests.wechat.wechat_helpers import KEY_CURRENT, decrypt_reply, encrypted_post, plain_post
@@ -112,7 +113,9 @@ async def test_nonces_expire_with_the_window_and_stay_under_the_prefix(
     runtime: Runtime,
 ) -> None:
     prefix = runtime.redis.keys.prefix
-    ledger = NonceLedger(runtime.redis.client, key_prefix=prefix, max_age=300, clock=time.time)
+    ledger = NonceLedger(
+        runtime.redis.client, keys=runtime.redis.keys, max_age=300, clock=time.time
+    )
     ts = str(int(time.time()))
     await ledger.admit(app_id="wx1", timestamp=ts, nonce="n1", content=b"<xml>a</xml>")
     await ledger.admit(app_id="wx1", timestamp=ts, nonce="n1", content=b"<xml>a</xml>")
@@ -123,7 +126,7 @@ async def test_nonces_expire_with_the_window_and_stay_under_the_prefix(
 
 async def test_redis_down_is_unavailable_not_an_error() -> None:
     dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
-    ledger = NonceLedger(dead, key_prefix="test:", max_age=300)
+    ledger = NonceLedger(dead, keys=Keys("test:"), max_age=300)
     try:
         with pytest.raises(Unavailable):
             await ledger.admit(

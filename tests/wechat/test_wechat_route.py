@@ -16,6 +16,7 @@ from intake.config import Settings
 from intake.domain.messages import IdentityKind, InboundMessage, MessageKind, SenderIdentity
 from intake.domain.models import Ticket
 from intake.runtime import Runtime
+from service.wiring import notifier_parts
 from tests.wechat.service import post as _post
 from tests.wechat.service import push_xml as _xml
 from tests.wechat.service import text_push as _text
@@ -205,7 +206,7 @@ async def test_an_answer_the_passive_reply_carried_is_not_sent_again(settings: S
             )
         )
         wechat = Recorder("wechat")
-        notifier = Notifier(runtime, senders={"wechat": wechat})
+        notifier = Notifier(notifier_parts(runtime), senders={"wechat": wechat})
         try:
             for _ in range(100):  # the second request's ticket, written by the pipeline
                 async with runtime.db.read() as session:

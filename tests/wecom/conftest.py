@@ -15,6 +15,7 @@ from channels.wecom.connector import WeComConnector, build
 from intake.config import Settings
 from intake.runtime import Runtime
 from service.app import create_app
+from service.connectors import wecom_parts
 from service.settings import service_settings
 from service.wiring import open_runtime
 from tests.notifier.conftest import clock, nruntime
@@ -61,7 +62,7 @@ async def service(settings: Settings, fake_wecom: FakeWeCom) -> AsyncIterator[Se
     runtime = await open_runtime(settings)
     section = service_settings(runtime.settings).wecom
     assert section is not None
-    connector = build(runtime, section)
+    connector = build(wecom_parts(runtime), section)
     assert connector is not None
     app = create_app(settings, runtime=runtime)
     router = connector.router()

@@ -31,6 +31,7 @@ from notifier.models import Delivery
 from notifier.morning import MorningList
 from notifier.service import Notifier
 from notifier.staff_alerts import EscalationRule, StaffAlertSettings
+from service.wiring import notifier_parts
 from tests.conftest import REDIS_URL
 from tests.notifier.conftest import FakeClock
 from tests.notifier.helpers import new_ticket, staff
@@ -43,8 +44,8 @@ async def wecom_notifier(nruntime: Runtime, fake_wecom: FakeWeCom) -> AsyncItera
     settings = wecom_settings(wecom_section(fake_wecom))
     assert settings is not None
     redis = aioredis.from_url(REDIS_URL)
-    client = WeComClient(settings, redis=redis, key_prefix=nruntime.redis.keys.prefix)
-    notifier = Notifier(nruntime, {"wecom": WeComSender(client)})
+    client = WeComClient(settings, redis=redis, keys=nruntime.redis.keys)
+    notifier = Notifier(notifier_parts(nruntime), {"wecom": WeComSender(client)})
     yield notifier
     await notifier.close()
     await client.aclose()
@@ -223,7 +224,7 @@ async def test_team_alerts_reach_the_departments_robot_digested(
         await _dispatch(nruntime, agent_id, number)
     async with httpx.AsyncClient() as http:
         robot = RobotSender(http, allowed_hosts=[host], resolve=resolve)
-        notifier = Notifier(nruntime, {"wecom_robot": robot})
+        notifier = Notifier(notifier_parts(nruntime), {"wecom_robot": robot})
         try:
             await notifier.run_due()
             assert len(fake_wecom.robot_posts) == 1

@@ -13,6 +13,7 @@ from channels.wecom.callback import parse_xml, signature
 from intake.directory.contacts import ContactChange, set_contact
 from intake.domain.enums import Role, TicketStatus
 from notifier.service import Notifier
+from service.wiring import notifier_parts
 from tests.notifier.helpers import events, new_ticket, staff, ticket
 from tests.wecom.conftest import AES_KEY, TOKEN, Service
 from tests.wecom.fake_wecom import AGENT_ID, CORP_ID
@@ -76,7 +77,8 @@ async def _dispatched(service: Service) -> str:
 
 
 async def _notify(service: Service, senders: dict[str, Any] | None = None) -> None:
-    notifier = Notifier(service.runtime, senders=senders or {"wecom": service.connector.sender()})
+    senders = senders or {"wecom": service.connector.sender()}
+    notifier = Notifier(notifier_parts(service.runtime), senders=senders)
     try:
         await notifier.run_due()
     finally:

@@ -20,8 +20,9 @@ from intake.domain.models import Staff
 from intake.runtime import Runtime
 from intake.tickets.actions import ActionRequest, perform
 from notifier.service import Notifier
+from service.connectors import sms_parts, wecom_parts
 from service.settings import service_settings
-from service.wiring import open_runtime
+from service.wiring import notifier_parts, open_runtime
 from tests.notifier.conftest import NOTIFY, FakeClock
 from tests.notifier.helpers import events, new_ticket, staff
 from tests.sms.kannel_peer import KannelRig, kannel_peer, texts_to
@@ -81,11 +82,12 @@ async def rig(
     runtime = await open_runtime(configured, clock=clock)
     sections = service_settings(runtime.settings)
     assert sections.wecom is not None and sections.sms is not None
-    wecom, sms_connector = build_wecom(runtime, sections.wecom), build_sms(runtime, sections.sms)
+    wecom = build_wecom(wecom_parts(runtime), sections.wecom)
+    sms_connector = build_sms(sms_parts(runtime), sections.sms)
     assert wecom is not None and sms_connector is not None
     sms_sender = sms_connector.sender()
     assert sms_sender is not None
-    notifier = Notifier(runtime, {"wecom": wecom.sender(), "sms": sms_sender})
+    notifier = Notifier(notifier_parts(runtime), {"wecom": wecom.sender(), "sms": sms_sender})
     try:
         seen = len(kannel_peer.peer.mt_lines)
         yield Rig(runtime, notifier, fake_wecom, kannel_peer, clock, seen)

@@ -24,6 +24,7 @@ from intake.domain.errors import (
 )
 from intake.domain.messages import IdentityKind, SenderIdentity
 from intake.interfaces import OutboundMessage
+from intake.redis.keys import Keys
 from tests.conftest import REDIS_URL
 from tests.wecom.conftest import wecom_section
 from tests.wecom.fake_wecom import ROBOT_KEY, FakeWeCom
@@ -36,7 +37,7 @@ async def client(fake_wecom: FakeWeCom, redis_prefix: str) -> AsyncIterator[WeCo
     settings = wecom_settings(wecom_section(fake_wecom))
     assert settings is not None
     redis = aioredis.from_url(REDIS_URL)
-    api = WeComClient(settings, redis=redis, key_prefix=redis_prefix)
+    api = WeComClient(settings, redis=redis, keys=Keys(redis_prefix))
     yield api
     await api.aclose()
     await redis.aclose()
@@ -144,7 +145,7 @@ async def test_unreachable_wecom_is_transient(fake_wecom: FakeWeCom, redis_prefi
     settings = wecom_settings({**wecom_section(fake_wecom), "api_base": "http://127.0.0.1:9"})
     assert settings is not None
     redis = aioredis.from_url(REDIS_URL)
-    api = WeComClient(settings, redis=redis, key_prefix=redis_prefix)
+    api = WeComClient(settings, redis=redis, keys=Keys(redis_prefix))
     try:
         with pytest.raises(TransientSendError):
             await WeComSender(api).send(_alert())
