@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,8 +27,8 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.console_bench import PASSWORD, add_staff, fill, free_port
-from bench.intake_bench import PG_ADMIN, REDIS_URL, TEXTS, database_url
+from bench.console_bench import PASSWORD, console_server
+from bench.intake_bench import TEXTS
 
 AGENTS = ["agent1", "agent2", "agent3", "boss1", "boss2", "root"]  # the hotline's accounts
 CITIZENS = 5000
@@ -118,32 +114,12 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=10, choices=range(1, 51))
     parser.add_argument("--think", type=float, default=0.3, help="seconds between fetches")
     options = parser.parse_args()
-    name = f"calls_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    server = None
-    try:
-        url = database_url(name)
-        data_dir = Path(tempfile.mkdtemp(prefix="calls-bench-"))
-        env = {**os.environ, "INTAKE_DATABASE_URL": url, "INTAKE_REDIS_URL": REDIS_URL,
-               "INTAKE_REDIS_PREFIX": f"{name}:", "INTAKE_DATA_DIR": str(data_dir),
-               "INTAKE_LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path.cwd())}
-        await add_staff(env)  # migrates the database and seeds the departments
-        await fill(url.replace("+asyncpg", ""), options.tickets)
-        await add_identities(url.replace("+asyncpg", ""))
-        await explain(url.replace("+asyncpg", ""))
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "bench.console_bench:console_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
-        base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(timeout=1) as probe:
-            for _ in range(300):
-                try:
-                    await probe.get(f"{base}/console/login")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+
+    async def prepare(dsn: str) -> None:
+        await add_identities(dsn)
+        await explain(dsn)
+
+    async with console_server("calls_bench", options.tickets, prepare) as (base, _):
         timings: dict[str, list[float]] = {"caller": [], "suggest": []}
         until = time.monotonic() + options.seconds
         await asyncio.gather(*(
@@ -154,12 +130,6 @@ async def main() -> None:
             q = statistics.quantiles(values, n=100)
             print(f"{fragment:>8}: {len(values):6d} fetches  p50 {q[49] * 1000:6.1f} ms  "
                   f"p95 {q[94] * 1000:6.1f} ms  p99 {q[98] * 1000:6.1f} ms")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(10)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

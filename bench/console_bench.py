@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -200,28 +202,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=10, choices=range(1, len(STAFF) + 1))
-    # a person reads a page before the next click; 0 makes every client a tight loop
-    parser.add_argument("--think", type=float, default=1.0, help="seconds between pages")
-    options = parser.parse_args()
-    name = f"console_bench_{uuid.uuid4().hex[:8]}"
+@asynccontextmanager
+async def console_server(
+    prefix: str, tickets: int, prepare: Callable[[str], Awaitable[None]] | None = None
+) -> AsyncIterator[tuple[str, int]]:
+    """A database of its own with `tickets` tickets (then `prepare(dsn)`), and the console
+    served on it by uvicorn: (its base URL, the server's pid); all removed afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     server = None
     try:
         url = database_url(name)
-        data_dir = Path(tempfile.mkdtemp(prefix="console-bench-"))
+        data_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
         env = {**os.environ, "INTAKE_DATABASE_URL": url, "INTAKE_REDIS_URL": REDIS_URL,
                "INTAKE_REDIS_PREFIX": f"{name}:", "INTAKE_DATA_DIR": str(data_dir),
                "INTAKE_LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path.cwd())}
         await add_staff(env)  # migrates the database and seeds the departments
+        dsn = url.replace("+asyncpg", "")
         started = time.perf_counter()
-        await fill(url.replace("+asyncpg", ""), options.tickets)
-        print(f"{options.tickets} tickets filled in {time.perf_counter() - started:.1f} s")
+        await fill(dsn, tickets)
+        print(f"{tickets} tickets filled in {time.perf_counter() - started:.1f} s")
+        if prepare is not None:
+            await prepare(dsn)
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "bench.console_bench:console_app",
@@ -234,16 +237,34 @@ async def main() -> None:
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
+        yield base, server.pid
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=10, choices=range(1, len(STAFF) + 1))
+    # a person reads a page before the next click; 0 makes every client a tight loop
+    parser.add_argument("--think", type=float, default=1.0, help="seconds between pages")
+    options = parser.parse_args()
+    async with console_server("console_bench", options.tickets) as (base, pid):
         per_role: dict[str, list[float]] = {}
         people = STAFF[: options.clients]
         browsers = [await signed_in(base, staff_name) for staff_name, _, _ in people]
         until = time.monotonic() + options.seconds
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(pid)
         tasks = []
         for (_, role, _), http in zip(people, browsers, strict=True):
             tasks.append(browse(http, until, per_role.setdefault(role, []), options.think))
         await asyncio.gather(*tasks)
-        cpu_after = cpu_seconds(server.pid)
+        cpu_after = cpu_seconds(pid)
         everything = [t for timings in per_role.values() for t in timings]
         for role, timings in [*per_role.items(), ("all", everything)]:
             q = statistics.quantiles(timings, n=100)
@@ -253,12 +274,6 @@ async def main() -> None:
             spent = (cpu_after - cpu_before) * 1000 / max(len(everything), 1)
             print(f"server CPU per page {spent:.1f} ms; load average {os.getloadavg()[0]:.1f} "
                   f"on {os.cpu_count()} CPUs")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(10)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":
